@@ -1,0 +1,1 @@
+"""Pure figure builders: result object in, plotly Figure out. No model, no Streamlit."""

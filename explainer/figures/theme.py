@@ -1,0 +1,43 @@
+"""One plotly look for every chart: template, colour scales, presenter sizing.
+
+Figure builders call :func:`apply` last, so presenter mode (large type, high contrast)
+is a property of the theme, not of each figure.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+# Sequential scale for probabilities and attention (0 → 1), diverging for signed values.
+SEQUENTIAL = "Blues"
+DIVERGING = "RdBu_r"
+ACCENT = "#d62728"        # the one thing to look at (chosen token, highlighted point)
+MUTED = "#9aa5b1"         # everything else
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+           "#17becf", "#bcbd22", "#7f7f7f", "#d62728"]
+FONT_FAMILY = "Noto Sans CJK SC, Microsoft YaHei, PingFang SC, Arial, sans-serif"
+
+# Plotly's modebar can save PNG and SVG entirely in the browser (no network needed).
+PLOTLY_CONFIG = {
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+    "modeBarButtonsToAdd": ["toImage"],
+}
+PLOTLY_CONFIG_SVG = {**PLOTLY_CONFIG, "toImageButtonOptions": {"format": "svg"}}
+
+
+def apply(fig: go.Figure, presenter: bool = False, height: int | None = None) -> go.Figure:
+    """Give ``fig`` the project look; presenter mode enlarges type and raises contrast."""
+    base = 22 if presenter else 13
+    fig.update_layout(
+        template="plotly_white",
+        font=dict(family=FONT_FAMILY, size=base, color="#000000" if presenter else "#222222"),
+        margin=dict(l=10, r=10, t=50 if fig.layout.title.text else 20, b=10),
+        hoverlabel=dict(font_size=base + (2 if presenter else 0), font_family=FONT_FAMILY),
+        colorway=PALETTE,
+    )
+    if height is not None:
+        fig.update_layout(height=int(height * (1.3 if presenter else 1.0)))
+    if presenter:
+        fig.update_xaxes(tickfont_size=base - 2, title_font_size=base, gridcolor="#bbbbbb")
+        fig.update_yaxes(tickfont_size=base - 2, title_font_size=base, gridcolor="#bbbbbb")
+    return fig

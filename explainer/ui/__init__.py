@@ -1,0 +1,1 @@
+"""The only Streamlit glue inside the library: state, deep links, cached loaders, widgets."""

@@ -1,0 +1,104 @@
+"""Process-wide caches shared by every session: models, traces, and the page context.
+
+One model per (name, device) and one trace per (model, prompt, max_tokens) for the whole
+server, so thirty students on the same prompt cost one forward pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import streamlit as st
+
+import explainer
+from explainer.cache import ByteLRU
+from explainer.models import DEFAULT_NAME, LoadedModel, ModelLoadError, default_model_dir, default_model_ready
+from explainer.text import texts
+from explainer.trace import Trace
+from explainer.ui import state
+from explainer.ui.sidebar import sidebar
+from explainer.ui.style import inject_style
+
+TRACE_CACHE_BYTES = 3 * 2**30
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _model(name: str, device: str) -> LoadedModel:
+    return explainer.load_model(name or None, device=device)
+
+
+@st.cache_resource(show_spinner=False)
+def _trace_cache() -> ByteLRU[Trace]:
+    return ByteLRU(TRACE_CACHE_BYTES, size_of=Trace.nbytes)
+
+
+def get_model(name: str, device: str, common: Mapping[str, str]) -> LoadedModel:
+    """The shared model, converting the embedded default first (with a progress bar) if needed."""
+    if not name or name in (DEFAULT_NAME, "default", explainer.RANDOM_GPT2):
+        if not default_model_ready():
+            bar = st.progress(0.0, text=common["converting"])
+            default_model_dir(progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+            bar.empty()
+    with st.spinner(common["loading_model"]):
+        return _model(name, device)
+
+
+def get_trace(model: LoadedModel, text: str, max_tokens: int, ablate_heads: frozenset = frozenset(),
+              ablate_mlps: frozenset = frozenset()) -> Trace:
+    key = (model.name, str(model.device), text, max_tokens, ablate_heads, ablate_mlps)
+    return _trace_cache().get_or_compute(
+        key, lambda: explainer.trace(model, text, max_tokens, ablate_heads, ablate_mlps))
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What every page starts from."""
+
+    lang: str
+    presenter: bool
+    t: Mapping[str, str]          # this page's texts
+    common: Mapping[str, str]     # shared labels and messages
+    model: LoadedModel
+    trace: Trace
+
+
+def start_page(page: str) -> tuple[str, bool, Mapping[str, str], Mapping[str, str]]:
+    """The shared frame every page draws first: URL state, sidebar, style, notices.
+
+    Returns (lang, presenter, page texts, common texts).
+    """
+    state.load_query_params(texts("common", state.get("lang"))["bad_url_value"])
+    sidebar(texts("common", state.get("lang")))
+    lang, presenter = state.get("lang"), bool(state.get("presenter"))
+    inject_style(presenter)
+    return lang, presenter, texts(page, lang), texts("common", lang)
+
+
+def page_context(page: str) -> PageContext:
+    """Frame, model and trace for ``page``; on any failure show a friendly message and stop."""
+    lang, presenter, t, common = start_page(page)
+    model = load_or_stop(common)
+    prompt = state.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        st.title(t["title"])
+        st.info(common["empty_prompt"])
+        st.stop()
+    try:
+        with st.spinner(common["tracing"]):
+            tr = get_trace(model, prompt, int(state.get("max_tokens")))
+    except (ValueError, TypeError) as err:
+        st.title(t["title"])
+        st.warning(common["bad_prompt"].format(error=err))
+        st.stop()
+    if tr.truncated:
+        st.info(common["truncated"].format(n=tr.n_tokens))
+    return PageContext(lang, presenter, t, common, model, tr)
+
+
+def load_or_stop(common: Mapping[str, str]) -> LoadedModel:
+    name, device = state.get("model"), state.get("device")
+    try:
+        return get_model(name, device, common)
+    except (ModelLoadError, TypeError, ValueError, OSError, RuntimeError) as err:
+        st.error(common["model_error"].format(name=name or DEFAULT_NAME, error=err))
+        st.stop()

@@ -1,0 +1,64 @@
+"""The shared sidebar: language, model, prompt, length, device, presenter mode."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import streamlit as st
+import torch
+
+from explainer.models import RANDOM_GPT2
+from explainer.ui import state
+from explainer.ui.widgets import _bind
+
+LANG_NAMES = {"en": "English", "zh": "简体中文"}
+MODEL_CHOICES = ("", RANDOM_GPT2, "other")
+
+
+def sidebar(common: Mapping[str, str]) -> None:
+    """Draw the sidebar; every value goes to URL-backed state."""
+    with st.sidebar:
+        lang = st.radio("Language / 语言", list(LANG_NAMES), key=_bind("lang", state.get("lang")),
+                        format_func=LANG_NAMES.get, horizontal=True)
+        state.put("lang", lang)
+        _model_choice(common)
+        _prompt_box(common)
+        sizes = [64, 128, 256, 512, 1024]
+        current = min(sizes, key=lambda s: abs(s - int(state.get("max_tokens"))))
+        if current != state.get("max_tokens"):
+            state.push("max_tokens", current)
+        state.put("max_tokens", st.select_slider(common["max_tokens"], sizes, key=_bind("max_tokens", current),
+                                                 help=common["max_tokens_help"]))
+        devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        device = state.get("device")
+        if device not in devices:
+            state.push("device", device := "auto")
+        state.put("device", st.selectbox(common["device"], devices, key=_bind("device", device)))
+        state.put("presenter", st.toggle(common["presenter"], key=_bind("presenter", bool(state.get("presenter"))),
+                                         help=common["presenter_help"]))
+
+
+def _model_choice(common: Mapping[str, str]) -> None:
+    name = state.get("model")
+    choice = name if name in MODEL_CHOICES[:2] else "other"
+    labels = {"": common["model_default"], RANDOM_GPT2: common["model_random"], "other": common["model_other"]}
+    picked = st.selectbox(common["model"], MODEL_CHOICES, key=_bind("model_choice", choice),
+                          format_func=labels.get)
+    if picked == "other":
+        typed = st.text_input(common["model_id"], key=_bind("model_custom", name if choice == "other" else ""),
+                              placeholder="gpt2 · HuggingFaceTB/SmolLM2-135M · /path/to/folder",
+                              help=common["model_id_help"])
+        state.put("model", typed.strip() or "")
+    else:
+        state.put("model", picked)
+
+
+def _prompt_box(common: Mapping[str, str]) -> None:
+    prompt = st.text_area(common["prompt"], key=_bind("prompt", state.get("prompt")), height=110,
+                          max_chars=state.MAX_PROMPT_CHARS, help=common["prompt_help"])
+    state.put("prompt", prompt)
+    examples = [common["example_1"], common["example_2"], common["example_3"]]
+    cols = st.columns(len(examples))
+    for i, (col, example) in enumerate(zip(cols, examples)):
+        if col.button(common[f"example_{i + 1}_label"], key=f"example_{i}", width="stretch"):
+            state.push("prompt", example)
+            st.rerun()

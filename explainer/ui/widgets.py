@@ -1,0 +1,109 @@
+"""Widgets bound to URL state, page headers, and charts with their downloads."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping, Sequence
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from explainer.figures import theme
+from explainer.ui import state
+
+
+def _bind(name: str, value: Any) -> str:
+    """Key ``w_<name>`` for a widget showing ``value``.
+
+    A live widget keeps what the user set; the stored value is pushed into it only when
+    the widget is new on this page or when :func:`state.push` asked for it (tour, examples).
+    """
+    key = "w_" + name
+    if key not in st.session_state or st.session_state.pop("_push_" + name, False):
+        st.session_state[key] = value
+    return key
+
+
+def int_slider(name: str, label: str, lo: int, hi: int, help: str | None = None,
+               stale: str | None = None) -> int:
+    """A slider over [lo, hi] remembered across pages; out-of-range values are clamped (with a notice)."""
+    value = st.session_state.get("w_" + name, state.get(name))
+    if hi <= lo:
+        state.put(name, lo)
+        return lo
+    if not lo <= value <= hi:
+        if stale and value != state.PARAMS[name].default:
+            st.info(stale.format(name=name, value=value, lo=lo, hi=hi))
+        value = min(max(value, lo), hi)
+        state.push(name, value)
+    chosen = st.slider(label, lo, hi, key=_bind(name, value), help=help)
+    state.put(name, chosen)
+    return chosen
+
+
+def float_slider(name: str, label: str, lo: float, hi: float, step: float, help: str | None = None) -> float:
+    value = float(st.session_state.get("w_" + name, state.get(name)))
+    if not lo <= value <= hi:
+        value = min(max(value, lo), hi)
+        state.push(name, value)
+    chosen = st.slider(label, lo, hi, step=step, key=_bind(name, value), help=help)
+    state.put(name, chosen)
+    return chosen
+
+
+def choose(name: str, label: str, options: Sequence[Any], format_func: Callable[[Any], str] = str,
+           horizontal: bool = False, radio: bool = False) -> Any:
+    """A select box (or radio) over ``options``; a stale stored value falls back to the first."""
+    value = st.session_state.get("w_" + name, state.get(name))
+    if value not in options:
+        value = options[0]
+        state.push(name, value)
+    widget = st.radio if radio else st.selectbox
+    extra = {"horizontal": horizontal} if radio else {}
+    chosen = widget(label, options, key=_bind(name, value), format_func=format_func, **extra)
+    state.put(name, chosen)
+    return chosen
+
+
+def token_picker(name: str, label: str, tokens: Sequence[str], stale: str | None = None) -> int:
+    """Pick a position in the prompt (default: the last token). Returns a 0-based index."""
+    n = len(tokens)
+    value = state.get(name)
+    if value < 0 or value >= n:
+        if value >= n and stale:
+            st.info(stale.format(name=name, value=value, lo=0, hi=n - 1))
+        value = n - 1
+        state.push(name, value)
+    options = list(range(n))
+    chosen = st.selectbox(label, options, key=_bind(name, value),
+                          format_func=lambda i: f"{i}: {tokens[i]!r}")
+    state.put(name, chosen if chosen != n - 1 else -1)
+    return chosen
+
+
+def header(t: Mapping[str, str], presenter: bool = False) -> None:
+    """Title, the plain-language explanation, and the 'what to notice' note of a page."""
+    st.title(t["title"])
+    for message in state.pop_notices():
+        st.warning(message)
+    if not presenter:
+        st.markdown(t["intro"])
+    if "notice" in t:
+        with st.expander(t.get("notice_label", "💡"), expanded=presenter):
+            st.markdown(t["notice"])
+
+
+def figure(fig: go.Figure, key: str, data: Any = None, file_stem: str | None = None,
+           labels: Mapping[str, str] | None = None) -> None:
+    """Show a chart (PNG/SVG from its toolbar, fully offline) and offer its data as CSV or JSON."""
+    st.plotly_chart(fig, key=key, config=theme.PLOTLY_CONFIG, width="stretch")
+    if data is None:
+        return
+    labels = labels or {}
+    stem = file_stem or key
+    if hasattr(data, "to_csv"):
+        payload, name, mime = data.to_csv(index=False).encode("utf-8"), f"{stem}.csv", "text/csv"
+    else:
+        payload, name, mime = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"), f"{stem}.json", "application/json"
+    st.download_button(labels.get("download_data", "⬇ Data") + f" ({name.rsplit('.', 1)[1].upper()})",
+                       payload, file_name=name, mime=mime, key=f"dl_{key}")
+
