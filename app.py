@@ -21,6 +21,7 @@ PAGES = [
     ("pages/layers.py", "layers", "🥞"),
     ("pages/next_token.py", "next_token", "🎲"),
     ("pages/generation.py", "generation", "✍️"),
+    ("pages/intervene.py", "intervene", "✂️"),
     ("pages/learning.py", "learning", "🌱"),
 ]
 

@@ -6,9 +6,11 @@ fresh float32 tensor, so callers can never change what is cached and shared.
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -131,9 +133,8 @@ class Trace:
 
     # ------------------------------------------------------------ save / load
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``path`` (.npz): every tensor plus a JSON metadata entry."""
-        path = Path(path)
+    def save(self, path: str | Path | BinaryIO) -> str | Path | BinaryIO:
+        """Write an .npz (a path or a binary file object): every tensor plus JSON metadata."""
         arrays = {name: getattr(self, name).numpy() for name in _TENSOR_FIELDS
                   if getattr(self, name) is not None}
         arrays["token_ids"] = self.token_ids.numpy()
@@ -141,9 +142,19 @@ class Trace:
             arrays["rotary_inv_freq"] = self.rotary.inv_freq.numpy()
         meta = self.metadata()
         arrays["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        if hasattr(path, "write"):
+            np.savez_compressed(path, **arrays)
+            return path
+        path = Path(path)
         with path.open("wb") as fh:
             np.savez_compressed(fh, **arrays)
         return path
+
+    def to_bytes(self) -> bytes:
+        """The .npz file as bytes (for a download button)."""
+        buffer = io.BytesIO()
+        self.save(buffer)
+        return buffer.getvalue()
 
     def metadata(self) -> dict:
         """Everything but the tensors, as JSON-ready values."""
@@ -160,9 +171,10 @@ class Trace:
         }
 
     @classmethod
-    def load(cls, path: str | Path) -> "Trace":
-        """Read a trace written by :meth:`save`."""
-        with np.load(Path(path), allow_pickle=False) as data:
+    def load(cls, path: str | Path | BinaryIO) -> "Trace":
+        """Read a trace written by :meth:`save` (a path or a binary file object)."""
+        source = path if hasattr(path, "read") else Path(path)
+        with np.load(source, allow_pickle=False) as data:
             meta = json.loads(bytes(data["metadata"]).decode("utf-8"))
             if meta.get("format") != FORMAT_VERSION:
                 raise ValueError(f"Unsupported trace file format {meta.get('format')!r}.")

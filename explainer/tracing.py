@@ -15,7 +15,7 @@ import torch
 
 from explainer.models import LoadedModel
 from explainer.tokens import legible, token_bytes
-from explainer.trace import RotaryInfo, Trace, pack_causal
+from explainer.trace import RotaryInfo, Trace
 
 DEFAULT_MAX_TOKENS = 1024
 # Above this many bytes of float32 captures, store big tensors in float16 (display precision).
@@ -57,12 +57,22 @@ def trace(
     ablation = (frozenset((int(l), int(h)) for l, h in ablate_heads), frozenset(int(l) for l in ablate_mlps))
     _check_ablation(model, *ablation)
     input_ids = torch.tensor([ids], device=model.device)          # (1, T)
-    with model.lock, _hooked(model, *ablation) as rec, torch.inference_mode():
+    dtype = storage_dtype(model, len(ids))
+    with model.lock, _hooked(model, len(ids), dtype, *ablation) as rec, torch.inference_mode():
         out = model.hf_model(input_ids=input_ids, use_cache=False)
         logits = out.logits[0]                                      # (T, V)
+        del out
     with model.lock:
         pieces = token_bytes(model.tokenizer, ids)
     return _build_trace(model, text, ids, pieces, truncated, rec, logits, ablation)
+
+
+def storage_dtype(model: LoadedModel, T: int) -> torch.dtype:
+    """float32 while a T-token trace fits FULL_PRECISION_BUDGET, else float16 (display precision)."""
+    n = model.n_layers
+    fp32_bytes = 4 * (n * model.n_heads * T * (T + 1) // 2 + T * model.vocab_size
+                      + (3 * n + 1) * T * model.d_model + n * T * model.d_mlp)
+    return torch.float32 if fp32_bytes <= FULL_PRECISION_BUDGET else torch.float16
 
 
 def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> None:
@@ -76,21 +86,74 @@ def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> No
 
 
 class _Recorder:
-    """Per-pass capture buffers, filled by the hooks of one thread."""
+    """Per-pass capture buffers, filled by the hooks of one thread.
 
-    def __init__(self, n_layers: int, owner: int) -> None:
+    Every capture is copied (and, for long prompts, cast to float16) straight into one
+    preallocated buffer per stage on the model's device, and attention is packed to its lower
+    triangle inside the hook, so the full (H, T, T) weights are freed layer by layer as in a
+    plain forward. ``got`` records which slots were filled.
+    """
+
+    def __init__(self, n_layers: int, n_heads: int, T: int, d_model: int, d_mlp: int,
+                 dtype: torch.dtype, device: torch.device, owner: int) -> None:
         self.owner = owner
-        self.embeddings: torch.Tensor | None = None
-        self.positions: torch.Tensor | None = None
-        self.block_in: list[torch.Tensor | None] = [None] * n_layers
-        self.attn_out: list[torch.Tensor | None] = [None] * n_layers
-        self.attn_weights: list[torch.Tensor | None] = [None] * n_layers
-        self.mlp_out: list[torch.Tensor | None] = [None] * n_layers
-        self.mlp_act: list[torch.Tensor | None] = [None] * n_layers
-        self.final_in: torch.Tensor | None = None
+        self.T = T
+        self.n_layers = n_layers
+        new = lambda *shape: torch.empty(shape, dtype=dtype, device=device)  # noqa: E731
+        self.embeddings = new(T, d_model)                     # (T, d)
+        self.positions: torch.Tensor | None = None            # (T, d) when the model has them
+        self.residual = new(n_layers + 1, T, d_model)         # (n+1, T, d): block inputs, then final
+        self.attn_out = new(n_layers, T, d_model)             # (n, T, d)
+        self.attn_packed = new(n_layers, n_heads, T * (T + 1) // 2)   # (n, H, T(T+1)/2)
+        self.mlp_out = new(n_layers, T, d_model)              # (n, T, d)
+        self.mlp_act = new(n_layers, T, d_mlp)                # (n, T, d_mlp)
+        self.dtype, self.device = dtype, torch.device(device)
+        self.flat_tril = causal_flat_index(T, device)         # (T(T+1)/2,)
+        self.got: set[tuple[str, int]] = set()
 
     def mine(self) -> bool:
         return threading.get_ident() == self.owner
+
+    def put(self, name: str, i: int, value: torch.Tensor) -> None:
+        """Copy ``value`` into slot ``i`` of buffer ``name`` (one copy, cast on the way)."""
+        buf = getattr(self, name)
+        slot = buf if i < 0 else buf[i]
+        if value.shape != slot.shape:                         # copy_ would broadcast silently
+            raise RuntimeError(f"Captured {name} has shape {tuple(value.shape)}, expected {tuple(slot.shape)}.")
+        slot.copy_(value)
+        self.got.add((name, i))
+
+    def put_attention(self, i: int, weights: torch.Tensor) -> None:
+        """(H, T, T) -> lower triangle (H, T(T+1)/2), stored in slot ``i``."""
+        H, T = weights.shape[0], weights.shape[-1]
+        flat = weights.reshape(H, T * T)
+        if flat.dtype == self.dtype:
+            torch.index_select(flat, 1, self.flat_tril, out=self.attn_packed[i])
+        else:
+            self.attn_packed[i].copy_(flat.index_select(1, self.flat_tril))
+        self.got.add(("attn_packed", i))
+
+    def complete(self) -> bool:
+        need = {("embeddings", -1), ("residual", self.n_layers)}
+        for name in ("residual", "attn_out", "attn_packed", "mlp_out", "mlp_act"):
+            need.update((name, i) for i in range(self.n_layers))
+        return need <= self.got
+
+
+_FLAT_TRIL: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def causal_flat_index(T: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Flat indices (row * T + col) of the lower triangle of a (T, T) matrix, row by row (cached)."""
+    key = (T, str(device))
+    idx = _FLAT_TRIL.get(key)
+    if idx is None:
+        rows, cols = torch.tril_indices(T, T, device=device)
+        idx = rows * T + cols
+        if len(_FLAT_TRIL) > 16:
+            _FLAT_TRIL.clear()
+        _FLAT_TRIL[key] = idx
+    return idx
 
 
 def _first_tensor(args: tuple, kwargs: dict, key: str = "hidden_states") -> torch.Tensor:
@@ -98,31 +161,30 @@ def _first_tensor(args: tuple, kwargs: dict, key: str = "hidden_states") -> torc
 
 
 @contextlib.contextmanager
-def _hooked(model: LoadedModel, heads: frozenset, mlps: frozenset) -> Iterator[_Recorder]:
+def _hooked(model: LoadedModel, T: int, dtype: torch.dtype, heads: frozenset,
+            mlps: frozenset) -> Iterator[_Recorder]:
     """Register capture (and ablation) hooks; always remove them, even if the forward raises."""
     arch, hf = model.arch, model.hf_model
-    rec = _Recorder(model.n_layers, threading.get_ident())
+    rec = _Recorder(model.n_layers, model.n_heads, T, model.d_model, model.d_mlp, dtype, model.device,
+                    threading.get_ident())
     handles: list[Any] = []
 
-    def keep(setter):
+    def keep(name):
         def hook(module, args, output):
             if rec.mine():
-                setter(output[0] if isinstance(output, tuple) else output)
+                rec.put(name, -1, (output[0] if isinstance(output, tuple) else output)[0])
         return hook
 
-    def set_embeddings(t):
-        rec.embeddings = t[0].detach()
-    def set_positions(t):
-        rec.positions = t[0].detach()
     def set_final(module, args, kwargs):
         if rec.mine():
-            rec.final_in = _first_tensor(args, kwargs)[0].detach()
+            rec.put("residual", model.n_layers, _first_tensor(args, kwargs)[0])
 
     try:
-        handles.append(arch.token_embedding(hf).register_forward_hook(keep(set_embeddings)))
+        handles.append(arch.token_embedding(hf).register_forward_hook(keep("embeddings")))
         pos = arch.position_embedding(hf)
         if pos is not None:
-            handles.append(pos.register_forward_hook(keep(set_positions)))
+            rec.positions = torch.empty(T, model.d_model, dtype=dtype, device=model.device)
+            handles.append(pos.register_forward_hook(keep("positions")))
         for i, block in enumerate(arch.blocks(hf)):
             handles.extend(_block_hooks(arch, block, i, rec, heads, mlps, model.head_dim))
         handles.append(arch.final_norm(hf).register_forward_pre_hook(set_final, with_kwargs=True))
@@ -137,7 +199,7 @@ def _block_hooks(arch, block, i: int, rec: _Recorder, heads: frozenset, mlps: fr
     """Hooks on block ``i``: its input (the residual), attention, MLP and any ablation."""
     def block_in(module, args, kwargs):
         if rec.mine():
-            rec.block_in[i] = _first_tensor(args, kwargs)[0].detach()
+            rec.put("residual", i, _first_tensor(args, kwargs)[0])      # (T, d_model)
 
     def attn(module, args, output):
         if not rec.mine():
@@ -146,19 +208,19 @@ def _block_hooks(arch, block, i: int, rec: _Recorder, heads: frozenset, mlps: fr
         if weights is None:
             raise RuntimeError("The attention module returned no weights; load the model with "
                                "attn_implementation='eager'.")
-        rec.attn_out[i] = out[0].detach()                       # (T, d_model)
-        rec.attn_weights[i] = weights[0].detach()               # (H, T, T)
+        rec.put("attn_out", i, out[0])                          # (T, d_model)
+        rec.put_attention(i, weights[0])                        # (H, T, T) -> packed
 
     def mlp(module, args, output):
         if rec.mine():
             if i in mlps:
                 output = torch.zeros_like(output)               # MLP switched off
-            rec.mlp_out[i] = output[0].detach()
+            rec.put("mlp_out", i, output[0])
             return output
 
     def mlp_act(module, args):
         if rec.mine():
-            rec.mlp_act[i] = args[0][0].detach()                # (T, d_mlp)
+            rec.put("mlp_act", i, args[0][0])                   # (T, d_mlp)
 
     handles = [
         block.register_forward_pre_hook(block_in, with_kwargs=True),
@@ -178,18 +240,21 @@ def _block_hooks(arch, block, i: int, rec: _Recorder, heads: frozenset, mlps: fr
     return handles
 
 
+def _owned_cpu(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t`` as a CPU tensor of ``dtype`` that nothing else references, with exactly one copy."""
+    return torch.empty(t.shape, dtype=dtype).copy_(t)
+
+
 def _build_trace(model: LoadedModel, text: str, ids: list[int], pieces: list[bytes], truncated: bool,
                  rec: _Recorder, logits: torch.Tensor, ablation: tuple[frozenset, frozenset]) -> Trace:
-    n, T = model.n_layers, len(ids)
-    if any(x is None for x in rec.block_in) or rec.final_in is None or rec.embeddings is None:
+    if not rec.complete():
         raise RuntimeError("A stage of the forward pass was not captured; the model's structure "
                            "does not match its architecture description.")
-    fp32_bytes = 4 * (n * model.n_heads * T * (T + 1) // 2 + T * model.vocab_size
-                      + (3 * n + 1) * T * model.d_model + n * T * model.d_mlp)
-    dtype = torch.float32 if fp32_bytes <= FULL_PRECISION_BUDGET else torch.float16
+    dtype = rec.dtype
+    on_cpu = rec.device.type == "cpu"      # buffers are fresh and private: no copy needed on the CPU
 
-    def stack(parts: list[torch.Tensor]) -> torch.Tensor:
-        return torch.stack([p.to("cpu", dtype) for p in parts]).clone()
+    def keep(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else (t if on_cpu else t.to("cpu"))
 
     return Trace(
         model_name=model.name,
@@ -199,7 +264,7 @@ def _build_trace(model: LoadedModel, text: str, ids: list[int], pieces: list[byt
         token_bytes=tuple(pieces),
         truncated=truncated,
         arch=model.arch.family,
-        n_layers=n,
+        n_layers=model.n_layers,
         n_heads=model.n_heads,
         d_model=model.d_model,
         d_mlp=model.d_mlp,
@@ -208,15 +273,15 @@ def _build_trace(model: LoadedModel, text: str, ids: list[int], pieces: list[byt
         rotary=_rotary(model),
         ablated_heads=ablation[0],
         ablated_mlps=ablation[1],
-        _embeddings=rec.embeddings.to("cpu", dtype).clone(),
-        _positions=None if rec.positions is None else rec.positions.to("cpu", dtype).clone(),
-        _residual=stack(rec.block_in + [rec.final_in]),                         # (n+1, T, d)
-        _attn_out=stack(rec.attn_out),                                          # (n, T, d)
-        _mlp_out=stack(rec.mlp_out),                                            # (n, T, d)
-        _mlp_act=stack(rec.mlp_act),                                            # (n, T, d_mlp)
-        _attn_packed=torch.stack([pack_causal(w).to("cpu", dtype) for w in rec.attn_weights]),
-        _logits=logits.to("cpu", dtype).clone(),                                # (T, V)
-        _last_logits=logits[-1].to("cpu", torch.float32).clone(),               # (V,) always exact
+        _embeddings=keep(rec.embeddings),                                       # (T, d)
+        _positions=keep(rec.positions),                                         # (T, d) or None
+        _residual=keep(rec.residual),                                           # (n+1, T, d)
+        _attn_out=keep(rec.attn_out),                                           # (n, T, d)
+        _mlp_out=keep(rec.mlp_out),                                             # (n, T, d)
+        _mlp_act=keep(rec.mlp_act),                                             # (n, T, d_mlp)
+        _attn_packed=keep(rec.attn_packed),                                     # (n, H, T(T+1)/2)
+        _logits=_owned_cpu(logits, dtype),                                      # (T, V)
+        _last_logits=_owned_cpu(logits[-1], torch.float32),                     # (V,) always exact
     )
 
 

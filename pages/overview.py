@@ -1,3 +1,59 @@
+"""Overview: the whole journey from text to next token, with this prompt's live shapes."""
+import pandas as pd
 import streamlit as st
-st.title("overview")
-st.write("coming soon")
+
+from explainer.analysis.overview import journey, model_card, scale
+from explainer.figures.overview import human, journey_figure, markdown_safe, parameters_figure, scale_figure
+from explainer.ui.resources import page_context
+from explainer.ui.widgets import figure, header
+
+# (page file, text key, icon) for the links under the diagram, in the order of the journey.
+LINKS = [("pages/tokens.py", "link_tokens", "🔤"), ("pages/embeddings.py", "link_embeddings", "📍"),
+         ("pages/position.py", "link_position", "🧭"), ("pages/attention.py", "link_attention", "👀"),
+         ("pages/mlp.py", "link_mlp", "🧠"), ("pages/layers.py", "link_layers", "🥞"),
+         ("pages/next_token.py", "link_next_token", "🎲"), ("pages/generation.py", "link_generation", "✍️")]
+
+ctx = page_context("overview")
+t, presenter = ctx.t, ctx.presenter
+trip = journey(ctx.model, ctx.trace)
+card = model_card(ctx.model)
+sizes = scale(card)
+notice = t["notice"].format(n_chars=trip.n_chars, n_tokens=trip.n_tokens, d_model=trip.d_model,
+                            n_layers=trip.n_layers, vocab=f"{trip.vocab_size:,}", top=markdown_safe(trip.top_label),
+                            top_prob=f"{trip.top_prob:.1%}", total=human(card.parameters.total))
+header({**t, "notice": notice, "notice_label": ctx.common["notice_label"]}, presenter)
+
+st.subheader(t["diagram_title"])
+stages = pd.DataFrame({"stage": ["tokens", "vectors", "residual", "logits", "probabilities"],
+                       "shape": [[trip.n_tokens], [trip.n_tokens, trip.d_model], [trip.n_tokens, trip.d_model],
+                                 [trip.n_tokens, trip.vocab_size], [trip.vocab_size]]})
+figure(journey_figure(trip, t, presenter), "overview_journey",
+       data={"stages": stages.to_dict("records"), "blocks": trip.n_layers,
+             "next_tokens": [{"token": lab, "id": i, "probability": p}
+                             for lab, i, p in zip(trip.next_labels, trip.next_ids, trip.next_probs)]},
+       labels=ctx.common)
+st.markdown(f"**{t['links_title']}**")
+for col, (page, key, icon) in zip(st.columns(4) * 2, LINKS):
+    col.page_link(page, label=t[key], icon=icon)
+
+st.subheader(t["card_title"])
+facts = [(t["card_params"], human(card.parameters.total)), (t["card_layers"], card.n_layers),
+         (t["card_heads"], t["card_heads_value"].format(heads=card.n_heads, kv=card.n_kv_heads)),
+         (t["card_d_model"], card.d_model), (t["card_d_mlp"], f"{card.d_mlp:,}"),
+         (t["card_vocab"], f"{card.vocab_size:,}"), (t["card_context"], f"{card.context_length:,}"),
+         (t["card_position"], t["position_rotary" if card.rotary else "position_learned"])]
+for col, (label, value) in zip(st.columns(4) * 2, facts):
+    col.metric(label, value)
+st.caption(f"{t['card_name']}: {markdown_safe(card.name)} ({card.family}) · {t['card_device']}: {card.device}")
+
+left, right = st.columns(2)
+with left:
+    params = pd.DataFrame({"component": list(card.parameters.by_component),
+                           "parameters": list(card.parameters.by_component.values())})
+    figure(parameters_figure(card, t, presenter), "overview_params", data=params, labels=ctx.common)
+    if card.tied_head:
+        st.caption(t["tied_note"])
+with right:
+    figure(scale_figure(sizes, t, presenter), "overview_scale",
+           data=pd.DataFrame({"model": sizes.names, "parameters": sizes.totals}), labels=ctx.common)
+    st.caption(t["scale_note"].format(ratio=max(sizes.totals) / card.parameters.total))

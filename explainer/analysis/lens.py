@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -26,26 +27,35 @@ class LogitLens:
 
 def logit_lens(model: LoadedModel, trace: Trace, chunk: int = 64) -> LogitLens:
     """Apply the final norm and unembedding to every residual position, keeping only small results."""
-    residual = trace.residual                                    # (n+1, T, d)
-    n1, T, _ = residual.shape
-    final = trace.logits.argmax(-1)                              # (T,)
-    top_ids = torch.empty(n1, T, dtype=torch.long)
-    top_probs = torch.empty(n1, T)
-    t_probs = torch.empty(n1, T)
-    t_ranks = torch.empty(n1, T, dtype=torch.long)
+    return logit_lens_at(model, trace, range(trace.n_tokens), chunk)
+
+
+def logit_lens_at(model: LoadedModel, trace: Trace, positions: Sequence[int], chunk: int = 64) -> LogitLens:
+    """The logit lens at some positions only: column ``j`` of every result is ``positions[j]``.
+
+    Each position costs (n+1) products with the whole unembedding, so a page that shows a
+    window of positions asks for that window instead of the whole prompt.
+    """
+    cols = torch.tensor([p % trace.n_tokens for p in positions], dtype=torch.long)   # (P,)
+    residual = trace.residual[:, cols]                           # (n+1, P, d)
+    n1, P, _ = residual.shape
+    final = trace.logits[cols].argmax(-1)                        # (P,)
+    top_ids = torch.empty(n1, P, dtype=torch.long)
+    top_probs = torch.empty(n1, P)
+    t_probs = torch.empty(n1, P)
+    t_ranks = torch.empty(n1, P, dtype=torch.long)
     norm = model.arch.final_norm(model.hf_model)
     head = model.hf_model.get_output_embeddings()
     with torch.inference_mode():
-        for start in range(0, T, chunk):                         # bounded memory: (n+1, chunk, V)
-            sl = slice(start, min(T, start + chunk))
-            x = residual[:, sl].to(model.device)
-            probs = torch.softmax(head(norm(x)).float(), dim=-1).cpu()
-            best_p, best_i = probs.max(-1)
-            top_ids[:, sl], top_probs[:, sl] = best_i, best_p
-            target = final[sl]
-            tp = probs.gather(-1, target.expand(n1, -1)[..., None])[..., 0]
-            t_probs[:, sl] = tp
-            t_ranks[:, sl] = (probs > tp[..., None]).sum(-1)
+        for start in range(0, P, chunk):                         # bounded memory: (n+1, chunk, V)
+            sl = slice(start, min(P, start + chunk))
+            logits = head(norm(residual[:, sl].to(model.device))).float().cpu()   # (n+1, c, V)
+            log_total = torch.logsumexp(logits, dim=-1)          # (n+1, c): softmax's denominator
+            best, best_i = logits.max(-1)
+            top_ids[:, sl], top_probs[:, sl] = best_i, torch.exp(best - log_total)
+            target = logits.gather(-1, final[sl].expand(n1, -1)[..., None])       # (n+1, c, 1)
+            t_probs[:, sl] = torch.exp(target[..., 0] - log_total)
+            t_ranks[:, sl] = (logits > target).sum(-1)           # tokens scored above the answer
     return LogitLens(top_ids, top_probs, final, t_probs, t_ranks)
 
 

@@ -79,3 +79,39 @@ def sample(probs: torch.Tensor, seed: int) -> int:
 
 def perplexity(bits: float) -> float:
     return math.pow(2.0, bits)
+
+
+@dataclass(frozen=True)
+class NucleusCurve:
+    """Tokens in order of probability (after temperature and top-k) with the running total.
+
+    Top-p keeps tokens while the mass *before* them is below p, so ``kept[i]`` is True for
+    the first token whose running total reaches p and every token before it.
+    """
+
+    ids: tuple[int, ...]
+    probs: tuple[float, ...]          # after temperature and top-k (renormalised), not yet top-p
+    cumulative: tuple[float, ...]
+    kept: tuple[bool, ...]            # survives top-k and top-p
+    top_p: float | None
+
+
+def nucleus_curve(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None, show: int = 100) -> NucleusCurve:
+    """The first ``show`` tokens of the cumulative-probability curve that top-p cuts."""
+    before_p = adjusted_probs(logits, temperature, top_k, None)       # (V,)
+    final = adjusted_probs(logits, temperature, top_k, top_p)         # (V,)
+    probs, ids = torch.topk(before_p, min(show, before_p.numel()))
+    cumulative = torch.cumsum(probs, 0)
+    return NucleusCurve(tuple(int(i) for i in ids), tuple(float(p) for p in probs),
+                        tuple(float(c) for c in cumulative), tuple(bool(final[i] > 0) for i in ids),
+                        top_p)
+
+
+def token_labels(model, ids) -> tuple[str, ...]:
+    """A legible label per token id of ``model`` (a LoadedModel); split characters show as <0xNN>."""
+    from explainer.tokens import legible, token_bytes
+
+    with model.lock:                      # the shared tokenizer is not thread-safe
+        pieces = token_bytes(model.tokenizer, [int(i) for i in ids])
+    return tuple(legible(b) for b in pieces)

@@ -13,7 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.analysis.vocabulary import Analogy, Neighbours, PairSimilarity, VocabMap
+from explainer.analysis.vocab_map import VocabMap
+from explainer.analysis.vocabulary import Analogy, Neighbours, PairSimilarity
 from explainer.figures import theme
 
 
@@ -137,12 +138,16 @@ def analogy_figure(result: Analogy, excluded_title: str = "inputs excluded",
 def token_vectors_heatmap(vectors: np.ndarray | Any, labels: Sequence[str], title: str = "",
                           token_label: str = "token", dim_label: str = "dimension",
                           value_label: str = "value", presenter: bool = False,
-                          height: int | None = None) -> go.Figure:
-    """The prompt's token vectors (T, d) as rows; diverging colours centred on 0."""
+                          height: int | None = None, first_index: int = 0) -> go.Figure:
+    """The prompt's token vectors (T, d) as rows; diverging colours centred on 0.
+
+    Rows are named ``position: token``; ``first_index`` is the position of row 0 when
+    the rows are a window of a longer prompt.
+    """
     if hasattr(vectors, "detach"):                                 # a torch tensor
         vectors = vectors.detach().float().cpu().numpy()
     z = np.asarray(vectors, dtype=np.float32)                      # (T, d)
-    rows = [f"{i}: {lab}" for i, lab in enumerate(_esc(labels))]   # unique even if repeated
+    rows = [f"{first_index + i}: {lab}" for i, lab in enumerate(_esc(labels))]  # unique
     bound = float(np.abs(z).max()) if z.size else 1.0
     fig = go.Figure(go.Heatmap(
         z=z, y=rows, x=np.arange(z.shape[1], dtype=np.int32), colorscale=theme.DIVERGING,

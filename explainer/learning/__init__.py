@@ -5,8 +5,8 @@ Nothing here imports streamlit; the Learning page polls ``Trainer.snapshot()``.
 from explainer.learning.corpus import (ATTENTION_SENTENCE, PROBES, Corpus, corpus_from_text, facts_corpus,
                                        finetune_corpus, load_corpus)
 from explainer.learning.finetune import FineTuneResult, fine_tune
-from explainer.learning.ngram import (HeldoutScore, NGramModel, UnseenContinuation, build_ngrams, count_ngrams,
-                                      cross_entropy, stream_tokens, unseen_continuations)
+from explainer.learning.ngram import (HeldoutScore, NGramModel, NGramReport, UnseenContinuation, build_ngrams,
+                                      count_ngrams, cross_entropy, ngram_report, stream_tokens, unseen_continuations)
 from explainer.learning.objectives import (ObjectivesResult, attention_mask_matrix, build_tiny_bert, fill_blank,
                                            mask_tokens, sentence_batch, train_objectives)
 from explainer.learning.saving import save_tiny_model, time_training
@@ -18,7 +18,7 @@ from explainer.learning.trainer import Checkpoint, Sample, Trainer, TrainingSnap
 
 __all__ = [
     "ATTENTION_SENTENCE", "PROBES", "SPECIAL_TOKENS", "AttentionMap", "Checkpoint", "Corpus", "FineTuneResult",
-    "HeldoutScore", "NGramModel", "NextTokenDistribution", "ObjectivesResult", "Sample", "TinyConfig",
+    "HeldoutScore", "NGramModel", "NGramReport", "ngram_report", "NextTokenDistribution", "ObjectivesResult", "Sample", "TinyConfig",
     "TokenProb", "Trainer", "TrainingSnapshot", "UnseenContinuation", "attention_map", "attention_mask_matrix",
     "build_ngrams", "build_tiny_bert", "build_tiny_gpt", "build_tokenizer", "corpus_from_text",
     "count_ngrams", "cross_entropy", "encode_lines", "facts_corpus", "fill_blank", "fine_tune",

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -30,11 +32,14 @@ class FineTuneResult:
 
 def fine_tune(model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, corpus: Corpus, steps: int = 100,
               config: TinyConfig = TinyConfig(), learning_rate: float | None = None,
-              probes: tuple[str, ...] | None = None) -> FineTuneResult:
+              probes: tuple[str, ...] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> FineTuneResult:
     """Train a copy of ``model`` on ``corpus`` for ``steps`` steps; the input model is not modified.
 
     The learning rate defaults to a third of pretraining's: enough to shift the probes in
     ~100 steps, small enough to show that unrelated facts mostly survive.
+    ``progress(done, steps)`` is called every 10 steps. With a running Trainer pass
+    ``trainer.copy_model()``.
     """
     probes = probes or PROBES[corpus.language]
     base = copy.deepcopy(model).eval()
@@ -45,13 +50,16 @@ def fine_tune(model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, corpus
     gen = torch.Generator().manual_seed(config.seed + 1)
     losses: list[float] = []
     tuned.train()
-    for _ in range(steps):
+    for i in range(steps):
+        if progress is not None and i % 10 == 0:
+            progress(i, steps)
         x, y = next_token_batch(stream, config.batch_size, config.block_size, gen)  # (B, T)
         loss = next_token_loss(tuned, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
+        time.sleep(0)  # let other users of the process run between steps
     tuned.eval()
     before = tuple(next_token_distribution(base, tokenizer, p) for p in probes)
     after = tuple(next_token_distribution(tuned, tokenizer, p) for p in probes)

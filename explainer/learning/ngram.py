@@ -96,6 +96,30 @@ def build_ngrams(tokens: list[str], vocab: tuple[str, ...] | None = None,
     return {n: count_ngrams(tokens, n, vocab) for n in orders}
 
 
+@dataclass(frozen=True)
+class NGramReport:
+    """Unigram/bigram/trigram models of a corpus, their held-out scores and probe predictions."""
+
+    models: dict[int, NGramModel]
+    heldout: dict[int, HeldoutScore]  # add-k smoothed, scored on the same held-out positions
+    probes: dict[str, dict[int, tuple[tuple[str, float], ...]]]  # prompt -> order -> ML top tokens
+    k: float
+
+
+def ngram_report(tokenizer: PreTrainedTokenizerFast, train_lines: tuple[str, ...], heldout_lines: tuple[str, ...],
+                 probes: tuple[str, ...], k: float = 0.1, top: int = 5) -> NGramReport:
+    """Count the training sentences and score the held-out ones (same tokens as the tiny GPT)."""
+    vocab = tuple(t for t in tokenizer.get_vocab() if t not in tokenizer.all_special_tokens)
+    models = build_ngrams(stream_tokens(tokenizer, train_lines), vocab)
+    held = stream_tokens(tokenizer, heldout_lines)
+    scores = {n: cross_entropy(m, held, k=k, start=max(models) - 1) for n, m in models.items()}
+    predictions = {}
+    for prompt in probes:
+        tokens = stream_tokens(tokenizer, [prompt])
+        predictions[prompt] = {n: m.next_probs(m.context_of(tokens), top) for n, m in models.items()}
+    return NGramReport(models, scores, predictions, k)
+
+
 def stream_tokens(tokenizer: PreTrainedTokenizerFast, lines: tuple[str, ...] | list[str]) -> list[str]:
     """Sentences tokenized into one stream of token strings (same stream the tiny GPT sees)."""
     out: list[str] = []

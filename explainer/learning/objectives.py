@@ -6,6 +6,7 @@ the whole sentence (full mask) with 15% of its tokens hidden and predicts only t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,11 +104,13 @@ class ObjectivesResult:
 
 def train_objectives(corpus: Corpus, steps: int = 400, config: TinyConfig = TinyConfig(),
                      tokenizer: PreTrainedTokenizerFast | None = None,
-                     sentences_per_batch: int = 64) -> ObjectivesResult:
+                     sentences_per_batch: int = 64,
+                     progress: Callable[[int, int], None] | None = None) -> ObjectivesResult:
     """Train a tiny GPT (next word) and a tiny BERT (fill the blank) on the same text, same steps.
 
     Each gets its usual input: GPT running-text windows (as in the Trainer), BERT whole
-    padded sentences with 15% of the tokens hidden.
+    padded sentences with 15% of the tokens hidden. ``progress(done, steps)`` is called
+    every 10 steps (for a progress bar).
     """
     tok = tokenizer or build_tokenizer(corpus.language)
     pad = tok.pad_token_id
@@ -122,7 +125,9 @@ def train_objectives(corpus: Corpus, steps: int = 400, config: TinyConfig = Tiny
     bert_loss: list[float] = []
     gpt.train()
     bert.train()
-    for _ in range(steps):
+    for i in range(steps):
+        if progress is not None and i % 10 == 0:
+            progress(i, steps)
         x, y = next_token_batch(stream, config.batch_size, config.block_size, gen)  # (B, T) each
         gpt_loss.append(_update(opt_g, next_token_loss(gpt, x, y)))
         ids = sentence_batch(encoded, sentences_per_batch, pad, gen)  # (B', T')

@@ -7,6 +7,7 @@ reference under a lock and never waits for a training step. The thread never cal
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass
@@ -77,8 +78,10 @@ class Trainer:
         self._snap_lock = threading.Lock()  # only to swap the published snapshot
         self._go, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
+        self._active = False  # True from start() until the thread's loop ends
         self._error: str | None = None
         self._build()
+        self._publish()
 
     # ---- state -----------------------------------------------------------------
     def _build(self) -> None:
@@ -121,13 +124,12 @@ class Trainer:
         self.model.train()
 
     def _publish(self) -> TrainingSnapshot:
-        alive = self._thread is not None and self._thread.is_alive()
         finished = self._step >= self.max_steps
         snap = TrainingSnapshot(
             step=self._step, max_steps=self.max_steps, train_loss=tuple(self._losses),
             heldout_loss=tuple(self._heldout), checkpoints=tuple(self._checkpoints),
             attention_before=self._attn_before, attention_after=self._attn_after,
-            running=alive and self._go.is_set() and not finished and not self._stop.is_set(),
+            running=self._active and self._go.is_set() and not finished and not self._stop.is_set(),
             finished=finished, error=self._error)
         with self._snap_lock:
             self._snapshot = snap
@@ -138,6 +140,11 @@ class Trainer:
         """The latest published state (cheap, thread-safe, never blocks on training)."""
         with self._snap_lock:
             return self._snapshot
+
+    def copy_model(self) -> GPT2LMHeadModel:
+        """A deep copy of the current model, taken between two training steps (safe while running)."""
+        with self._model_lock:
+            return copy.deepcopy(self.model).eval()
 
     def step(self, n: int = 1) -> TrainingSnapshot:
         """Train n steps synchronously in the caller's thread (tests, benchmarks, notebooks)."""
@@ -153,6 +160,7 @@ class Trainer:
         self._go.set()
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
+            self._active = True
             self._thread = threading.Thread(target=self._run, name="tiny-gpt-trainer", daemon=True)
             self._thread.start()
         self._publish()
@@ -173,6 +181,7 @@ class Trainer:
         if self._thread is not None:
             self._thread.join(timeout)
         self._thread = None
+        self._active = False
         self._go.clear()
         self._publish()
 
@@ -204,11 +213,6 @@ class Trainer:
         except Exception as exc:  # shown on the page instead of dying silently
             self._error = f"{type(exc).__name__}: {exc}"
         finally:
-            self._go.clear()
-            threading.Thread(target=self._publish_after_exit, daemon=True).start()
-
-    def _publish_after_exit(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-        with self._model_lock:
-            self._publish()
+            with self._model_lock:
+                self._active = False
+                self._publish()

@@ -15,7 +15,7 @@ from explainer.cache import ByteLRU
 from explainer.models import DEFAULT_NAME, LoadedModel, ModelLoadError, default_model_dir, default_model_ready
 from explainer.text import texts
 from explainer.trace import Trace
-from explainer.ui import state
+from explainer.ui import state, tour
 from explainer.ui.sidebar import sidebar
 from explainer.ui.style import inject_style
 
@@ -67,6 +67,7 @@ def start_page(page: str) -> tuple[str, bool, Mapping[str, str], Mapping[str, st
 
     Returns (lang, presenter, page texts, common texts).
     """
+    st.session_state["_page_now"] = page
     state.load_query_params(texts("common", state.get("lang"))["bad_url_value"])
     sidebar(texts("common", state.get("lang")))
     lang, presenter = state.get("lang"), bool(state.get("presenter"))
@@ -92,6 +93,10 @@ def page_context(page: str) -> PageContext:
         st.stop()
     if tr.truncated:
         st.info(common["truncated"].format(n=tr.n_tokens))
+    st.sidebar.download_button(common["download_trace"], data=tr.to_bytes, file_name="trace.npz",
+                               mime="application/octet-stream", key="download_trace", on_click="ignore",
+                               help=common["download_trace_help"], width="stretch")
+    tour.banner(page, model, tr, lang)
     return PageContext(lang, presenter, t, common, model, tr)
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from explainer.models import RANDOM_GPT2
-from explainer.ui import state
+from explainer.ui import state, tour
 from explainer.ui.widgets import _bind
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
@@ -33,6 +33,10 @@ def sidebar(common: Mapping[str, str]) -> None:
         if device not in devices:
             state.push("device", device := "auto")
         state.put("device", st.selectbox(common["device"], devices, key=_bind("device", device)))
+        tour.start_button(common)
+        img = state.get("img")
+        state.put("img", st.radio(common["image_format"], ["png", "svg"], key=_bind("img", img), horizontal=True,
+                                  format_func=str.upper, help=common["image_format_help"]))
         state.put("presenter", st.toggle(common["presenter"], key=_bind("presenter", bool(state.get("presenter"))),
                                          help=common["presenter_help"]))
 

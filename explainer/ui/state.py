@@ -70,8 +70,14 @@ PARAMS: dict[str, Param] = {
     "top_k": Param(0, _ranged(int, 0, 1_000_000)),
     "top_p": Param(1.0, _ranged(float, 0.01, 1.0)),
     "seed": Param(0, _ranged(int, 0, 2**31 - 1)),
+    "decode": Param("greedy", _choice("greedy", "sample")),
     "tour": Param(-1, _ranged(int, -1, 100)),
+    "window": Param(-1, _ranged(int, -1, 100_000)),    # first position of a windowed view; -1 = auto
     "compare": Param("", lambda raw: raw[:MAX_PROMPT_CHARS]),
+    "off": Param("", lambda raw: raw[:2000]),          # heads switched off, "layer.head,…"
+    "mlp_off": Param("", lambda raw: raw[:500]),       # MLP layers switched off, "2,7"
+    "img": Param("png", _choice("png", "svg")),
+    "word": Param("king", lambda raw: raw.strip()[:60]),
 }
 
 

@@ -15,18 +15,30 @@ def _bind(name: str, value: Any) -> str:
     """Key ``w_<name>`` for a widget showing ``value``.
 
     A live widget keeps what the user set; the stored value is pushed into it only when
-    the widget is new on this page or when :func:`state.push` asked for it (tour, examples).
+    the widget is new on this page, on a page switch, or when :func:`state.push` asked for it
+    (tour, examples).
     """
-    key = "w_" + name
-    if key not in st.session_state or st.session_state.pop("_push_" + name, False):
-        st.session_state[key] = value
+    ss = st.session_state
+    key, page = "w_" + name, ss.get("_page_now")
+    # Re-seed on a page switch too: a widget drawn by another page must not carry its state over.
+    if key not in ss or ss.pop("_push_" + name, False) or ss.get("_bound_" + name) != page:
+        ss[key] = value
+    ss["_bound_" + name] = page
     return key
+
+
+def _current(name: str) -> Any:
+    """The value a widget will show: its live state on this page, else the stored value."""
+    ss = st.session_state
+    if ss.get("_bound_" + name) == ss.get("_page_now") and "w_" + name in ss:
+        return ss["w_" + name]
+    return state.get(name)
 
 
 def int_slider(name: str, label: str, lo: int, hi: int, help: str | None = None,
                stale: str | None = None) -> int:
     """A slider over [lo, hi] remembered across pages; out-of-range values are clamped (with a notice)."""
-    value = st.session_state.get("w_" + name, state.get(name))
+    value = _current(name)
     if hi <= lo:
         state.put(name, lo)
         return lo
@@ -41,7 +53,7 @@ def int_slider(name: str, label: str, lo: int, hi: int, help: str | None = None,
 
 
 def float_slider(name: str, label: str, lo: float, hi: float, step: float, help: str | None = None) -> float:
-    value = float(st.session_state.get("w_" + name, state.get(name)))
+    value = float(_current(name))
     if not lo <= value <= hi:
         value = min(max(value, lo), hi)
         state.push(name, value)
@@ -53,7 +65,7 @@ def float_slider(name: str, label: str, lo: float, hi: float, step: float, help:
 def choose(name: str, label: str, options: Sequence[Any], format_func: Callable[[Any], str] = str,
            horizontal: bool = False, radio: bool = False) -> Any:
     """A select box (or radio) over ``options``; a stale stored value falls back to the first."""
-    value = st.session_state.get("w_" + name, state.get(name))
+    value = _current(name)
     if value not in options:
         value = options[0]
         state.push(name, value)
@@ -95,7 +107,8 @@ def header(t: Mapping[str, str], presenter: bool = False) -> None:
 def figure(fig: go.Figure, key: str, data: Any = None, file_stem: str | None = None,
            labels: Mapping[str, str] | None = None) -> None:
     """Show a chart (PNG/SVG from its toolbar, fully offline) and offer its data as CSV or JSON."""
-    st.plotly_chart(fig, key=key, config=theme.PLOTLY_CONFIG, width="stretch")
+    config = theme.PLOTLY_CONFIG_SVG if state.get("img") == "svg" else theme.PLOTLY_CONFIG
+    st.plotly_chart(fig, key=key, config=config, width="stretch")
     if data is None:
         return
     labels = labels or {}

@@ -8,8 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from explainer.learning import (Trainer, build_tokenizer, encode_lines, facts_corpus, fine_tune, finetune_corpus,
-                                next_token_batch, next_token_distribution, save_tiny_model)
+from explainer.learning import (PROBES, Trainer, build_tokenizer, encode_lines, facts_corpus, fine_tune,
+                                finetune_corpus, next_token_batch, next_token_distribution, ngram_report,
+                                save_tiny_model, unseen_continuations)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,10 @@ def test_attention_before_and_after(trained_en: Trainer) -> None:
 
 def test_fine_tuning_shifts_the_probe(trained_en: Trainer) -> None:
     original = {k: v.clone() for k, v in trained_en.model.state_dict().items()}
-    result = fine_tune(trained_en.model, trained_en.tokenizer, finetune_corpus("en"), steps=60)
+    calls: list[tuple[int, int]] = []
+    result = fine_tune(trained_en.copy_model(), trained_en.tokenizer, finetune_corpus("en"), steps=60,
+                       progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, 60) and calls[-1] == (50, 60) and len(result.loss) == 60
     assert result.before[0].best == "red"
     assert result.after[0].best == "blue"  # "in the land of oz the apple is blue ."
     assert "the apple is" in result.changed
@@ -102,3 +106,16 @@ def test_encode_lines_concatenates_sentences() -> None:
     stream = encode_lines(tok, ["the sky is blue .", "snow is white ."])
     assert tok.convert_ids_to_tokens(stream.tolist()) == "the sky is blue . snow is white .".split()
     assert len(facts_corpus("en").train) > 300
+
+
+def test_ngram_report_on_builtin_corpus_and_neural_generalisation(trained_en: Trainer) -> None:
+    corpus, tok = facts_corpus("en"), trained_en.tokenizer
+    report = ngram_report(tok, corpus.train, corpus.heldout, PROBES["en"])
+    assert report.probes["the apple is"][3][0][0] == "red"  # trigram "apple is" -> red
+    assert report.probes["the apple is"][1][0][0] == "."  # unigram: the most common token
+    ce = {n: s.cross_entropy for n, s in report.heldout.items()}
+    assert ce[2] < ce[1]  # context helps
+    assert len({s.n_tokens for s in report.heldout.values()}) == 1  # same positions scored
+    held = [t for line in corpus.heldout for t in tok.convert_ids_to_tokens(tok(line)["input_ids"])]
+    found = unseen_continuations(report.models[3], held, trained_en.model, tok, limit=5)
+    assert len(found) == 5 and found[0].neural_prob > 0.5  # counting says 0, the network says likely

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from explainer.analysis import vocab_map as vm
 from explainer.analysis import vocabulary as voc
 from explainer.figures import vocabulary as vfig
 
@@ -39,7 +40,7 @@ class FakeByteTokenizer:
     added_tokens_decoder = {0: "<|endoftext|>"}
     all_special_ids = [0]
     words = {" cat": [1], "cat": [2], " dog": [3], "dog": [11], " hamburger": [4, 5, 6],
-             "hamburger": [4, 5, 6], " 你": [12]}
+             "hamburger": [4, 5, 6], " 你": [12], "你": [7, 8], " 猫": [10, 7], "猫": [7, 9]}
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -62,7 +63,7 @@ def fake_layout(calls: list):
 def test_cache_round_trip_does_not_recompute(planted, cache, monkeypatch):
     e, _ = planted
     steps: list[tuple[float, str]] = []
-    first = voc.build_vocab_map(e, "tiny/model", lambda f, m: steps.append((f, m)))
+    first = vm.build_vocab_map(e, "tiny/model", lambda f, m: steps.append((f, m)))
     assert first.method == "umap" and first.coords.shape == (V, 2)
     assert first.coords.dtype == np.float32 and not first.from_cache
     assert [m for _, m in steps][0] == "cache" and steps[-1] == (1.0, "done")
@@ -71,9 +72,9 @@ def test_cache_round_trip_does_not_recompute(planted, cache, monkeypatch):
 
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")
-    monkeypatch.setattr(voc, "_umap_2d", boom)
-    again = voc.build_vocab_map(e, "tiny/model")
-    loaded = voc.load_vocab_map("tiny/model")
+    monkeypatch.setattr(vm, "_umap_2d", boom)
+    again = vm.build_vocab_map(e, "tiny/model")
+    loaded = vm.load_vocab_map("tiny/model")
     assert again.from_cache and loaded is not None and loaded.method == "umap"
     np.testing.assert_array_equal(again.coords, first.coords)
     np.testing.assert_array_equal(loaded.coords, first.coords)
@@ -82,24 +83,59 @@ def test_cache_round_trip_does_not_recompute(planted, cache, monkeypatch):
 def test_stale_cache_is_rebuilt(planted, cache, monkeypatch):
     e, _ = planted
     calls: list = []
-    monkeypatch.setattr(voc, "_umap_2d", fake_layout(calls))
-    voc.build_vocab_map(e, "k")
-    voc.build_vocab_map(e, "k")
+    monkeypatch.setattr(vm, "_umap_2d", fake_layout(calls))
+    vm.build_vocab_map(e, "k")
+    vm.build_vocab_map(e, "k")
     assert len(calls) == 1
-    assert voc.load_vocab_map("k", e * 2) is None           # a different matrix
-    voc.build_vocab_map(e * 2, "k")
+    assert vm.load_vocab_map("k", e * 2) is None           # a different matrix
+    vm.build_vocab_map(e * 2, "k")
     assert len(calls) == 2
-    assert voc.load_vocab_map("missing") is None
+    assert vm.load_vocab_map("missing") is None
 
 
 def test_tiny_vocabulary_falls_back_to_pca(cache, monkeypatch):
     calls: list = []
-    monkeypatch.setattr(voc, "_umap_2d", fake_layout(calls))
+    monkeypatch.setattr(vm, "_umap_2d", fake_layout(calls))
     e = torch.randn(12, 8, generator=torch.Generator().manual_seed(1))
-    vmap = voc.build_vocab_map(e, "tiny")
+    vmap = vm.build_vocab_map(e, "tiny")
     assert vmap.method == "pca" and vmap.coords.shape == (12, 2) and not calls
-    one_dim = voc.build_vocab_map(torch.randn(5, 1), "one-dim")   # d < 2 still gives 2-D
+    one_dim = vm.build_vocab_map(torch.randn(5, 1), "one-dim")   # d < 2 still gives 2-D
     assert one_dim.coords.shape == (5, 2)
+
+
+def test_concurrent_builds_wait_for_one(planted, cache, monkeypatch):
+    """A classroom: many sessions ask at once; one builds, the others wait and load it."""
+    import threading
+    import time as _time
+    e, _ = planted
+    calls: list = []
+    slow = fake_layout(calls)
+    monkeypatch.setattr(vm, "_umap_2d", lambda x, p: (_time.sleep(0.3), slow(x, p))[1])
+    phases: list[list[str]] = [[] for _ in range(4)]
+    results: list = [None] * 4
+
+    def run(i: int) -> None:
+        results[i] = vm.build_vocab_map(e, "shared", lambda f, m: phases[i].append(m))
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert sum(not r.from_cache for r in results) == 1
+    assert sum("wait" in p for p in phases) == 3
+    for r in results:
+        np.testing.assert_array_equal(r.coords, results[0].coords)
+
+
+def test_save_vocab_map_writes_a_loadable_map(planted, cache):
+    e, _ = planted
+    coords = np.zeros((V, 2), dtype=np.float32)
+    path = vm.save_vocab_map(vm.VocabMap("fixture", coords, "umap", D, 0.5, False), e)
+    assert path.exists()
+    loaded = vm.load_vocab_map("fixture", e)
+    assert loaded is not None and loaded.from_cache and loaded.build_seconds == 0.5
+    assert vm.load_vocab_map("fixture", e[:, :4]) is None       # other d_model: stale
 
 
 # ------------------------------------------------------------------- labels and lookup
@@ -120,6 +156,10 @@ def test_lookup_word_prefers_single_token_and_flags_splits():
     assert burger.split and burger.ids == (4, 5, 6) and burger.pieces == ("␣h", "amb", "urger")
     with pytest.raises(ValueError):
         voc.lookup_word(tok, "   ")
+    # Chinese is written without spaces: its mid-sentence form has no space in front
+    cat_zh = voc.lookup_word(tok, "猫")
+    assert (cat_zh.text, cat_zh.ids, cat_zh.split) == ("猫", (7, 9), True)
+    assert voc.lookup_word(tok, "你").ids == (12,)          # a single token still wins
 
 
 # ------------------------------------------------------------- neighbours and analogies
@@ -173,7 +213,7 @@ def test_pair_similarity_uses_mean_of_pieces(planted):
 def test_vocab_map_figure_traces_and_size():
     n = 49152
     coords = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
-    vmap = voc.VocabMap("x", coords, "umap", 576, 1.0, False)
+    vmap = vm.VocabMap("x", coords, "umap", 576, 1.0, False)
     labels = [f"tok{i}" for i in range(n)]
     labels[5] = "<0xE7>"
     fig = vfig.vocab_map_figure(vmap, labels, highlight_ids=[5, 9, 5], secondary_ids=[11])

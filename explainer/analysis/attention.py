@@ -1,0 +1,216 @@
+"""Attention patterns: windows of one head or a whole layer, what one token reads, head statistics.
+
+Head statistics (one number per layer and head, averaged over the prompt). ``A`` is the
+attention of one head, ``A[i, j]`` the weight query ``i`` gives key ``j`` (rows sum to 1,
+``A[i, j] = 0`` for ``j > i``: the causal mask). Query 0 can only read itself, so every
+average below skips it.
+
+- **entropy** (bits): mean over queries ``i ≥ 1`` of ``−Σ_j A[i,j] log2 A[i,j]``. 0 = all
+  weight on one key; high = spread out.
+- **previous**: mean over ``i ≥ 1`` of ``A[i, i−1]`` — how much a token reads the one just before it.
+- **first**: mean over ``i ≥ 1`` of ``A[i, 0]`` — how much it reads the first token (often a
+  "resting place" for heads with nothing to do).
+- **induction**: over queries ``i`` whose token appeared before at some ``j`` with ``j + 1 < i``,
+  the mean of ``Σ_j A[i, j+1]`` (summed over all such earlier copies ``j``): the weight on the
+  token that *followed* an earlier copy of the current token. NaN when no token repeats.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explainer.trace import Trace
+
+MAX_WINDOW = 128
+STATS = ("entropy", "previous", "first", "induction")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Positions ``start .. stop-1`` shown as both queries and keys."""
+
+    start: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+    def __contains__(self, position: int) -> bool:
+        return self.start <= position < self.stop
+
+
+def window_for(n_tokens: int, start: int = 0, size: int = MAX_WINDOW) -> Window:
+    """A window of at most ``size`` positions beginning near ``start`` (clamped to the prompt)."""
+    size = max(1, min(size, n_tokens))
+    start = min(max(0, start), n_tokens - size)
+    return Window(start, start + size)
+
+
+def window_around(n_tokens: int, position: int, size: int = MAX_WINDOW) -> Window:
+    """The window of ``size`` positions ending at ``position`` (or the first ``size`` if it is early)."""
+    return window_for(n_tokens, position - size + 1, size)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """Attention of one or more heads inside a window. ``weights`` (heads, W, W), NaN where masked."""
+
+    layer: int
+    heads: tuple[int, ...]
+    window: Window
+    tokens: tuple[str, ...]       # the W token labels of the window
+    weights: np.ndarray
+    masked: np.ndarray            # (W, W) True where the key comes after the query
+
+    def row_mass(self) -> np.ndarray:
+        """(heads, W): how much of each query's attention falls inside the window (1 = all)."""
+        return np.nansum(self.weights, axis=-1)
+
+
+def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, window: Window | None = None) -> Pattern:
+    """Attention of ``heads`` (default: all) at ``layer`` for queries and keys in ``window``."""
+    _check_layer(trace, layer)
+    heads = tuple(range(trace.n_heads)) if heads is None else tuple(heads)
+    window = window or window_for(trace.n_tokens)
+    sl = slice(window.start, window.stop)
+    w = trace.attention(layer)[list(heads)][:, sl, sl].numpy()              # (h, W, W)
+    pos = np.arange(window.start, window.stop)
+    masked = pos[None, :] > pos[:, None]                                    # (W, W) key after query
+    w = np.where(masked[None], np.nan, w)
+    return Pattern(layer, heads, window, trace.tokens[sl], w, masked)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What one query token reads: weight per key position 0..query."""
+
+    layer: int
+    head: int
+    query: int
+    weights: np.ndarray           # (query+1,)
+
+    def top(self, k: int = 12, at_least: float = 0.0) -> list[tuple[int, float]]:
+        """The ``k`` heaviest (position, weight) pairs with weight ≥ ``at_least``, heaviest first."""
+        order = np.argsort(-self.weights, kind="stable")[:k]
+        return [(int(j), float(self.weights[j])) for j in order if self.weights[j] >= at_least]
+
+    def share_before(self, position: int) -> float:
+        """Total weight on keys before ``position`` (e.g. outside the shown window)."""
+        return float(self.weights[:max(0, position)].sum())
+
+
+def reads(trace: Trace, layer: int, head: int, query: int) -> Reads:
+    _check_layer(trace, layer)
+    if not 0 <= query < trace.n_tokens:
+        raise ValueError(f"There is no token {query} (tokens 0–{trace.n_tokens - 1}).")
+    row = trace.attention(layer)[head, query, : query + 1].numpy()
+    return Reads(layer, head, query, row)
+
+
+# ---------------------------------------------------------------- head statistics
+
+
+@dataclass(frozen=True)
+class HeadStats:
+    """One value per (layer, head) for each statistic in :data:`STATS`; arrays (n_layers, H)."""
+
+    entropy: np.ndarray
+    previous: np.ndarray
+    first: np.ndarray
+    induction: np.ndarray         # all NaN when the prompt repeats no token
+
+    def get(self, name: str) -> np.ndarray:
+        if name not in STATS:
+            raise ValueError(f"Unknown head statistic {name!r}; choose one of {', '.join(STATS)}.")
+        return getattr(self, name)
+
+    def best(self, name: str, lowest: bool = False) -> tuple[int, int] | None:
+        """(layer, head) with the highest value of ``name`` (lowest with ``lowest``), None if all NaN."""
+        values = self.get(name)
+        if np.all(np.isnan(values)):
+            return None
+        flat = np.nanargmin(values) if lowest else np.nanargmax(values)
+        layer, head = np.unravel_index(flat, values.shape)
+        return int(layer), int(head)
+
+
+def layer_head_stats(attention: torch.Tensor, token_ids: torch.Tensor) -> dict[str, np.ndarray]:
+    """The four statistics of every head of one layer. attention (H, T, T) → dict of (H,) arrays."""
+    H, T, _ = attention.shape
+    nan = np.full(H, np.nan)
+    if T < 2:
+        return {"entropy": np.zeros(H), "previous": nan, "first": nan, "induction": nan}
+    rows = attention[:, 1:].float()                                    # (H, T-1, T) queries i ≥ 1
+    entropy = torch.special.entr(rows).sum(-1).double().mean(-1) / np.log(2)   # nats → bits, (H,)
+    idx = torch.arange(1, T)
+    previous = attention[:, idx, idx - 1].double().mean(-1)            # (H,)
+    first = attention[:, 1:, 0].double().mean(-1)                      # (H,)
+    return {"entropy": entropy.numpy(), "previous": previous.numpy(), "first": first.numpy(),
+            "induction": _induction(attention, token_ids)}
+
+
+def _induction(attention: torch.Tensor, token_ids: torch.Tensor) -> np.ndarray:
+    """Mean over repeated-token queries of the weight on the tokens after earlier copies. (H, T, T) → (H,)."""
+    ids = token_ids.long()
+    T = ids.shape[0]
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    earlier = (ids[:, None] == ids[None, :]) & (j + 1 < i)             # (T, T) [i, j]: an earlier copy
+    qi, kj = earlier.nonzero(as_tuple=True)                            # (P,) pairs
+    if qi.numel() == 0:
+        return np.full(attention.shape[0], np.nan)
+    picked = attention[:, qi, kj + 1].double()                         # (H, P) weight on the token after
+    per_query = torch.zeros(attention.shape[0], T, dtype=torch.double).index_add_(1, qi, picked)  # (H, T)
+    queries = earlier.any(-1)                                          # (T,)
+    return per_query[:, queries].mean(-1).numpy()
+
+
+def head_stats(trace: Trace) -> HeadStats:
+    """Statistics for every head of every layer (reads one layer's attention at a time)."""
+    parts = [layer_head_stats(trace.attention(layer), trace.token_ids) for layer in range(trace.n_layers)]
+    return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS})
+
+
+_stats_cache: "weakref.WeakKeyDictionary[Trace, HeadStats]" = weakref.WeakKeyDictionary()
+_stats_lock = threading.Lock()
+
+
+def cached_head_stats(trace: Trace) -> HeadStats:
+    """:func:`head_stats`, remembered for as long as the (immutable) trace lives."""
+    with _stats_lock:
+        hit = _stats_cache.get(trace)
+    if hit is None:
+        hit = head_stats(trace)
+        with _stats_lock:
+            _stats_cache[trace] = hit
+    return hit
+
+
+def most_previous_token_head(stats: HeadStats) -> tuple[int, int]:
+    """The head that most reads the token just before (layer, head)."""
+    return stats.best("previous")
+
+
+def most_first_token_head(stats: HeadStats) -> tuple[int, int]:
+    """The head that most rests on the first token (layer, head)."""
+    return stats.best("first")
+
+
+def most_induction_head(stats: HeadStats) -> tuple[int, int] | None:
+    """The most induction-like head (layer, head), or None when the prompt repeats no token."""
+    return stats.best("induction")
+
+
+def most_focused_head(stats: HeadStats) -> tuple[int, int]:
+    """The head with the lowest mean entropy (layer, head): it reads one token at a time."""
+    return stats.best("entropy", lowest=True)
+
+
+def _check_layer(trace: Trace, layer: int) -> None:
+    if not 0 <= layer < trace.n_layers:
+        raise ValueError(f"There is no layer {layer} (layers 0–{trace.n_layers - 1}).")

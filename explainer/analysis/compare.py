@@ -1,0 +1,80 @@
+"""Two next-token distributions side by side: an intervention, two prompts, or two models."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class DistributionChange:
+    """How the next-token distribution moved from ``before`` to ``after``.
+
+    ``ids`` is the union of both top-k lists, ordered by the larger of the two probabilities.
+    """
+
+    ids: tuple[int, ...]
+    before: tuple[float, ...]
+    after: tuple[float, ...]
+    top_before: int
+    top_after: int
+    kl_bits: float               # KL(before ‖ after) in bits; 0 when identical
+    total_variation: float       # half the L1 distance: the probability mass that moved
+
+    @property
+    def delta(self) -> tuple[float, ...]:
+        return tuple(a - b for a, b in zip(self.after, self.before))
+
+    @property
+    def top_changed(self) -> bool:
+        return self.top_before != self.top_after
+
+
+def compare_distributions(before_logits: torch.Tensor, after_logits: torch.Tensor, k: int = 10) -> DistributionChange:
+    """Compare two logit vectors over the same vocabulary (V,)."""
+    if before_logits.shape != after_logits.shape:
+        raise ValueError("Both distributions must cover the same vocabulary.")
+    p = torch.softmax(before_logits.double(), -1)
+    q = torch.softmax(after_logits.double(), -1)
+    union = torch.unique(torch.cat([p.topk(k).indices, q.topk(k).indices]))
+    order = torch.argsort(torch.maximum(p[union], q[union]), descending=True)
+    ids = union[order]
+    mask = p > 0
+    kl = float((p[mask] * (torch.log2(p[mask]) - torch.log2(q[mask].clamp_min(1e-300)))).sum())
+    return DistributionChange(
+        ids=tuple(int(i) for i in ids), before=tuple(float(p[i]) for i in ids),
+        after=tuple(float(q[i]) for i in ids), top_before=int(p.argmax()), top_after=int(q.argmax()),
+        kl_bits=max(kl, 0.0), total_variation=float((p - q).abs().sum() / 2))
+
+
+def parse_heads(raw: str, n_layers: int, n_heads: int) -> tuple[frozenset[tuple[int, int]], list[str]]:
+    """Parse "3.5,4.1" into {(3, 5), (4, 1)}; returns the valid pairs and the rejected parts."""
+    heads: set[tuple[int, int]] = set()
+    bad: list[str] = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            layer, head = (int(x) for x in part.split("."))
+        except ValueError:
+            bad.append(part)
+            continue
+        if 0 <= layer < n_layers and 0 <= head < n_heads:
+            heads.add((layer, head))
+        else:
+            bad.append(part)
+    return frozenset(heads), bad
+
+
+def parse_layers(raw: str, n_layers: int) -> tuple[frozenset[int], list[str]]:
+    """Parse "2,7" into {2, 7}; returns the valid layers and the rejected parts."""
+    layers: set[int] = set()
+    bad: list[str] = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        if part.isdigit() and int(part) < n_layers:
+            layers.add(int(part))
+        else:
+            bad.append(part)
+    return frozenset(layers), bad
+
+
+def format_heads(heads: frozenset[tuple[int, int]]) -> str:
+    return ",".join(f"{l}.{h}" for l, h in sorted(heads))

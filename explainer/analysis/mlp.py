@@ -1,0 +1,173 @@
+"""The MLP (feed-forward) layer: which neurons fire on the prompt, and what each one writes.
+
+Activations are the MLP's hidden values, the input of its down projection (Llama:
+``silu(gate) * up``; GPT-2: ``gelu(c_fc(x))``), read from the trace. A neuron's *output
+direction* is the column of the down projection it multiplies; read through the
+unembedding it says which next tokens the neuron pushes up or down when it fires.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from explainer.models import LoadedModel
+from explainer.trace import Trace
+
+HEATMAP_NEURONS = 40
+
+
+@dataclass(frozen=True)
+class MlpOverview:
+    """The most active neurons of every layer, ranked by their largest |activation| on the prompt.
+
+    ``neurons[l, r]`` is the r-th strongest neuron of layer l; ``peak[l, r]`` its signed
+    activation where |activation| is largest, at token ``peak_token[l, r]``.
+    """
+
+    neurons: torch.Tensor        # (n, R) long
+    peak: torch.Tensor           # (n, R) float
+    peak_token: torch.Tensor     # (n, R) long
+    heat_neurons: torch.Tensor   # (n, HEATMAP_NEURONS) long: per layer, the neurons the heatmap shows
+    heat_values: torch.Tensor    # (n, T, HEATMAP_NEURONS) their activations at every token
+
+
+@dataclass(frozen=True)
+class LayerActivations:
+    """Token x neuron activations of one layer, restricted to its most active neurons."""
+
+    layer: int
+    neurons: tuple[int, ...]     # (N,) neuron ids, strongest first
+    values: torch.Tensor         # (T, N) signed activations
+
+
+@dataclass(frozen=True)
+class TokenNeurons:
+    """The neurons with the largest |activation| at one token of one layer."""
+
+    layer: int
+    token: int
+    neurons: tuple[int, ...]
+    values: tuple[float, ...]    # signed activations, ordered by |value| descending
+
+
+@dataclass(frozen=True)
+class NeuronEffect:
+    """What one neuron writes: its output direction read through the unembedding.
+
+    ``up_ids``/``up_scores`` are the tokens whose logit rises most per unit of activation,
+    ``down_ids``/``down_scores`` those that fall most (scores are logit change per unit).
+    A negative activation reverses both lists.
+    """
+
+    layer: int
+    neuron: int
+    up_ids: tuple[int, ...]
+    up_scores: tuple[float, ...]
+    down_ids: tuple[int, ...]
+    down_scores: tuple[float, ...]
+    direction_norm: float
+    activations: tuple[float, ...]   # (T,) this neuron's activation at every prompt token
+
+
+_memo: "weakref.WeakKeyDictionary[Trace, MlpOverview]" = weakref.WeakKeyDictionary()
+_memo_lock = threading.Lock()
+
+
+def mlp_overview(trace: Trace, per_layer: int = 10) -> MlpOverview:
+    """Scan every layer once (memoised per trace: sliders that change the view never rescan)."""
+    with _memo_lock:
+        found = _memo.get(trace)
+    if found is not None and found.neurons.shape[1] >= per_layer:
+        return found
+    acts = trace.mlp_activations                                # (n, T, d_mlp)
+    strength, where = acts.abs().max(dim=1)                     # (n, d_mlp) over tokens
+    k = min(max(per_layer, HEATMAP_NEURONS), acts.shape[-1])
+    _, order = torch.topk(strength, k, dim=-1)                  # (n, k) strongest neurons per layer
+    peak_token = where.gather(1, order)                         # (n, k)
+    chosen = acts.gather(2, order[:, None, :].expand(-1, acts.shape[1], -1))  # (n, T, k)
+    peak = chosen.gather(1, peak_token[:, None, :]).squeeze(1)  # (n, k) signed value at the peak
+    heat = order[:, :HEATMAP_NEURONS]                           # (n, N)
+    heat_values = chosen[:, :, :HEATMAP_NEURONS].clone()        # (n, T, N)
+    r = min(per_layer, k)
+    result = MlpOverview(order[:, :r], peak[:, :r], peak_token[:, :r], heat, heat_values)
+    with _memo_lock:
+        _memo[trace] = result
+    return result
+
+
+def layer_activations(trace: Trace, layer: int, n_neurons: int = HEATMAP_NEURONS) -> LayerActivations:
+    """The ``n_neurons`` most active neurons of ``layer`` at every token."""
+    _check_layer(trace.n_layers, layer)
+    view = mlp_overview(trace)
+    n = min(n_neurons, view.heat_neurons.shape[1])
+    return LayerActivations(layer, tuple(int(i) for i in view.heat_neurons[layer, :n]),
+                            view.heat_values[layer, :, :n].clone())
+
+
+def token_neurons(trace: Trace, layer: int, token: int, k: int = 15) -> TokenNeurons:
+    """The ``k`` neurons of ``layer`` with the largest |activation| at position ``token``."""
+    _check_layer(trace.n_layers, layer)
+    if not -trace.n_tokens <= token < trace.n_tokens:
+        raise ValueError(f"There is no token {token} (the text has {trace.n_tokens}).")
+    token %= trace.n_tokens
+    row = trace._mlp_act[layer, token].float()                  # (d_mlp,) read-only view, no full copy
+    _, idx = torch.topk(row.abs(), min(k, row.numel()))
+    return TokenNeurons(layer, token, tuple(int(i) for i in idx), tuple(float(row[i]) for i in idx))
+
+
+def output_direction(model: LoadedModel, layer: int, neuron: int) -> torch.Tensor:
+    """What neuron ``neuron`` of ``layer`` adds to the residual per unit activation: (d_model,).
+
+    Llama's down_proj is an nn.Linear with weight (d_model, d_mlp): the column. GPT-2's c_proj
+    is a Conv1D with weight (d_mlp, d_model), stored transposed: the row.
+    """
+    _check_layer(model.n_layers, layer)
+    if not 0 <= neuron < model.d_mlp:
+        raise ValueError(f"There is no neuron {neuron} (layer {layer} has {model.d_mlp}: 0–{model.d_mlp - 1}).")
+    down = model.arch.mlp_down(model.arch.blocks(model.hf_model)[layer])
+    weight = down.weight.detach()
+    column = weight[:, neuron] if isinstance(down, nn.Linear) else weight[neuron, :]
+    return column.float().cpu().clone()
+
+
+def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: int = 12) -> NeuronEffect:
+    """Top-k / bottom-k tokens of the neuron's output direction through the unembedding.
+
+    Approximation (direct effect only): the final norm's learned weight is applied as a
+    diagonal scale and its data-dependent part (dividing by the residual's size, and
+    LayerNorm's mean removal and bias) is ignored, as are all later layers. The scores are
+    logit changes per unit of activation, up to that positive overall scale.
+    """
+    direction = output_direction(model, layer, neuron)             # (d,)
+    gain = model.arch.final_norm(model.hf_model).weight.detach().float().cpu()  # (d,)
+    with torch.inference_mode():
+        scores = model.unembedding_matrix() @ (direction * gain)   # (V,)
+    up_v, up_i = torch.topk(scores, k)
+    down_v, down_i = torch.topk(-scores, k)
+    acts = trace._mlp_act[layer, :, neuron].float()                # (T,)
+    return NeuronEffect(layer, neuron, _ints(up_i), _floats(up_v), _ints(down_i), _floats(-down_v),
+                        float(direction.norm()), _floats(acts))
+
+
+def _check_layer(n_layers: int, layer: int) -> None:
+    if not 0 <= layer < n_layers:
+        raise ValueError(f"There is no layer {layer} (layers 0–{n_layers - 1}).")
+
+
+def _ints(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(int(x) for x in t)
+
+
+def _floats(t: torch.Tensor) -> tuple[float, ...]:
+    return tuple(float(x) for x in t)
+
+
+def token_window(n_tokens: int, center: int, size: int = 48) -> range:
+    """At most ``size`` consecutive positions around ``center`` (long prompts show a window)."""
+    center %= max(n_tokens, 1)
+    start = min(max(0, center - size // 2), max(0, n_tokens - size))
+    return range(start, min(n_tokens, start + size))

@@ -1,0 +1,101 @@
+"""The whole journey in numbers: live shapes for this prompt, the model card, and its scale."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from explainer.analysis.params import REFERENCE_MODELS, ParameterCount, count_parameters
+from explainer.analysis.prediction import softmax_probs
+from explainer.models import LoadedModel
+from explainer.tokens import token_labels
+from explainer.trace import Trace
+
+
+@dataclass(frozen=True)
+class Journey:
+    """Every stage's size for one prompt, and where it ends: the predicted next token."""
+
+    text: str
+    n_chars: int
+    n_tokens: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    d_mlp: int
+    vocab_size: int
+    rotary: bool                         # rotary positions (inside attention) vs learned vectors
+    next_ids: tuple[int, ...]            # the top few next tokens, most likely first
+    next_labels: tuple[str, ...]
+    next_probs: tuple[float, ...]
+
+    @property
+    def top_label(self) -> str:
+        return self.next_labels[0]
+
+    @property
+    def top_prob(self) -> float:
+        return self.next_probs[0]
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the model is: sizes, shape of its blocks, and where its parameters sit."""
+
+    name: str
+    family: str                          # "gpt2" | "llama"
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    d_model: int
+    d_mlp: int
+    vocab_size: int
+    context_length: int
+    device: str
+    rotary: bool
+    tied_head: bool                      # the output head reuses the embedding matrix
+    parameters: ParameterCount
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Total parameters of this model beside the reference GPTs, smallest first."""
+
+    names: tuple[str, ...]
+    totals: tuple[int, ...]
+    this_index: int                      # which entry is the loaded model
+
+
+def journey(model: LoadedModel, trace: Trace, show: int = 3) -> Journey:
+    """Live shapes of every stage for ``trace`` and the model's top next tokens."""
+    probs = softmax_probs(trace.next_token_logits)               # (V,) float64
+    top_p, top_i = torch.topk(probs, min(show, probs.numel()))
+    ids = [int(i) for i in top_i]
+    with model.lock:                                             # the tokenizer is shared
+        labels = token_labels(model.tokenizer, ids)
+    return Journey(
+        text=trace.text, n_chars=len(trace.text), n_tokens=trace.n_tokens, d_model=trace.d_model,
+        n_layers=trace.n_layers, n_heads=trace.n_heads, d_mlp=trace.d_mlp, vocab_size=trace.vocab_size,
+        rotary=trace.rotary is not None, next_ids=tuple(ids), next_labels=tuple(labels),
+        next_probs=tuple(float(p) for p in top_p))
+
+
+def model_card(model: LoadedModel) -> ModelCard:
+    """Sizes of the loaded model and its parameter count by component."""
+    hf = model.hf_model
+    head = hf.get_output_embeddings().weight
+    tied = head is model.arch.token_embedding(hf).weight
+    return ModelCard(
+        name=model.name, family=model.arch.family, n_layers=model.n_layers, n_heads=model.n_heads,
+        n_kv_heads=model.n_kv_heads, head_dim=model.head_dim, d_model=model.d_model, d_mlp=model.d_mlp,
+        vocab_size=model.vocab_size, context_length=model.context_length, device=str(model.device),
+        rotary=model.arch.rotary, tied_head=tied, parameters=count_parameters(model))
+
+
+def scale(card: ModelCard, references: tuple[ParameterCount, ...] = REFERENCE_MODELS) -> Scale:
+    """This model's total beside the references, ordered by size."""
+    entries = [(card.name, card.parameters.total, True)] + [(r.name, r.total, False) for r in references]
+    entries.sort(key=lambda e: e[1])
+    return Scale(names=tuple(e[0] for e in entries), totals=tuple(e[1] for e in entries),
+                 this_index=next(i for i, e in enumerate(entries) if e[2]))

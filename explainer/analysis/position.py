@@ -1,0 +1,125 @@
+"""How a model knows word order: learned position vectors (GPT-2) or rotary positions (Llama).
+
+Attention itself only compares vectors; without position information "dog bites man" and
+"man bites dog" would give every token the same result (a bag of words). GPT-2 *adds* a
+learned vector per position to each token vector; Llama-family models *rotate* each query
+and key by an angle proportional to its position (RoPE), so q·k depends on how far apart
+two tokens are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explainer.analysis.qk import QueryKeys, rotate
+from explainer.models import LoadedModel
+from explainer.trace import RotaryInfo, Trace
+
+MAX_SHOWN = 128          # rows/columns of a position heatmap (positions are subsampled past this)
+
+
+@dataclass(frozen=True)
+class LearnedPositions:
+    """A sample of the learned position table. vectors (P, D), similarity (P, P)."""
+
+    positions: tuple[int, ...]    # which positions (every ``stride``-th)
+    dims: tuple[int, ...]         # which dimensions of the vectors are shown
+    vectors: np.ndarray           # (P, D) the position vectors on those dims
+    similarity: np.ndarray        # (P, P) cosine similarity of the full vectors
+    n_positions: int              # rows of the whole table
+    d_model: int
+
+
+def learned_positions(model: LoadedModel, max_shown: int = MAX_SHOWN) -> LearnedPositions:
+    """Every ``stride``-th row of the model's position embedding (wpe), and their cosine similarity."""
+    module = model.arch.position_embedding(model.hf_model)
+    if module is None:
+        raise ValueError("This model has no learned position table; it uses rotary positions.")
+    table = module.weight.detach().float().cpu()                 # (n_positions, d)
+    P, d = table.shape
+    stride = max(1, -(-P // max_shown))
+    rows = torch.arange(0, P, stride)
+    dims = torch.arange(0, d, max(1, -(-d // max_shown)))
+    sample = table[rows]                                         # (P', d)
+    unit = sample / sample.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return LearnedPositions(tuple(rows.tolist()), tuple(dims.tolist()), sample[:, dims].numpy(),
+                            (unit @ unit.T).numpy(), P, d)
+
+
+@dataclass(frozen=True)
+class AddedPositions:
+    """Sizes of what is added at each prompt position: token vector, position vector, their sum. (T,)"""
+
+    token_norm: np.ndarray
+    position_norm: np.ndarray
+    sum_norm: np.ndarray
+
+
+def added_positions(trace: Trace) -> AddedPositions:
+    """Norms of ``trace.embeddings``, ``trace.positions`` and their sum (learned-position models)."""
+    if trace.positions is None:
+        raise ValueError("This trace has no learned position vectors (the model uses rotary positions).")
+    tok, pos = trace.embeddings, trace.positions                # (T, d) each
+    return AddedPositions(tok.norm(dim=-1).numpy(), pos.norm(dim=-1).numpy(), (tok + pos).norm(dim=-1).numpy())
+
+
+@dataclass(frozen=True)
+class RotaryFrequencies:
+    """Per dimension pair i: angle per position step (radians) and the wavelength in tokens."""
+
+    inv_freq: np.ndarray          # (hd/2,)
+    wavelength: np.ndarray        # (hd/2,) 2π / inv_freq: tokens for one full turn
+    theta: float
+    head_dim: int
+
+
+def rotary_frequencies(info: RotaryInfo) -> RotaryFrequencies:
+    f = info.inv_freq.double().numpy()
+    return RotaryFrequencies(f, 2 * np.pi / f, info.theta, info.head_dim)
+
+
+@dataclass(frozen=True)
+class DistanceCurve:
+    """q·k (rotated) as a function of the distance between query and key. Arrays (N+1,)."""
+
+    distance: np.ndarray          # 0..N
+    one_pair: np.ndarray          # one random vector q compared with itself k = q, rotated apart
+    average: np.ndarray           # the expectation over random q = k: mean_i cos(distance · f_i)
+
+
+def rotary_distance_curve(info: RotaryInfo, max_distance: int = 256, seed: int = 0) -> DistanceCurve:
+    """How RoPE alone changes q·k when the same vector sits ``distance`` tokens apart (scores / q·q)."""
+    hd = info.head_dim
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(hd, generator=gen, dtype=torch.float64)     # (hd,)
+    dist = torch.arange(max_distance + 1, dtype=torch.float64)  # (N+1,)
+    angles = dist[:, None] * info.inv_freq.double()[None]       # (N+1, hd/2)
+    cos = torch.cat((angles.cos(), angles.cos()), -1)           # (N+1, hd) Llama's half layout
+    sin = torch.cat((angles.sin(), angles.sin()), -1)
+    keys = rotate(q.expand(max_distance + 1, hd), cos, sin)     # the key rotated d steps (query at 0)
+    one_pair = (keys @ q) / (q @ q)                             # (N+1,)
+    # A rotated score only depends on the distance: q·R(d)q = Σ_i |q_i pair|² cos(d f_i).
+    average = angles.cos().mean(-1)
+    return DistanceCurve(dist.numpy().astype(int), one_pair.numpy(), average.numpy())
+
+
+@dataclass(frozen=True)
+class RealDistance:
+    """The chosen query's q·k with every earlier key, with and without RoPE. Arrays (query+1,)."""
+
+    layer: int
+    head: int
+    query: int
+    distance: np.ndarray          # query − key position
+    rotated: np.ndarray           # q·k as the model computes it (scaled by 1/√d)
+    unrotated: np.ndarray         # the same vectors without the rotation (position removed)
+
+
+def real_distance_scores(qk: QueryKeys, head: int, query: int) -> RealDistance:
+    """Scaled q·k of ``query`` against keys 0..query for one head, rotated vs not (from :func:`query_keys`)."""
+    kv = qk.kv_head(head)
+    rot = qk.k[kv, : query + 1] @ qk.q[head, query] * qk.scale            # (query+1,)
+    raw = qk.k_unrotated[kv, : query + 1] @ qk.q_unrotated[head, query] * qk.scale
+    return RealDistance(qk.layer, head, query, query - np.arange(query + 1), rot.numpy(), raw.numpy())

@@ -1,0 +1,195 @@
+"""Attention figures: one head's heatmap, all heads of a layer, arcs, the q·k steps, head statistics.
+
+Every shown string arrives in ``labels`` (a mapping the page fills from its text file); the
+keys each builder reads are listed in its docstring. Token text is HTML-escaped.
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from explainer.analysis.attention import STATS, HeadStats, Pattern, Reads, Window
+from explainer.analysis.qk import QKSteps
+from explainer.figures import theme
+
+MASK_GREY = "#cfcfcf"
+_GREY_SCALE = [[0, MASK_GREY], [1, MASK_GREY]]
+
+
+def token_labels(tokens: Sequence[str], start: int = 0) -> list[str]:
+    """Unique, escaped axis labels: ``"3: ␣Paris"`` (a leading space shown as ␣)."""
+    return [f"{start + i}: {html.escape(_visible(tok))}" for i, tok in enumerate(tokens)]
+
+
+def _visible(token: str) -> str:
+    return token.replace(" ", "␣", 1) if token.startswith(" ") else token
+
+
+def rounded(values: np.ndarray, digits: int = 4) -> list:
+    """Nested lists with NaN → None, rounded (keeps the figure JSON small)."""
+    out = np.round(values.astype(float), digits).tolist()
+    if values.ndim == 1:
+        return [None if math.isnan(v) else v for v in out]
+    return [[None if math.isnan(v) else v for v in row] for row in out]
+
+
+def attention_heatmap(p: Pattern, index: int, labels: Mapping[str, str], query: int | None = None,
+                      presenter: bool = False) -> go.Figure:
+    """Heatmap of head ``p.heads[index]``: query rows × key columns, masked cells grey (and dotted).
+
+    labels: heatmap_title ({layer}, {head}), axis_query, axis_key, hover_weight, hover_masked, colorbar.
+    """
+    names = token_labels(p.tokens, p.window.start)
+    w = p.weights[index]
+    small = p.window.size <= 32
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        z=rounded(np.where(p.masked, 1.0, np.nan)), x=names, y=names, colorscale=_GREY_SCALE, showscale=False,
+        text=[["×" if m else "" for m in row] for row in p.masked] if small else None,
+        texttemplate="%{text}" if small else None, textfont=dict(color="#8a8a8a"),
+        hovertemplate=labels["hover_masked"] + "<extra></extra>", xgap=1 if small else 0, ygap=1 if small else 0))
+    fig.add_trace(go.Heatmap(
+        z=rounded(w), x=names, y=names, colorscale=theme.SEQUENTIAL, zmin=0, zmax=1,
+        colorbar=dict(title=labels["colorbar"], thickness=12), xgap=1 if small else 0, ygap=1 if small else 0,
+        hovertemplate=labels["hover_weight"] + "<extra></extra>"))
+    if query is not None and query in p.window:
+        row = query - p.window.start
+        fig.add_shape(type="rect", x0=-0.5, x1=row + 0.5, y0=row - 0.5, y1=row + 0.5,
+                      line=dict(color=theme.ACCENT, width=2))
+    fig.update_layout(title=labels["heatmap_title"].format(layer=p.layer, head=p.heads[index]),
+                      xaxis_title=labels["axis_key"], yaxis_title=labels["axis_query"])
+    fig.update_xaxes(tickangle=-60, showgrid=False)
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    size = 360 + 9 * min(p.window.size, 60)
+    return theme.apply(fig, presenter, height=size)
+
+
+def head_grid(p: Pattern, labels: Mapping[str, str], chosen: int | None = None,
+              presenter: bool = False) -> go.Figure:
+    """Small multiples: every head of ``p`` as a little heatmap; masked cells show the grey background.
+
+    labels: grid_title ({layer}), grid_head ({head}), hover_grid ({head} inside).
+    """
+    n = len(p.heads)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    titles = [("▶ " if h == chosen else "") + labels["grid_head"].format(head=h) for h in p.heads]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
+                        vertical_spacing=0.06)
+    names = token_labels(p.tokens, p.window.start)
+    for k, h in enumerate(p.heads):
+        fig.add_trace(go.Heatmap(
+            z=rounded(p.weights[k], 3), x=names, y=names, coloraxis="coloraxis",
+            hovertemplate=labels["hover_grid"].replace("{head}", str(h)) + "<extra></extra>"), row=k // cols + 1, col=k % cols + 1)
+    fig.update_xaxes(showticklabels=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed")
+    fig.update_layout(title=labels["grid_title"].format(layer=p.layer), plot_bgcolor=MASK_GREY,
+                      coloraxis=dict(colorscale=theme.SEQUENTIAL, cmin=0, cmax=1,
+                                     colorbar=dict(thickness=12, title=labels["colorbar"])))
+    return theme.apply(fig, presenter, height=190 * rows + 80)
+
+
+def reads_arcs(r: Reads, tokens: Sequence[str], window: Window, labels: Mapping[str, str],
+               presenter: bool = False, max_arcs: int = 24) -> go.Figure:
+    """Arcs from the query token to the keys it reads; width and opacity follow the weight.
+
+    labels: arcs_title ({token}), hover_arc, axis_position.
+    """
+    names = token_labels(tokens)
+    fig = go.Figure()
+    q = r.query
+    shown = [(j, w) for j, w in r.top(max_arcs, at_least=0.005) if j in window]
+    span = max(1, window.size)
+    for j, w in sorted(shown, key=lambda x: x[1]):             # heaviest drawn last (on top)
+        t = np.linspace(0, 1, 24)
+        xs = j + (q - j) * t
+        ys = (0.15 + 0.85 * abs(q - j) / span) * np.sin(np.pi * t) if j != q else 0.08 * np.sin(np.pi * t)
+        if j == q:
+            xs = q + 0.35 * np.sin(2 * np.pi * t)
+        fig.add_trace(go.Scatter(
+            x=np.round(xs, 3), y=np.round(ys, 3), mode="lines", showlegend=False,
+            line=dict(color=theme.ACCENT, width=1 + 12 * w), opacity=0.25 + 0.75 * w,
+            hovertemplate=labels["hover_arc"].format(query=names[q], key=names[j], weight=f"{w:.4f}")
+            + "<extra></extra>"))
+    pos = list(range(window.start, window.stop))
+    weights = [float(r.weights[j]) if j <= q else 0.0 for j in pos]
+    fig.add_trace(go.Scatter(
+        x=pos, y=[0] * len(pos), mode="markers", showlegend=False,
+        marker=dict(size=[6 + 30 * w for w in weights], color=weights, colorscale=theme.SEQUENTIAL, cmin=0, cmax=1,
+                    line=dict(color=["#d62728" if j == q else "#555" for j in pos], width=[3 if j == q else 0.5 for j in pos])),
+        customdata=[[names[j], f"{w:.4f}"] for j, w in zip(pos, weights)],
+        hovertemplate=labels["hover_arc"].format(query=names[q], key="%{customdata[0]}", weight="%{customdata[1]}")
+        + "<extra></extra>"))
+    step = max(1, window.size // 48)
+    fig.update_xaxes(tickvals=pos[::step], ticktext=[names[j] for j in pos[::step]], tickangle=-60,
+                     range=[window.start - 0.8, window.stop - 0.2], showgrid=False, title=labels["axis_position"])
+    fig.update_yaxes(visible=False, range=[-0.12, 1.1])
+    fig.update_layout(title=labels["arcs_title"].format(token=names[q]))
+    return theme.apply(fig, presenter, height=380)
+
+
+def qk_steps_figure(s: QKSteps, tokens: Sequence[str], window: Window, labels: Mapping[str, str],
+                    presenter: bool = False) -> go.Figure:
+    """Four stacked bar charts over the keys in ``window``: q·k, ÷√d, masked, softmax.
+
+    labels: step_scores, step_scaled ({d}), step_masked, step_softmax, hover_step, minus_inf, steps_title ({token}).
+    """
+    names = token_labels(tokens)
+    pos = list(range(window.start, window.stop))
+    x = [names[j] for j in pos]
+    visible = [j <= s.query for j in pos]
+    colours = [theme.PALETTE[0] if v else theme.MUTED for v in visible]
+    titles = [labels["step_scores"], labels["step_scaled"].format(d=s.head_dim, scale=f"{s.scale:.4f}"),
+              labels["step_masked"], labels["step_softmax"]]
+    fig = make_subplots(rows=4, cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.06)
+    series = [s.scores, s.scaled, s.masked, s.weights]
+    for row, values in enumerate(series, start=1):
+        vals = [float(values[j]) for j in pos]
+        finite = [v if math.isfinite(v) else None for v in vals]
+        shown = [labels["minus_inf"] if not math.isfinite(v) else f"{v:.4f}" for v in vals]
+        fig.add_trace(go.Bar(
+            x=x, y=finite, marker_color=colours if row < 4 else theme.ACCENT, customdata=shown, showlegend=False,
+            hovertemplate=labels["hover_step"] + "<extra></extra>"), row=row, col=1)
+        if row == 3:   # the masked keys: no bar, a −∞ marker instead
+            masked_x = [xi for xi, v in zip(x, vals) if not math.isfinite(v)]
+            if masked_x:
+                fig.add_trace(go.Scatter(
+                    x=masked_x, y=[0] * len(masked_x), mode="text", text=["−∞"] * len(masked_x),
+                    textfont=dict(color=theme.MUTED), showlegend=False, hoverinfo="skip"), row=3, col=1)
+    fig.update_xaxes(tickangle=-60, row=4, col=1)
+    fig.update_yaxes(range=[0, 1], row=4, col=1)
+    fig.update_layout(title=labels["steps_title"].format(token=names[s.query]), bargap=0.15)
+    return theme.apply(fig, presenter, height=640)
+
+
+def head_stats_figure(stats: HeadStats, labels: Mapping[str, str], chosen: tuple[int, int] | None = None,
+                      presenter: bool = False) -> go.Figure:
+    """Four layer × head maps side by side (entropy, previous, first, induction); hover explains each.
+
+    labels: stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head.
+    """
+    fig = make_subplots(rows=1, cols=len(STATS), subplot_titles=[labels[f"stat_{n}"] for n in STATS],
+                        horizontal_spacing=0.08)
+    n_layers, n_heads = stats.entropy.shape
+    for k, name in enumerate(STATS):
+        z = stats.get(name)
+        zmax = max(1.0, float(np.nanmax(z))) if name == "entropy" and not np.all(np.isnan(z)) else 1.0
+        domain_end = fig.layout[f"xaxis{k + 1 if k else ''}"].domain[1] + 0.005
+        fig.add_trace(go.Heatmap(
+            z=rounded(z), x=list(range(n_heads)), y=list(range(n_layers)), zmin=0, zmax=zmax,
+            colorscale=theme.SEQUENTIAL, reversescale=name == "entropy",
+            colorbar=dict(x=min(domain_end, 1.0), thickness=8, len=0.9),
+            hovertemplate=labels[f"hover_{name}"].replace("{value}", "%{z:.3f}") + "<extra></extra>"),
+            row=1, col=k + 1)
+        if chosen is not None:
+            fig.add_shape(type="rect", x0=chosen[1] - 0.5, x1=chosen[1] + 0.5, y0=chosen[0] - 0.5,
+                          y1=chosen[0] + 0.5, line=dict(color=theme.ACCENT, width=2), row=1, col=k + 1)
+    fig.update_yaxes(autorange="reversed", title=labels["axis_layer"], col=1)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title=labels["axis_head"], dtick=1)
+    return theme.apply(fig, presenter, height=max(300, 16 * n_layers + 120))

@@ -1,0 +1,147 @@
+"""Figures for the Overview page: the journey diagram, parameters by component, and scale.
+
+Pure builders (result → Figure). Visible strings come from ``labels`` (the page's texts);
+the keys each builder reads are listed in its docstring. User text and token labels are
+HTML-escaped, since plotly treats ``<...>`` as markup.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Mapping
+
+import plotly.graph_objects as go
+
+from explainer.analysis.overview import Journey, ModelCard, Scale
+from explainer.analysis.params import COMPONENTS
+from explainer.figures import theme
+
+STAGES = ("text", "tokens", "vectors", "blocks", "final_norm", "logits", "softmax", "next_token")
+# Box centres on a 100 × 60 canvas: the first four on the top row, the rest below.
+_X = (12.5, 37.5, 62.5, 87.5)
+_Y_TOP, _Y_BOTTOM, _W, _H = 44.0, 13.0, 21.0, 21.0
+_FILL = {"blocks": "#fde2c4", "next_token": "#f9d0d0", "text": "#eeeeee"}
+_DEFAULT_FILL = "#dbe8f5"
+
+
+def human(n: float) -> str:
+    """1234567 -> '1.23 M', 175e9 -> '175 B' (3 significant digits)."""
+    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.3g} {unit}"
+    return f"{n:.3g}"
+
+
+def markdown_safe(s: str) -> str:
+    """Token or user text made inert for ``st.markdown`` (no emphasis, links, code or maths)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", s)
+
+
+def _esc(s: str) -> str:
+    return html.escape(s, quote=False)
+
+
+def _short(text: str, limit: int = 22) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def journey_boxes(j: Journey, labels: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
+    """(title, main line, detail line, hover) per stage, already escaped for plotly.
+
+    Reads ``stage_<name>``, ``stage_<name>_main``, ``stage_<name>_detail`` and
+    ``stage_<name>_hover`` for every name in :data:`STAGES`, plus ``stage_vectors_detail_learned``.
+    """
+    values = dict(n=j.n_tokens, d=j.d_model, layers=j.n_layers, heads=j.n_heads, d_mlp=j.d_mlp,
+                  v=j.vocab_size, chars=j.n_chars, p=j.top_prob,
+                  text="“" + _esc(_short(j.text)) + "”", token="“" + _esc(j.top_label) + "”")
+    alternatives = "<br>".join(f"“{_esc(lab)}” {p:.2%}" for lab, p in zip(j.next_labels, j.next_probs))
+    out = []
+    for name in STAGES:
+        detail_key = f"stage_{name}_detail" + ("_learned" if name == "vectors" and not j.rotary else "")
+        hover = labels[f"stage_{name}_hover"].format(**values)
+        if name == "next_token":
+            hover += "<br>" + alternatives
+        out.append((labels[f"stage_{name}"].format(**values), labels[f"stage_{name}_main"].format(**values),
+                    labels[detail_key].format(**values), hover))
+    return out
+
+
+def journey_figure(j: Journey, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+    """The text → … → next token pipeline as boxes and arrows, with this prompt's live shapes."""
+    boxes = journey_boxes(j, labels)
+    centres = [(x, _Y_TOP) for x in _X] + [(x, _Y_BOTTOM) for x in _X]
+    big, small = (20, 16) if presenter else (15, 12)
+    fig = go.Figure()
+    for name, (cx, cy), (title, main, detail, _) in zip(STAGES, centres, boxes):
+        fig.add_shape(type="rect", x0=cx - _W / 2, x1=cx + _W / 2, y0=cy - _H / 2, y1=cy + _H / 2,
+                      line=dict(color="#333333", width=2 if name == "next_token" else 1.2),
+                      fillcolor=_FILL.get(name, _DEFAULT_FILL), layer="below")
+        main_colour = theme.ACCENT if name == "next_token" else "#111111"
+        fig.add_annotation(x=cx, y=cy + 5.5, text=f"<b>{title}</b>", showarrow=False, font=dict(size=big))
+        fig.add_annotation(x=cx, y=cy, text=main, showarrow=False,
+                           font=dict(size=big + (6 if name == "next_token" else 0), color=main_colour))
+        fig.add_annotation(x=cx, y=cy - 5.5, text=detail, showarrow=False, font=dict(size=small, color="#444444"))
+    for i in (0, 1, 2, 4, 5, 6):                     # straight arrows along each row
+        (x0, y), (x1, _) = centres[i], centres[i + 1]
+        _arrow(fig, x0 + _W / 2, y, x1 - _W / 2 - 0.3, y)
+    # The return path: from under the blocks, back to the left, down into the final norm.
+    mid = (_Y_TOP + _Y_BOTTOM) / 2
+    fig.add_shape(type="path", path=f"M {_X[3]},{_Y_TOP - _H / 2} L {_X[3]},{mid} L {_X[0]},{mid}",
+                  line=dict(color="#333333", width=2))
+    _arrow(fig, _X[0], mid, _X[0], _Y_BOTTOM + _H / 2 + 0.4)
+    fig.add_annotation(x=_X[3] + _W / 2 - 1, y=_Y_TOP + _H / 2 - 1, text=f"<b>× {j.n_layers}</b>",
+                       showarrow=False, xanchor="right", yanchor="top",
+                       font=dict(size=big + 2, color=theme.ACCENT))
+    fig.add_trace(go.Scatter(                        # invisible points that carry each box's hover
+        x=[c[0] for c in centres], y=[c[1] for c in centres], mode="markers",
+        marker=dict(size=90 if presenter else 70, opacity=0, symbol="square"),
+        customdata=[b[3] for b in boxes], hovertemplate="%{customdata}<extra></extra>"))
+    fig.update_xaxes(visible=False, range=[0, 100], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[0, 58], fixedrange=True)
+    fig.update_layout(showlegend=False, dragmode=False)
+    return theme.apply(fig, presenter, height=470)
+
+
+def _arrow(fig: go.Figure, x0: float, y0: float, x1: float, y1: float) -> None:
+    fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
+                       showarrow=True, arrowhead=2, arrowsize=1.3, arrowwidth=2, arrowcolor="#333333")
+
+
+def parameters_figure(card: ModelCard, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+    """Parameters by component as horizontal bars with count and share.
+
+    Reads ``comp_<component>`` for each component, ``comp_head_tied``, ``params_title``,
+    ``params_axis`` and ``params_hover`` (the word after the exact count, e.g. "parameters").
+    """
+    counts = card.parameters.by_component
+    total = max(card.parameters.total, 1)
+    names = [labels["comp_head_tied"] if c == "head" and card.tied_head else labels[f"comp_{c}"]
+             for c in COMPONENTS]
+    values = [counts[c] for c in COMPONENTS]
+    fig = go.Figure(go.Bar(
+        x=values, y=names, orientation="h", marker_color=theme.PALETTE[:len(values)],
+        text=[f"{human(v)} · {v / total:.0%}" for v in values], textposition="outside", cliponaxis=False,
+        customdata=[v / total for v in values],
+        hovertemplate="%{y}<br>%{x:,} " + labels["params_hover"] + " (%{customdata:.2%})<extra></extra>"))
+    fig.update_layout(title=labels["params_title"], showlegend=False,
+                      xaxis=dict(title=labels["params_axis"], range=[0, max(values) * 1.3]),
+                      yaxis=dict(autorange="reversed"))
+    return theme.apply(fig, presenter, height=300)
+
+
+def scale_figure(sc: Scale, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+    """Total parameters on a log axis, this model highlighted. Reads ``scale_title``,
+    ``scale_axis``, ``params_hover`` and ``scale_this`` (a suffix for the loaded model)."""
+    names = [_esc(n) + (f" ({labels['scale_this']})" if i == sc.this_index else "")
+             for i, n in enumerate(sc.names)]
+    colours = [theme.ACCENT if i == sc.this_index else theme.MUTED for i in range(len(sc.names))]
+    fig = go.Figure(go.Bar(
+        x=list(sc.totals), y=names, orientation="h", marker_color=colours,
+        text=[human(v) for v in sc.totals], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}<br>%{x:,} " + labels["params_hover"] + "<extra></extra>"))
+    fig.update_layout(title=labels["scale_title"], showlegend=False,
+                      xaxis=dict(title=labels["scale_axis"], type="log",
+                                 range=[5, 12.4], tickvals=[10.0 ** k for k in range(5, 13)],
+                                 ticktext=[human(10.0 ** k) for k in range(5, 13)]))
+    return theme.apply(fig, presenter, height=300)

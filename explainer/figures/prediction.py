@@ -1,0 +1,93 @@
+"""Next-token charts: the reshaped distribution, the top-p curve, trained vs untrained."""
+from __future__ import annotations
+
+import html
+from typing import Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from explainer.analysis.prediction import Distribution, NucleusCurve
+from explainer.figures import theme
+
+KEPT = "#1f77b4"
+REMOVED = "#c9ced6"
+BEFORE = "#f4a259"
+
+
+def _label(text: str) -> str:
+    """A token label safe for plotly (which reads <...> as markup), with spaces made visible."""
+    return html.escape(f"“{text}”")
+
+
+def _unique(labels: Sequence[str]) -> list[str]:
+    """Category labels must be unique: add an invisible-ish rank suffix to repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        out.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
+    return out
+
+
+def distribution_figure(dist: Distribution, labels: Sequence[str], t: Mapping[str, str],
+                        presenter: bool = False) -> go.Figure:
+    """Top tokens, before (temperature 1) and after the settings; kept and removed coloured apart.
+
+    ``t`` needs: before, after, removed, axis_prob, hover_before, hover_after (str.format-free).
+    """
+    ys = _unique([_label(s) for s in labels])
+    kept = [a > 0 for a in dist.top_adjusted]
+    custom = [[dist.top_ids[i], dist.top_probs[i], dist.top_adjusted[i], i + 1, t["kept"] if kept[i] else t["removed"]]
+              for i in range(len(ys))]
+    hover = ("%{y} · id %{customdata[0]} · #%{customdata[3]}<br>" + t["before"] + ": %{customdata[1]:.4%}<br>"
+             + t["after"] + ": %{customdata[2]:.4%} (%{customdata[4]})<extra></extra>")
+    fig = go.Figure()
+    fig.add_bar(y=ys, x=dist.top_probs, orientation="h", name=t["before"], marker_color=BEFORE,
+                customdata=custom, hovertemplate=hover)
+    fig.add_bar(y=ys, x=dist.top_adjusted, orientation="h", name=t["after"],
+                marker_color=[KEPT if k else REMOVED for k in kept], customdata=custom, hovertemplate=hover,
+                text=[f"{a:.1%}" if k else "✕" for a, k in zip(dist.top_adjusted, kept)], textposition="outside",
+                cliponaxis=False)
+    fig.update_layout(barmode="group", xaxis=dict(title=t["axis_prob"], tickformat=".0%"),
+                      yaxis=dict(autorange="reversed", type="category"),
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), title=t.get("title_dist", ""))
+    return theme.apply(fig, presenter, height=max(320, 30 * len(ys) + 110))
+
+
+def nucleus_figure(curve: NucleusCurve, labels: Sequence[str], t: Mapping[str, str],
+                   presenter: bool = False) -> go.Figure:
+    """Running total of probability by rank, the top-p line, kept and removed tokens coloured apart."""
+    ranks = list(range(1, len(curve.ids) + 1))
+    custom = [[html.escape(lab), i, p, c] for lab, i, p, c in zip(labels, curve.ids, curve.probs, curve.cumulative)]
+    fig = go.Figure(go.Scatter(
+        x=ranks, y=curve.cumulative, mode="lines+markers", line=dict(color=theme.MUTED, width=1.5),
+        marker=dict(color=[KEPT if k else REMOVED for k in curve.kept], size=8, line=dict(color="#555", width=0.5)),
+        customdata=custom, name=t["cumulative"],
+        hovertemplate=("#%{x} “%{customdata[0]}” · id %{customdata[1]}<br>" + t["prob"] + ": %{customdata[2]:.4%}<br>"
+                       + t["cumulative"] + ": %{customdata[3]:.4%}<extra></extra>")))
+    if curve.top_p is not None and curve.top_p < 1:
+        fig.add_hline(y=curve.top_p, line=dict(color=theme.ACCENT, dash="dash"),
+                      annotation_text=f"top-p = {curve.top_p:.2f}", annotation_position="bottom right")
+    fig.update_layout(xaxis=dict(title=t["axis_rank"], type="log"), yaxis=dict(title=t["cumulative"], tickformat=".0%",
+                      range=[0, 1.05]), title=t.get("title_nucleus", ""), showlegend=False)
+    return theme.apply(fig, presenter, height=360)
+
+
+def compare_figure(trained: Distribution, trained_labels: Sequence[str], untrained: Distribution,
+                   untrained_labels: Sequence[str], t: Mapping[str, str], presenter: bool = False) -> go.Figure:
+    """Side by side: the trained model's top tokens and the untrained model's (each its own x scale)."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.18,
+                        subplot_titles=(t["trained"].format(bits=trained.entropy_bits),
+                                        t["untrained"].format(bits=untrained.entropy_bits)))
+    for col, (dist, labels, colour) in enumerate(((trained, trained_labels, KEPT),
+                                                  (untrained, untrained_labels, theme.MUTED)), start=1):
+        ys = _unique([_label(s) for s in labels])
+        probs = dist.top_probs[:len(ys)]
+        fig.add_bar(y=ys, x=probs, orientation="h", marker_color=colour, row=1, col=col,
+                    customdata=[[i] for i in dist.top_ids[:len(ys)]], showlegend=False, cliponaxis=False,
+                    text=[f"{p:.2%}" for p in probs], textposition="outside",
+                    hovertemplate="%{y} · id %{customdata[0]}<br>" + t["prob"] + ": %{x:.4%}<extra></extra>")
+        fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
+    fig.update_xaxes(tickformat=".0%", title=t["axis_prob"])
+    return theme.apply(fig, presenter, height=max(320, 26 * len(trained_labels) + 110))

@@ -1,0 +1,111 @@
+"""Streamlit glue for the Embeddings page: per-model caches, word inputs, the map build.
+
+Token labels, the embedding matrix and a loaded vocabulary map are cached once per model
+for the whole server (every session shares them). The map is only *loaded* here; building
+it is slow (30–60 s) and happens only when a user asks, behind a progress bar. The
+library's per-key lock makes concurrent sessions wait for that one build.
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+import streamlit as st
+import torch
+
+from explainer.analysis import vocab_map
+from explainer.analysis.vocabulary import WordTokens, lookup_word, token_labels
+from explainer.models import LoadedModel
+from explainer.ui import state
+from explainer.ui.widgets import _bind
+
+PHASES = ("cache", "wait", "pca", "neighbours", "import_umap", "layout", "save", "done")
+
+
+def _key(model: LoadedModel) -> str:
+    return f"{model.cache_key}@{model.device}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _labels(key: str, _model: LoadedModel) -> tuple[str, ...]:
+    with _model.lock:                                   # tokenizers are not thread-safe
+        return tuple(token_labels(_model.tokenizer, _model.vocab_size))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _embedding(key: str, _model: LoadedModel) -> torch.Tensor:
+    return _model.embedding_matrix()                    # (V, d) float32 on the CPU
+
+
+def labels(model: LoadedModel) -> tuple[str, ...]:
+    """A legible label for every token id of ``model`` (cached per model)."""
+    return _labels(_key(model), model)
+
+
+def embedding(model: LoadedModel) -> torch.Tensor:
+    """The input embedding matrix (V, d), cached per model; treat it as read-only."""
+    return _embedding(_key(model), model)
+
+
+class _NotBuilt(LookupError):
+    """Raised instead of returning None so that st.cache_resource never caches a miss."""
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _loaded_map(key: str, path: str, _model: LoadedModel) -> vocab_map.VocabMap:
+    found = vocab_map.load_vocab_map(_model.cache_key, embedding(_model))
+    if found is None:
+        raise _NotBuilt(path)
+    return found
+
+
+def cached_map(model: LoadedModel) -> vocab_map.VocabMap | None:
+    """The model's vocabulary map if it was built before (here or by another session)."""
+    path = str(vocab_map._cache_path(model.cache_key))  # the file's place is part of the key
+    try:
+        return _loaded_map(_key(model), path, model)
+    except _NotBuilt:
+        return None
+
+
+def build_map(model: LoadedModel, t: Mapping[str, str]) -> vocab_map.VocabMap:
+    """Build (or wait for another session's build of) the map, with a progress bar."""
+    bar = st.progress(0.0, text=t["phase_cache"])
+
+    def report(fraction: float, phase: str) -> None:
+        text = t["phase_" + phase] if phase in PHASES else phase
+        bar.progress(min(max(fraction, 0.0), 1.0), text=text)
+
+    vmap = vocab_map.build_vocab_map(embedding(model), model.cache_key, report)
+    bar.empty()
+    return vmap
+
+
+def words(model: LoadedModel, names: Sequence[str]) -> list[WordTokens]:
+    """Look up each word (how the tokenizer cuts it) under the model's lock."""
+    vocab = labels(model)
+    with model.lock:
+        return [lookup_word(model.tokenizer, w, vocab) for w in names]
+
+
+def word_input(name: str, label: str, help: str | None = None) -> str:
+    """A text box bound to the URL-backed value ``name`` (e.g. ``?word=king``)."""
+    chosen = st.text_input(label, key=_bind(name, state.get(name)), help=help, max_chars=60)
+    state.put(name, chosen.strip()[:60])
+    return chosen.strip()
+
+
+def parse_pairs(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """"cat, dog" per line → [("cat", "dog")]; lines without exactly two words come back as bad."""
+    pairs, bad = [], []
+    for line in text.splitlines():
+        parts = [p for p in re.split(r"[,，、;；/\t]+|\s{2,}", line.strip()) if p.strip()]
+        if len(parts) == 1 and " " in parts[0].strip():
+            parts = parts[0].split()
+        if not line.strip():
+            continue
+        if len(parts) == 2:
+            pairs.append((parts[0].strip(), parts[1].strip()))
+        else:
+            bad.append(line.strip())
+    return pairs, bad

@@ -1,0 +1,41 @@
+"""Intervene: switching parts off changes the prediction for this view only."""
+import torch
+
+import explainer
+from explainer.ui.resources import _trace_cache
+from tests.app.conftest import open_page
+
+
+def test_nothing_off_shows_a_hint_and_no_error():
+    at = open_page("intervene")
+    assert not at.exception
+    assert at.info and not at.get("plotly_chart")
+
+
+def test_switching_off_layer0_mlp_changes_the_prediction_and_back_restores_it():
+    at = open_page("intervene", mlp_off="0")
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1
+    before, after = at.metric[0].value, at.metric[1].value
+    assert before == "' Berlin'" and after != before
+    at.multiselect[1].set_value([]).run()              # switch it back on
+    assert not at.exception and not at.get("plotly_chart")
+    assert at.query_params.get("mlp_off") in (None, [], "")
+
+
+def test_heads_from_the_url_and_bad_values_ignored():
+    at = open_page("intervene", query={"off": "0.1,99.99,x"})
+    assert not at.exception
+    assert any("99.99" in i.value and "x" in i.value for i in at.info)
+    assert at.multiselect[0].value == [(0, 1)]
+
+
+def test_other_sessions_see_the_unmodified_model(default_model):
+    prompt = "The capital of France is Paris. The capital of Germany is"
+    normal = explainer.trace(default_model, prompt, 256)
+    at = open_page("intervene", off="0.0,0.1,0.2,0.3", mlp_off="0,1")
+    assert not at.exception
+    again = explainer.trace(default_model, prompt, 256)
+    assert torch.equal(again.logits, normal.logits)
+    cached = [key for key in _trace_cache()._items if key[2] == prompt and not key[4] and not key[5]]
+    assert cached, "the unablated trace stays cached for everyone"

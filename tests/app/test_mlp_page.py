@@ -1,0 +1,49 @@
+import pytest
+
+from explainer.ui import resources
+from tests.app.conftest import PROMPTS, open_page
+
+
+@pytest.mark.parametrize("which", ["default", "chinese"])
+def test_mlp_page_renders(which):
+    values = {} if PROMPTS[which] is None else {"prompt": PROMPTS[which]}
+    at = open_page("mlp", **values)
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 5
+    assert "SwiGLU" in at.info[0].value                # the default model is a Llama
+
+
+def test_mlp_page_empty_prompt_is_friendly():
+    at = open_page("mlp", prompt="   ")
+    assert not at.exception
+    assert any("empty" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_mlp_page_presenter_and_chinese():
+    at = open_page("mlp", presenter=True, lang="zh")
+    assert not at.exception
+    assert at.title[0].value.startswith("MLP")
+    assert "门" in at.info[0].value
+    assert len(at.get("plotly_chart")) == 5
+
+
+def test_mlp_view_controls_do_not_rerun_the_model():
+    at = open_page("mlp", layer=3)
+    misses = resources._trace_cache().misses
+    at.slider[-1].set_value(20).run()                  # the layer slider (the sidebar's come first)
+    assert not at.exception
+    box = at.selectbox(key="w_neuron")
+    third = int(box.options[2].split()[-1])            # options read "neuron 993"
+    box.set_value(third).run()
+    assert not at.exception
+    assert at.session_state["v_neuron"] == third
+    assert resources._trace_cache().misses == misses
+    assert at.session_state["v_layer"] == 20
+    assert at.query_params.get("layer") == "20"          # deep link
+
+
+def test_mlp_deep_link_to_any_neuron():
+    at = open_page("mlp", layer=5, neuron=1234)
+    assert not at.exception
+    assert at.selectbox(key="w_neuron").value == 1234

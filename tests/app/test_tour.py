@@ -1,0 +1,56 @@
+"""The guided tour: steps chosen from this prompt's numbers, with next / back that set the view."""
+import pytest
+
+import explainer
+from explainer.analysis.attention import cached_head_stats, most_previous_token_head
+from explainer.analysis.residual import cached_lens_readout
+from explainer.analysis.tour import plan_tour
+from tests.app.conftest import open_page
+
+JOURNEY = ["overview", "tokens", "embeddings", "position", "attention", "mlp", "layers", "next_token",
+           "generation", "intervene"]
+
+
+@pytest.mark.parametrize("name", [None, "random-gpt2"])
+def test_plan_follows_the_journey_and_points_at_real_features(name):
+    model = explainer.load_model(name)
+    trace = explainer.trace(model, "The capital of France is Paris. The capital of Germany is", 256)
+    steps = plan_tour(model, trace)
+    pages = [s.page for s in steps]
+    assert sorted(set(pages), key=pages.index) == JOURNEY
+    attention = next(s for s in steps if s.key == "attention_previous")
+    assert (attention.view["layer"], attention.view["head"]) == most_previous_token_head(cached_head_stats(trace))
+    assert any(s.key == "attention_induction" for s in steps)       # "The capital of" repeats
+    layers = next(s for s in steps if s.page == "layers")
+    assert layers.view["layer"] == cached_lens_readout(model, trace).first_layers[-1]
+    assert 0 <= layers.view["layer"] <= model.n_layers
+
+
+def _click(at, key: str, page: str):
+    """Click a tour button, then follow its st.switch_page (AppTest does not follow it itself)."""
+    at.button(key=key).click().run()
+    return at.switch_page(f"pages/{page}.py").run()
+
+
+def test_tour_walks_forward_and_back_setting_the_view():
+    at = open_page("overview", tour=0)
+    assert not at.exception
+    assert any("1/" in m.value for m in at.markdown)
+    for step, page in enumerate(["tokens", "embeddings", "position", "attention"], start=1):
+        _click(at, "tour_next", page)
+        assert not at.exception, at.exception
+        assert at.session_state["v_tour"] == step
+        assert any(f"{step + 1}/" in m.value for m in at.markdown)
+    assert at.slider(key="w_layer").value == at.session_state["v_layer"]
+    assert at.slider(key="w_head").value == at.session_state["v_head"]
+    _click(at, "tour_back", "position")
+    assert not at.exception and at.session_state["v_tour"] == 3
+    at.button(key="tour_end").click().run()
+    assert at.session_state["v_tour"] == -1
+    assert not [m for m in at.markdown if "Tour " in m.value]
+
+
+def test_tour_in_chinese():
+    at = open_page("overview", tour=0, lang="zh")
+    assert not at.exception
+    assert any("导览 1/" in m.value for m in at.markdown)

@@ -1,0 +1,55 @@
+"""Many browser sessions on one server: each sees its own text; sessions do not leak memory."""
+from __future__ import annotations
+
+import gc
+import time
+
+import pytest
+
+from tests.e2e.conftest import CHART, assert_no_exception, new_page, open_app, url_for, wait_idle
+
+pytestmark = pytest.mark.slow
+WORDS = ["giraffe", "volcano", "harbour", "lantern", "quartz"]
+
+
+def test_concurrent_sessions_each_see_their_own_prompt(browser, server):
+    pages = [new_page(browser) for _ in WORDS]
+    try:
+        t0 = time.perf_counter()
+        for page, word in zip(pages, WORDS):         # all five load at the same time
+            page.goto(url_for(server, "tokens", {"prompt": f"The {word} is here"}), wait_until="commit")
+        for page, word in zip(pages, WORDS):
+            wait_idle(page)
+            page.wait_for_selector(CHART)
+            assert_no_exception(page)
+            chips = page.locator("[data-testid='stHtml']").first.inner_text()
+            assert word in chips, (word, chips)
+            assert not [w for w in WORDS if w != word and w in chips], (word, chips)
+        print(f"\n{len(pages)} concurrent sessions all rendered in {time.perf_counter() - t0:.1f} s")
+    finally:
+        for page in pages:
+            page.context.close()
+
+
+def test_many_sessions_do_not_grow_memory(browser, server):
+    """50 sessions open a page and close; the server's RSS stays bounded."""
+    def session(i: int) -> None:
+        page = new_page(browser)
+        try:
+            open_app(page, server, "tokens", {"prompt": f"Session number {i % 5} says hello"})
+        finally:
+            page.context.close()
+
+    for i in range(5):                               # warm-up: model, caches, first traces
+        session(i)
+    gc.collect()
+    before = server.rss()
+    t0 = time.perf_counter()
+    for i in range(50):
+        session(i)
+    time.sleep(2)
+    after = server.rss()
+    growth = (after - before) / 2**20
+    print(f"\nserver RSS before {before / 2**20:.0f} MB, after 50 sessions {after / 2**20:.0f} MB "
+          f"(growth {growth:+.0f} MB) in {time.perf_counter() - t0:.0f} s")
+    assert growth < 300

@@ -1,0 +1,198 @@
+"""Bad input everywhere a user can type or choose: the library and every page (AppTest)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import explainer
+from explainer.models import ModelLoadError, default_tokenizer
+from explainer.text import texts
+from tests.app.conftest import open_page
+from tests.e2e.conftest import app_pages, is_stub
+
+pytestmark = pytest.mark.integration
+EN = texts("common", "en")
+ARTICLE = ("In the beginning the tokenizer cut the text into pieces. " * 2000)[:100_000]
+ODD_TEXTS = {
+    "nul-and-control": "a\x00b\x01c\x07d\x1b[0m e\u200bf\ufeffg",
+    "emoji-zwj": "👩‍👩‍👧 and 🏳️‍🌈 and 🇨🇳",
+    "rtl": "مرحبا بالعالم — שלום עולם",
+    "html": "<script>alert(1)</script><img src=x onerror=alert(1)>",
+    "article": ARTICLE,
+    "lone-surrogate-free-cjk": "法国的首都是巴黎。" * 3,
+}
+REAL_PAGES = [slug for file, slug in app_pages() if not is_stub(file)]
+
+
+# ---------------------------------------------------------------- bad model folders
+
+
+def _tiny_gpt2():
+    from transformers import GPT2Config, GPT2LMHeadModel
+    return GPT2LMHeadModel(GPT2Config(vocab_size=49152, n_positions=64, n_embd=32, n_layer=1, n_head=2,
+                                      bos_token_id=1, eos_token_id=2))
+
+
+def save_pickle_only(folder) -> None:
+    """A model saved the old way: only a pickled ``pytorch_model.bin`` (transformers 5 always
+    writes safetensors, so ``safe_serialization=False`` is emulated with torch.save)."""
+    import torch
+    model = _tiny_gpt2()
+    model.save_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+
+
+@pytest.fixture(scope="module")
+def bad_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad-models")
+    tok = default_tokenizer()
+    folders = {}
+    folders["empty"] = root / "empty"
+    folders["empty"].mkdir()
+    folders["no-weights"] = root / "no-weights"
+    _tiny_gpt2().save_pretrained(folders["no-weights"])
+    tok.save_pretrained(folders["no-weights"])
+    (folders["no-weights"] / "model.safetensors").unlink()
+    folders["corrupt"] = root / "corrupt"
+    _tiny_gpt2().save_pretrained(folders["corrupt"])
+    tok.save_pretrained(folders["corrupt"])
+    (folders["corrupt"] / "model.safetensors").write_bytes(b"\x00garbage\xff" * 997)
+    folders["pickle-only"] = root / "pickle-only"
+    save_pickle_only(folders["pickle-only"])
+    tok.save_pretrained(folders["pickle-only"])
+    folders["bad-json"] = root / "bad-json"
+    folders["bad-json"].mkdir()
+    (folders["bad-json"] / "config.json").write_text("{not json")
+    folders["good"] = root / "good"
+    _tiny_gpt2().save_pretrained(folders["good"])
+    tok.save_pretrained(folders["good"])
+    return folders
+
+
+@pytest.mark.parametrize("which, words", [
+    ("empty", "config.json"), ("no-weights", "no weights"), ("corrupt", "corrupt"),
+    ("pickle-only", "pickle"), ("bad-json", "JSON"),
+])
+def test_bad_model_folders_raise_a_helpful_error_quickly(bad_models, which, words):
+    if which == "pickle-only":
+        assert list(bad_models[which].glob("*.bin")) and not list(bad_models[which].glob("*.safetensors"))
+    t0 = time.perf_counter()
+    with pytest.raises(ModelLoadError) as err:
+        explainer.load_model(str(bad_models[which]), device="cpu")
+    assert time.perf_counter() - t0 < 15
+    assert words.lower() in str(err.value).lower(), str(err.value)
+
+
+def test_good_folder_loads_and_pickle_only_loads_when_allowed(bad_models):
+    assert explainer.load_model(str(bad_models["good"]), device="cpu").n_layers == 1
+    model = explainer.load_model(str(bad_models["pickle-only"]), device="cpu", allow_pickle=True)
+    assert explainer.trace(model, "hello").n_tokens >= 1
+
+
+@pytest.mark.parametrize("name", ["not a model!!", "../../etc/passwd", "/no/such/folder", "x" * 5000,
+                                  "definitely-not/a-cached-model-xyz"])
+def test_unknown_model_names_raise_quickly(monkeypatch, name):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    with pytest.raises((ModelLoadError, TypeError, ValueError)) as err:
+        explainer.load_model(name, device="cpu")
+    assert time.perf_counter() - t0 < 15
+    assert len(str(err.value)) > 20
+
+
+def test_model_name_of_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError):
+        explainer.load_model(42)
+
+
+# ---------------------------------------------------------------- bad text, library level
+
+
+@pytest.mark.parametrize("text, error", [
+    ("", ValueError), ("   \n\t ", ValueError), (None, TypeError), (b"bytes", TypeError), (42, TypeError),
+    (["list"], TypeError),
+])
+def test_trace_rejects_bad_text(default_model, text, error):
+    with pytest.raises(error):
+        explainer.trace(default_model, text)
+
+
+@pytest.mark.parametrize("max_tokens", [0, -1, 2.5, "10"])
+def test_trace_rejects_bad_max_tokens(default_model, max_tokens):
+    with pytest.raises((ValueError, TypeError)):
+        explainer.trace(default_model, "hello", max_tokens)
+
+
+@pytest.mark.parametrize("name", list(ODD_TEXTS))
+def test_trace_reads_odd_text(default_model, name):
+    tr = explainer.trace(default_model, ODD_TEXTS[name], max_tokens=256)
+    assert 1 <= tr.n_tokens <= 256
+    assert tr.truncated == (name == "article")
+    assert tr.logits.isfinite().all()
+
+
+def test_text_exactly_at_the_token_limit_and_one_over(default_model):
+    tok = default_model.tokenizer
+    text = " the" * 80
+    n = len(tok(text, add_special_tokens=True)["input_ids"])
+    at_limit = explainer.trace(default_model, text, max_tokens=n)
+    assert at_limit.n_tokens == n and not at_limit.truncated
+    over = explainer.trace(default_model, text, max_tokens=n - 1)
+    assert over.n_tokens == n - 1 and over.truncated
+    assert over.tokens == at_limit.tokens[:-1]
+
+
+# ---------------------------------------------------------------- every page (AppTest)
+
+
+def _friendly(at) -> list[str]:
+    return [e.value for e in list(at.info) + list(at.warning) + list(at.error)]
+
+
+@pytest.mark.parametrize("page", REAL_PAGES)
+@pytest.mark.parametrize("kind", ["empty", "whitespace", "article", "nul-and-control", "html"])
+def test_every_page_survives_bad_text(page, kind):
+    prompt = {"empty": "", "whitespace": " \n\t "}.get(kind) or ODD_TEXTS[kind]
+    at = open_page(page, prompt=prompt, max_tokens=64)
+    assert not at.exception, at.exception
+    assert at.sidebar.text_area[0].value == prompt[:100_000]        # the user's text is kept
+    if kind in ("empty", "whitespace"):
+        assert any(EN["empty_prompt"][:25] in m for m in _friendly(at))
+    if kind == "article":
+        assert any(EN["truncated"].format(n=64)[:30] in m for m in _friendly(at))
+    if kind == "html":
+        for block in at.get("html"):
+            assert "<script" not in block.proto.body and "<img src=x" not in block.proto.body
+        for md in at.markdown:
+            assert "<script" not in md.value or not md.proto.allow_html
+
+
+@pytest.mark.parametrize("page", REAL_PAGES)
+def test_every_page_survives_odd_url_values(page):
+    query = {"layer": "-5", "head": "abc", "temp": "999", "lang": "xx", "max_tokens": "99999",
+             "presenter": "maybe", "neuron": "1e9", "token": "99999", "top_k": "-1", "seed": "x" * 5000,
+             "unknown": "y" * 5000}
+    at = open_page(page, query=query)
+    assert not at.exception, at.exception
+    assert len(at.warning) >= 1 or page == "overview"
+
+
+@pytest.mark.parametrize("page", REAL_PAGES)
+@pytest.mark.parametrize("which", ["corrupt", "pickle-only", "unknown"])
+def test_every_page_explains_a_bad_model(bad_models, page, which):
+    name = "no such model!!" if which == "unknown" else str(bad_models[which])
+    prompt = "My words must survive"
+    at = open_page(page, model=name, prompt=prompt)
+    assert not at.exception, at.exception
+    assert any("could not be loaded" in e.value for e in at.error), _friendly(at)
+    assert at.sidebar.text_area[0].value == prompt
+
+
+def test_a_bad_model_does_not_break_the_next_session(bad_models):
+    broken = open_page("tokens", model=str(bad_models["corrupt"]))
+    assert broken.error and not broken.exception
+    fine = open_page("tokens")
+    assert not fine.exception and not fine.error
+    assert len(fine.get("plotly_chart")) >= 1
