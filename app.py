@@ -26,6 +26,7 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="LLM Explainer", page_icon="🔍", layout="wide")
+state.load_query_params()                         # so the navigation speaks the link's language
 common = texts("common", state.get("lang"))
 pages = [st.Page(path, title=common["page_" + slug], icon=icon, url_path=slug, default=(slug == "overview"))
          for path, slug, icon in PAGES]

@@ -29,7 +29,8 @@ with top:
             "notice_label": ctx.common["notice_label"]}, presenter)
 
 cols = st.columns(3)
-cols[0].metric(t["metric_answer"], f"“{growth.answer}”", f"{growth.probs[-1]:.1%}", delta_color="off")
+cols[0].metric(t["metric_answer"], f"“{growth.answer}”", f"{growth.probs[-1]:.1%}", delta_color="off",
+                delta_arrow="off")
 cols[1].metric(t["metric_first"], f"{growth.first_layer} / {growth.n_layers}")
 cols[2].metric(t["metric_rank"], f"#{int(growth.ranks[0]) + 1:,}")
 

@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from explainer.analysis.attention import HeadStats
+    from explainer.analysis.residual import LensReadout
 
 
 @dataclass(frozen=True)
@@ -78,3 +84,44 @@ def parse_layers(raw: str, n_layers: int) -> tuple[frozenset[int], list[str]]:
 
 def format_heads(heads: frozenset[tuple[int, int]]) -> str:
     return ",".join(f"{l}.{h}" for l, h in sorted(heads))
+
+
+@dataclass(frozen=True)
+class HeadMapComparison:
+    """One head statistic for two traces, (L, H) each; their difference when the shapes match."""
+
+    stat: str
+    left: np.ndarray
+    right: np.ndarray
+
+    @property
+    def difference(self) -> np.ndarray | None:
+        return self.right - self.left if self.left.shape == self.right.shape else None
+
+
+def compare_head_maps(left: "HeadStats", right: "HeadStats", stat: str) -> HeadMapComparison:
+    return HeadMapComparison(stat, left.get(stat).astype(np.float64), right.get(stat).astype(np.float64))
+
+
+@dataclass(frozen=True)
+class GrowthComparison:
+    """The final answer's probability through the layers for two traces, on a 0–1 depth axis."""
+
+    depth_left: np.ndarray       # (n_left + 1,) layer / n_layers
+    probs_left: np.ndarray
+    answer_left: str
+    first_left: int
+    depth_right: np.ndarray
+    probs_right: np.ndarray
+    answer_right: str
+    first_right: int
+
+
+def compare_answer_growth(left: "LensReadout", right: "LensReadout") -> GrowthComparison:
+    """Compare how each trace's last-position answer forms (models may differ in depth)."""
+    def depth(readout: "LensReadout") -> np.ndarray:
+        return np.arange(readout.n_layers + 1) / max(readout.n_layers, 1)
+
+    return GrowthComparison(
+        depth(left), left.answer_probs[:, -1].astype(np.float64), left.answer_labels[-1], left.first_layers[-1],
+        depth(right), right.answer_probs[:, -1].astype(np.float64), right.answer_labels[-1], right.first_layers[-1])

@@ -48,11 +48,14 @@ def norms_figure(res: ResidualNorms, labels: Mapping[str, str], position: int | 
     """
     norms = np.asarray(res.norms, dtype=np.float32)                 # (n+1, T)
     logs = np.log10(np.maximum(norms, 1e-6)).astype(np.float32)
-    lo, hi = int(np.floor(logs.min())), int(np.ceil(logs.max()))
-    ticks = list(range(lo, max(hi, lo + 1) + 1))
+    # A first token far longer than the rest would wash everything else out: cap the colours there.
+    rest = logs[:, 1:] if res.first_token_stands_out() else logs
+    lo, hi = float(logs.min()), float(rest.max())
+    hi = max(hi, lo + 1)
+    ticks = list(range(int(np.ceil(lo)), int(np.floor(hi)) + 1))
     fig = go.Figure(go.Heatmap(
         z=logs, x=position_labels(res.tokens), y=list(range(norms.shape[0])), customdata=norms,
-        colorscale=theme.SEQUENTIAL, zmin=lo, zmax=max(hi, lo + 1),
+        colorscale=theme.SEQUENTIAL, zmin=lo, zmax=hi,
         colorbar=dict(title=labels["norm"], tickvals=ticks, ticktext=[human(10.0 ** k) for k in ticks]),
         hovertemplate=f"%{{x}}<br>{labels['axis_layer']} %{{y}}<br>{labels['norm']} %{{customdata:,.2f}}"
                       "<extra></extra>"))
@@ -85,7 +88,7 @@ def writes_figure(writes: BlockWrites, position: int, labels: Mapping[str, str],
             hovertemplate=f"{name}<br>{labels['axis_block']} %{{x}}<br>{labels['norm']} %{{y:,.2f}}<extra></extra>"))
     fig.update_layout(title=labels["writes_title"], legend=dict(orientation="h", y=-0.25),
                       xaxis=dict(title=labels["axis_block"], dtick=1 if len(blocks) <= 12 else 2),
-                      yaxis=dict(title=labels["writes_axis"], type="log"))
+                      yaxis=dict(title=labels["writes_axis"], type="log", dtick=1))
     return theme.apply(fig, presenter, height=420)
 
 
@@ -152,6 +155,6 @@ def growth_figure(g: AnswerGrowth, labels: Mapping[str, str], presenter: bool = 
                        showarrow=False, xanchor="right", font=dict(color=theme.ACCENT))
     fig.update_xaxes(title=labels["axis_layer"], range=[-0.5, g.n_layers + 0.5])
     fig.update_yaxes(range=[0, 1.08], tickformat=".0%", row=1, col=1)
-    fig.update_yaxes(type="log", autorange="reversed", title=labels["rank"], row=1, col=2)
+    fig.update_yaxes(type="log", autorange="reversed", dtick=1, row=1, col=2)
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
     return theme.apply(fig, presenter, height=400)

@@ -25,6 +25,25 @@ def _bound(values) -> float:
     return m if m > 0 else 1.0
 
 
+def colour_cap(values, quantile: float = 0.98) -> tuple[float, bool]:
+    """A colour range that a few huge outliers cannot wash out: the ``quantile`` of |values|.
+
+    Some neurons reach activations hundreds of times larger than the rest (often on the first
+    token); with a plain max every other cell would look white. Returns (cap, whether it clips).
+    """
+    mags = sorted(abs(float(v)) for v in values)
+    if not mags:
+        return 1.0, False
+    cap = mags[min(len(mags) - 1, int(quantile * len(mags)))]
+    cap = cap if cap > 0 else _bound(mags)
+    return cap, mags[-1] > cap
+
+
+def _colorbar(t: Mapping[str, str], cap: float, clipped: bool) -> dict:
+    title = t["activation"] + ("<br>" + t["capped"].format(cap=cap) if clipped else "")
+    return dict(title=title)
+
+
 def overview_figure(view: MlpOverview, tokens: Sequence[str], t: Mapping[str, str],
                     presenter: bool = False) -> go.Figure:
     """Layer (rows) x rank (columns): each cell is one of the layer's strongest neurons at its peak."""
@@ -33,11 +52,11 @@ def overview_figure(view: MlpOverview, tokens: Sequence[str], t: Mapping[str, st
     custom = [[[int(view.neurons[l, k]), html.escape(tokens[int(view.peak_token[l, k])]), int(view.peak_token[l, k])]
                for k in range(r)] for l in range(n)]
     text = [[str(int(view.neurons[l, k])) for k in range(r)] for l in range(n)]
-    zmax = _bound(v for row in peak for v in row)
+    zmax, clipped = colour_cap([v for row in peak for v in row], 0.95)
     fig = go.Figure(go.Heatmap(
         z=peak, x=list(range(1, r + 1)), y=list(range(n)), customdata=custom, text=text,
         texttemplate="%{text}" if n * r <= 400 else None, textfont=dict(size=9),
-        colorscale=theme.DIVERGING, zmid=0, zmin=-zmax, zmax=zmax, colorbar=dict(title=t["activation"]),
+        colorscale=theme.DIVERGING, zmid=0, zmin=-zmax, zmax=zmax, colorbar=_colorbar(t, zmax, clipped),
         hovertemplate=(t["layer"] + " %{y} · #%{x}<br>" + t["neuron"] + " %{customdata[0]}<br>" + t["peak_at"]
                        + " %{customdata[2]}: “%{customdata[1]}”<br>" + t["activation"] + " %{z:.4f}<extra></extra>")))
     fig.update_layout(title=t["overview_title"], xaxis=dict(title=t["axis_rank"], dtick=1),
@@ -49,10 +68,10 @@ def layer_heatmap(acts: LayerActivations, tokens: Sequence[str], positions: Sequ
                   presenter: bool = False) -> go.Figure:
     """Tokens (rows, only ``positions``) x the layer's most active neurons (columns), diverging colours."""
     rows = [[float(acts.values[p, j]) for j in range(len(acts.neurons))] for p in positions]
-    zmax = _bound(v for row in rows for v in row)
+    zmax, clipped = colour_cap([v for row in rows for v in row], 0.99)
     fig = go.Figure(go.Heatmap(
         z=rows, x=[f"n{n}" for n in acts.neurons], y=token_axis(tokens, positions),
-        colorscale=theme.DIVERGING, zmid=0, zmin=-zmax, zmax=zmax, colorbar=dict(title=t["activation"]),
+        colorscale=theme.DIVERGING, zmid=0, zmin=-zmax, zmax=zmax, colorbar=_colorbar(t, zmax, clipped),
         hovertemplate=t["token"] + " %{y}<br>" + t["neuron"] + " %{x}<br>" + t["activation"] + " %{z:.4f}<extra></extra>"))
     fig.update_layout(title=t["heatmap_title"].format(layer=acts.layer),
                       xaxis=dict(title=t["axis_neuron"], type="category", tickangle=-60),

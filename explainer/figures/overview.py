@@ -41,7 +41,7 @@ def _esc(s: str) -> str:
     return html.escape(s, quote=False)
 
 
-def _short(text: str, limit: int = 22) -> str:
+def _short(text: str, limit: int = 16) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -78,10 +78,10 @@ def journey_figure(j: Journey, labels: Mapping[str, str], presenter: bool = Fals
                       line=dict(color="#333333", width=2 if name == "next_token" else 1.2),
                       fillcolor=_FILL.get(name, _DEFAULT_FILL), layer="below")
         main_colour = theme.ACCENT if name == "next_token" else "#111111"
-        fig.add_annotation(x=cx, y=cy + 5.5, text=f"<b>{title}</b>", showarrow=False, font=dict(size=big))
-        fig.add_annotation(x=cx, y=cy, text=main, showarrow=False,
+        fig.add_annotation(x=cx, y=cy + 6.5, text=f"<b>{title}</b>", showarrow=False, font=dict(size=big))
+        fig.add_annotation(x=cx, y=cy + 1.5, text=main, showarrow=False,
                            font=dict(size=big + (6 if name == "next_token" else 0), color=main_colour))
-        fig.add_annotation(x=cx, y=cy - 5.5, text=detail, showarrow=False, font=dict(size=small, color="#444444"))
+        fig.add_annotation(x=cx, y=cy - 5, text=detail, showarrow=False, font=dict(size=small, color="#444444"))
     for i in (0, 1, 2, 4, 5, 6):                     # straight arrows along each row
         (x0, y), (x1, _) = centres[i], centres[i + 1]
         _arrow(fig, x0 + _W / 2, y, x1 - _W / 2 - 0.3, y)
@@ -90,15 +90,15 @@ def journey_figure(j: Journey, labels: Mapping[str, str], presenter: bool = Fals
     fig.add_shape(type="path", path=f"M {_X[3]},{_Y_TOP - _H / 2} L {_X[3]},{mid} L {_X[0]},{mid}",
                   line=dict(color="#333333", width=2))
     _arrow(fig, _X[0], mid, _X[0], _Y_BOTTOM + _H / 2 + 0.4)
-    fig.add_annotation(x=_X[3] + _W / 2 - 1, y=_Y_TOP + _H / 2 - 1, text=f"<b>× {j.n_layers}</b>",
-                       showarrow=False, xanchor="right", yanchor="top",
-                       font=dict(size=big + 2, color=theme.ACCENT))
+    fig.add_annotation(x=_X[3] + _W / 2 - 3, y=_Y_TOP + _H / 2, text=f"<b>× {j.n_layers}</b>",
+                       showarrow=False, bgcolor="#ffffff", bordercolor=theme.ACCENT, borderwidth=2, borderpad=3,
+                       font=dict(size=big + 4, color=theme.ACCENT))
     fig.add_trace(go.Scatter(                        # invisible points that carry each box's hover
         x=[c[0] for c in centres], y=[c[1] for c in centres], mode="markers",
         marker=dict(size=90 if presenter else 70, opacity=0, symbol="square"),
         customdata=[b[3] for b in boxes], hovertemplate="%{customdata}<extra></extra>"))
     fig.update_xaxes(visible=False, range=[0, 100], fixedrange=True)
-    fig.update_yaxes(visible=False, range=[0, 58], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[1, 58], fixedrange=True)
     fig.update_layout(showlegend=False, dragmode=False)
     return theme.apply(fig, presenter, height=470)
 

@@ -10,6 +10,7 @@ import torch
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from explainer.learning.corpus import PROBES, Corpus
+from explainer.learning.threads import one_core
 from explainer.learning.tiny import (NextTokenDistribution, TinyConfig, encode_lines, next_token_batch,
                                      next_token_distribution, next_token_loss)
 
@@ -50,16 +51,17 @@ def fine_tune(model: GPT2LMHeadModel, tokenizer: PreTrainedTokenizerFast, corpus
     gen = torch.Generator().manual_seed(config.seed + 1)
     losses: list[float] = []
     tuned.train()
-    for i in range(steps):
-        if progress is not None and i % 10 == 0:
-            progress(i, steps)
-        x, y = next_token_batch(stream, config.batch_size, config.block_size, gen)  # (B, T)
-        loss = next_token_loss(tuned, x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        time.sleep(0)  # let other users of the process run between steps
+    with one_core():  # this thread only; see threads.py
+        for i in range(steps):
+            if progress is not None and i % 10 == 0:
+                progress(i, steps)
+            x, y = next_token_batch(stream, config.batch_size, config.block_size, gen)  # (B, T)
+            loss = next_token_loss(tuned, x, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            time.sleep(0)  # let other users of the process run between steps
     tuned.eval()
     before = tuple(next_token_distribution(base, tokenizer, p) for p in probes)
     after = tuple(next_token_distribution(tuned, tokenizer, p) for p in probes)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from transformers import BertConfig, BertForMaskedLM, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from explainer.learning.corpus import Corpus
+from explainer.learning.threads import one_core
 from explainer.learning.tiny import (TinyConfig, TokenProb, build_tiny_gpt, encode_lines, next_token_batch,
                                      next_token_loss, seed_everything)
 from explainer.learning.tokenizer import build_tokenizer, special_ids
@@ -110,7 +111,7 @@ def train_objectives(corpus: Corpus, steps: int = 400, config: TinyConfig = Tiny
 
     Each gets its usual input: GPT running-text windows (as in the Trainer), BERT whole
     padded sentences with 15% of the tokens hidden. ``progress(done, steps)`` is called
-    every 10 steps (for a progress bar).
+    every 10 steps (for a progress bar). Runs on one core of the calling thread.
     """
     tok = tokenizer or build_tokenizer(corpus.language)
     pad = tok.pad_token_id
@@ -125,15 +126,16 @@ def train_objectives(corpus: Corpus, steps: int = 400, config: TinyConfig = Tiny
     bert_loss: list[float] = []
     gpt.train()
     bert.train()
-    for i in range(steps):
-        if progress is not None and i % 10 == 0:
-            progress(i, steps)
-        x, y = next_token_batch(stream, config.batch_size, config.block_size, gen)  # (B, T) each
-        gpt_loss.append(_update(opt_g, next_token_loss(gpt, x, y)))
-        ids = sentence_batch(encoded, sentences_per_batch, pad, gen)  # (B', T')
-        masked, labels = mask_tokens(ids, tok, gen)
-        bert_loss.append(_update(opt_b, masked_lm_loss(bert, masked, labels, (ids != pad).long())))
-        time.sleep(0)  # let other users of the process run between steps
+    with one_core():  # this thread only; see threads.py
+        for i in range(steps):
+            if progress is not None and i % 10 == 0:
+                progress(i, steps)
+            x, y = next_token_batch(stream, config.batch_size, config.block_size, gen)  # (B, T) each
+            gpt_loss.append(_update(opt_g, next_token_loss(gpt, x, y)))
+            ids = sentence_batch(encoded, sentences_per_batch, pad, gen)  # (B', T')
+            masked, labels = mask_tokens(ids, tok, gen)
+            bert_loss.append(_update(opt_b, masked_lm_loss(bert, masked, labels, (ids != pad).long())))
+            time.sleep(0)  # let other users of the process run between steps
     gpt.eval()
     bert.eval()
     return ObjectivesResult(gpt, bert, tok, tuple(gpt_loss), tuple(bert_loss))

@@ -16,6 +16,7 @@ import torch
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from explainer.learning.corpus import ATTENTION_SENTENCE, PROBES, Corpus, facts_corpus
+from explainer.learning.threads import one_core
 from explainer.learning.tiny import (AttentionMap, NextTokenDistribution, TinyConfig, attention_map,
                                      build_tiny_gpt, encode_lines, generate_text, next_token_batch,
                                      next_token_distribution, next_token_loss, stream_loss)
@@ -86,6 +87,10 @@ class Trainer:
     # ---- state -----------------------------------------------------------------
     def _build(self) -> None:
         """Fresh random model, optimizer and histories; checkpoint at step 0."""
+        with one_core():
+            self._build_state()
+
+    def _build_state(self) -> None:
         self.model: GPT2LMHeadModel = build_tiny_gpt(len(self.tokenizer), self.config, self.tokenizer.pad_token_id)
         self.model.train()
         self._optim = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
@@ -148,7 +153,7 @@ class Trainer:
 
     def step(self, n: int = 1) -> TrainingSnapshot:
         """Train n steps synchronously in the caller's thread (tests, benchmarks, notebooks)."""
-        with self._model_lock:
+        with self._model_lock, one_core():
             for _ in range(n):
                 if self._step >= self.max_steps:
                     break
@@ -163,7 +168,8 @@ class Trainer:
             self._active = True
             self._thread = threading.Thread(target=self._run, name="tiny-gpt-trainer", daemon=True)
             self._thread.start()
-        self._publish()
+        with self._model_lock:  # a consistent snapshot: never half-way through a step
+            self._publish()
 
     def pause(self) -> None:
         """Stop after the current step; the thread waits until resume()."""
@@ -174,12 +180,12 @@ class Trainer:
     def resume(self) -> None:
         self.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the background thread (the model and history are kept)."""
+    def stop(self) -> None:
+        """End the background thread after its current step (the model and history are kept)."""
         self._stop.set()
         self._go.set()  # wake a paused thread so it can see the stop flag
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join()
         self._thread = None
         self._active = False
         self._go.clear()
@@ -199,6 +205,10 @@ class Trainer:
         return self._thread is None or not self._thread.is_alive()
 
     def _run(self) -> None:
+        with one_core():  # this thread only; see threads.py
+            self._loop()
+
+    def _loop(self) -> None:
         try:
             while not self._stop.is_set() and self._step < self.max_steps:
                 if not self._go.wait(timeout=0.2):

@@ -62,15 +62,40 @@ class PageContext:
     trace: Trace
 
 
+_rerouted = False
+
+
+def _route_through_app() -> None:
+    """Make sure app.py (and its st.navigation) runs, even when Streamlit started this page directly.
+
+    While a folder named ``pages/`` exists, plain ``streamlit run app.py`` starts in Streamlit's
+    old multipage mode, which runs a deep-linked page file without app.py. ``./run.sh`` avoids
+    that (explainer.ui.serve); otherwise, the first time it happens in a process, switch the
+    old mode off and rerun, so app.py's st.navigation routes to this same page (both modes name
+    it by its url path). Once per process only: AppTest resets the mode on every run, and a
+    rerun there would swallow a button click.
+    """
+    global _rerouted
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not _rerouted:
+        _rerouted = True
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def start_page(page: str) -> tuple[str, bool, Mapping[str, str], Mapping[str, str]]:
     """The shared frame every page draws first: URL state, sidebar, style, notices.
 
     Returns (lang, presenter, page texts, common texts).
     """
+    _route_through_app()
     st.session_state["_page_now"] = page
-    state.load_query_params(texts("common", state.get("lang"))["bad_url_value"])
+    state.load_query_params()
     sidebar(texts("common", state.get("lang")))
     lang, presenter = state.get("lang"), bool(state.get("presenter"))
+    for name, value in state.bad_url_values():
+        state.notice(texts("common", lang)["bad_url_value"].format(name=name, value=value))
     inject_style(presenter)
     return lang, presenter, texts(page, lang), texts("common", lang)
 

@@ -117,11 +117,16 @@ def pop_notices() -> list[str]:
     return st.session_state.pop("_notices", [])
 
 
-def load_query_params(bad_value: str) -> None:
-    """On a session's first run, take values from the URL; bad ones get defaults and a notice."""
+def load_query_params() -> None:
+    """On a session's first run, take values from the URL; bad ones keep their defaults.
+
+    The rejected (name, value) pairs wait in ``_bad_url`` until the page can word a notice
+    in the right language (see :func:`bad_url_values`).
+    """
     if st.session_state.get("_query_loaded"):
         return
     st.session_state["_query_loaded"] = True
+    bad = []
     for name, raw in st.query_params.to_dict().items():
         param = PARAMS.get(name)
         if param is None:
@@ -129,5 +134,10 @@ def load_query_params(bad_value: str) -> None:
         try:
             put(name, param.parse(raw))
         except (ValueError, TypeError, OverflowError):
-            notice(bad_value.format(name=name, value=raw[:60]))
+            bad.append((name, raw[:60]))
+    st.session_state["_bad_url"] = bad
 
+
+def bad_url_values() -> list[tuple[str, str]]:
+    """The URL values rejected on the first run (once)."""
+    return st.session_state.pop("_bad_url", [])

@@ -5,8 +5,8 @@ import streamlit as st
 
 _BASE = """
 <style>
-.tok-row {line-height: 2.4; font-family: ui-monospace, Menlo, Consolas, monospace;}
-.tok {border-radius: 4px; padding: 2px 4px; margin: 0 2px; white-space: pre; border: 1px solid #0002;}
+.tok-row {line-height: 2.2; display: flex; flex-wrap: wrap; font-family: ui-monospace, Menlo, Consolas, monospace;}
+.tok {display: inline-block; border-radius: 4px; padding: 0 4px; margin: 2px; white-space: pre; border: 1px solid #0002; line-height: 1.9;}
 .tok sub {font-size: 0.65em; color: #333; margin-left: 2px;}
 </style>
 """

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explainer.figures import theme
+from explainer.text import texts
 from explainer.ui import state
 
 
@@ -100,7 +101,8 @@ def header(t: Mapping[str, str], presenter: bool = False) -> None:
     if not presenter:
         st.markdown(t["intro"])
     if "notice" in t:
-        with st.expander(t.get("notice_label", "💡"), expanded=presenter):
+        label = t.get("notice_label") or texts("common", state.get("lang"))["notice_label"]
+        with st.expander(label, expanded=presenter):
             st.markdown(t["notice"])
 
 

@@ -1,8 +1,9 @@
 """AppTest helpers.
 
-Quirk of Streamlit's AppTest with st.navigation: after the first run, reruns execute only the
-page script, not app.py. Our pages draw the shared frame (sidebar) themselves, so this works,
-but set state through ``at.session_state["v_<name>"]`` or the sidebar widgets *on the page*.
+AppTest resets Streamlit's old-multipage-mode flag on every run (a ``pages/`` folder exists),
+so after the first run it executes only the page script, not app.py. Our pages draw the shared
+frame (sidebar) themselves, so this works; AppTest also does not follow ``st.switch_page``, so
+a test follows it with ``at.switch_page(...)``. Preset values with ``open_page(..., name=value)``.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def open_page(page: str, timeout: float = 120, query: dict | None = None, **valu
     at.run()
     for name, value in values.items():
         at.session_state["v_" + name] = value
+        at.session_state["_push_" + name] = True      # a live widget shows it (as state.push does)
     at.switch_page(f"pages/{page}.py").run()
     return at
 

@@ -128,3 +128,12 @@ def test_view_controls_do_not_rerun_the_model(map_cache):
     assert not at.exception
     assert _trace_cache().misses == misses
     assert any("bad line with three" in w.value for w in at.warning)
+
+
+def test_long_prompt_shows_a_window_of_tokens(map_cache):
+    at = run_page(prompt="one two three four five six seven eight nine ten " * 8, token=5)
+    assert not at.exception
+    heat = charts(at)[0]["data"][0]
+    assert heat["type"] == "heatmap" and len(heat["y"]) == 40
+    assert heat["y"][0].startswith("0: ")                      # centred on 5, clamped at 0
+    assert any("0–39" in c.value for c in at.caption)

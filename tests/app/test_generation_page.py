@@ -24,7 +24,7 @@ def test_generation_page_renders_first_step(which):
 
 
 def test_step_play_reset_and_no_trace_rerun():
-    at = open_page("generation")
+    at = open_page("generation", model="random-gpt2")      # the small model keeps this test fast
     misses = resources._trace_cache().misses
     step, play, reset = _buttons(at)[:3]
     step.click().run()
@@ -38,7 +38,7 @@ def test_step_play_reset_and_no_trace_rerun():
     assert not at.exception and at.session_state["gen_run"]["steps"] == []
     assert any("Step" in i.value for i in at.info)
     assert resources._trace_cache().misses == misses       # generation never re-traces the prompt
-    at2 = open_page("generation")                          # greedy is deterministic
+    at2 = open_page("generation", model="random-gpt2")     # greedy is deterministic
     at2.select_slider(key="gen_play_n").set_value(5).run()
     _buttons(at2)[0].click().run()
     _buttons(at2)[1].click().run()
@@ -48,13 +48,17 @@ def test_step_play_reset_and_no_trace_rerun():
 def test_sampling_with_a_seed_is_reproducible():
     texts = []
     for _ in range(2):
-        at = open_page("generation", decode="sample", seed=3, temp=1.2)
+        at = open_page("generation", model="random-gpt2", decode="sample", seed=3, temp=1.2)
         at.select_slider(key="gen_play_n").set_value(5).run()
         _buttons(at)[1].click().run()
         assert not at.exception
         texts.append(_full_text(at))
         assert at.query_params.get("seed") == "3" and at.query_params.get("decode") == "sample"
     assert texts[0] == texts[1]
+    other = open_page("generation", model="random-gpt2", decode="sample", seed=4, temp=1.2)
+    other.select_slider(key="gen_play_n").set_value(5).run()
+    _buttons(other)[1].click().run()
+    assert _full_text(other) != texts[0]                   # another seed, another text
 
 
 def test_generation_empty_prompt_is_friendly():

@@ -1,9 +1,13 @@
 """The background trainer: start, pause, resume, reset, and consistent snapshots."""
 from __future__ import annotations
 
+import threading
 import time
 
+import torch
+
 from explainer.learning import Trainer, TrainingSnapshot
+from explainer.learning.threads import _OMP, one_core
 
 
 def _wait_until(trainer: Trainer, ok, timeout: float = 30.0) -> TrainingSnapshot:
@@ -71,3 +75,17 @@ def test_step_stops_at_max_steps_and_snapshots_are_frozen() -> None:
         pass
     else:
         raise AssertionError("snapshot should be frozen")
+
+
+def test_one_core_is_thread_local_and_restored() -> None:
+    if _OMP is None:
+        return  # no OpenMP runtime: one_core() is a no-op
+    before, global_threads = _OMP.omp_get_max_threads(), torch.get_num_threads()
+    seen: list[int] = []
+    with one_core():
+        assert _OMP.omp_get_max_threads() == 1
+        other = threading.Thread(target=lambda: seen.extend([_OMP.omp_get_max_threads(), torch.get_num_threads()]))
+        other.start()
+        other.join()
+    assert seen == [global_threads, global_threads]  # other threads still use every core
+    assert _OMP.omp_get_max_threads() == before

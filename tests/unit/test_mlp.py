@@ -9,7 +9,7 @@ from explainer.figures import mlp as figs
 TEXT = "The cat sat on the mat. The dog sat on the log."
 T = {k: k for k in ("activation", "layer", "neuron", "token", "peak_at", "overview_title", "axis_rank",
                     "axis_neuron", "pushes_up", "pushes_down", "logit_change")}
-T.update(heatmap_title="L{layer}", token_title="{token} L{layer}", effect_title="L{layer} n{neuron}",
+T.update(capped="cap {cap}", heatmap_title="L{layer}", token_title="{token} L{layer}", effect_title="L{layer} n{neuron}",
          fires_title="L{layer} n{neuron}")
 
 
@@ -92,6 +92,8 @@ def test_figures_structure_and_escaping(traced):
     view = mlp.mlp_overview(tr)
     fig = figs.overview_figure(view, tokens, T)
     assert fig.data[0].type == "heatmap" and fig.data[0].zmid == 0
+    assert figs.colour_cap([1, -2, 3, 1000], 0.5) == (3.0, True)
+    assert figs.colour_cap([0.5, -1.0], 0.99) == (1.0, False)
     assert "%{customdata[0]}" in fig.data[0].hovertemplate and "%{z:.4f}" in fig.data[0].hovertemplate
     la = mlp.layer_activations(tr, 0)
     window = mlp.token_window(tr.n_tokens, -1, 5)

@@ -1,0 +1,54 @@
+"""AppTest for the Layers page: residual stream, block writes, logit lens."""
+import pytest
+
+from explainer.analysis import residual
+from explainer.ui.resources import _trace_cache
+from tests.app.conftest import ZH_PROMPT, open_page
+
+
+@pytest.mark.parametrize("values", [{}, {"prompt": ZH_PROMPT}, {"presenter": True}, {"lang": "zh"}])
+def test_layers_page_renders(values):
+    at = open_page("layers", **values)
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 4                      # growth, lens grid, writes, norms
+
+
+def test_layers_notice_names_the_first_layer_with_the_answer():
+    at = open_page("layers")
+    notice = " ".join(m.value for m in at.get("expander")[0].markdown)
+    assert "Berlin" in notice and "layer 30" in notice           # the answer appears only at the end
+    assert at.metric[0].value == "“ Berlin”"
+
+
+def test_layers_in_chinese():
+    at = open_page("layers", lang="zh")
+    assert at.title[0].value.startswith("逐层")
+
+
+def test_layers_empty_prompt_is_friendly():
+    at = open_page("layers", prompt="   ")
+    assert not at.exception
+    assert any("empty" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_long_prompt_shows_a_window_slider():
+    at = open_page("layers", prompt="one two three four five six seven eight nine ten " * 3)
+    assert not at.exception
+    slider = at.slider(key="w_window")
+    assert slider.max == len(at.selectbox(key="w_token").options) - 16
+    assert slider.value == slider.max                            # the window holds the last token
+    slider.set_value(0).run()
+    assert not at.exception and at.session_state["v_window"] == 0
+
+
+def test_picking_a_position_reruns_neither_model_nor_lens(monkeypatch):
+    at = open_page("layers")
+    calls = []
+    real = residual.lens_readout
+    monkeypatch.setattr(residual, "lens_readout", lambda *a, **k: calls.append(a[2:]) or real(*a, **k))
+    misses = _trace_cache().misses
+    at.selectbox(key="w_token").set_value(5).run()
+    assert not at.exception
+    assert _trace_cache().misses == misses and calls == []      # lens columns were already cached
+    assert at.metric[0].value == "“.”"                           # after " Paris" comes "."
