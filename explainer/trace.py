@@ -104,6 +104,10 @@ class Trace:
         """MLP hidden activations, the input of each down projection: (n, T, d_mlp)."""
         return _fresh(self._mlp_act)
 
+    def mlp_activation(self, layer: int) -> torch.Tensor:
+        """MLP hidden activations of one layer (T, d_mlp), without copying the others."""
+        return _fresh(self._mlp_act[layer])
+
     @property
     def attentions(self) -> torch.Tensor:
         """All attention weights (n, H, T, T). Prefer :meth:`attention` for long prompts."""

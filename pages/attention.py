@@ -33,17 +33,14 @@ if window.size < tr.n_tokens:
 
 st.subheader(t["heatmap_section"])
 layer_pattern = att.pattern(tr, layer, window=window)
-left, right = st.columns([3, 2]) if not ctx.presenter else (st.container(), st.container())
-with left:
-    figure(figs.attention_heatmap(layer_pattern, head, t, query, ctx.presenter), "attention_heatmap",
-           data={"layer": layer, "head": head, "positions": [window.start, window.stop],
-                 "tokens": list(layer_pattern.tokens), "weights": figs.rounded(layer_pattern.weights[head])},
-           labels=common)
-    st.markdown(t["mask_note"])
-with right:
-    figure(figs.head_grid(layer_pattern, t, head, ctx.presenter), "attention_grid", labels=common)
-    if not ctx.presenter:
-        st.caption(t["grid_note"])
+figure(figs.attention_heatmap(layer_pattern, head, t, query, ctx.presenter), "attention_heatmap",
+       data={"layer": layer, "head": head, "positions": [window.start, window.stop],
+             "tokens": list(layer_pattern.tokens), "weights": figs.rounded(layer_pattern.weights[head])},
+       labels=common)
+st.markdown(t["mask_note"])
+figure(figs.head_grid(layer_pattern, t, head, ctx.presenter), "attention_grid", labels=common)
+if not ctx.presenter:
+    st.caption(t["grid_note"])
 
 st.subheader(t["arcs_section"])
 reads = att.reads(tr, layer, head, query)

@@ -7,6 +7,7 @@ from explainer.analysis.residual import (answer_growth, block_writes, cached_len
 from explainer.figures.layers import growth_figure, lens_grid_figure, norms_figure, writes_figure
 from explainer.figures.overview import human, markdown_safe
 from explainer.ui import state
+from explainer.ui.compare import compare_section
 from explainer.ui.resources import page_context
 from explainer.ui.widgets import figure, header, int_slider, token_picker
 
@@ -63,3 +64,5 @@ st.caption(t["writes_caption"])
 norm_data = pd.DataFrame(norms.norms, columns=[f"{i}:{tok}" for i, tok in enumerate(trace.tokens)])
 figure(norms_figure(norms, t, position, presenter), "layers_norms",
        data=norm_data.rename_axis("layer").reset_index(), labels=ctx.common)
+
+compare_section(ctx, "layers")

@@ -42,7 +42,7 @@ figure(figs.token_neurons_figure(tn, tr.tokens, t, ctx.presenter), "mlp_token", 
 st.subheader(t["neuron_header"])
 options = list(dict.fromkeys(tn.neurons + acts.neurons))
 asked = state.get("neuron")
-if 0 <= asked < tr.d_mlp and asked not in options:
+if 0 < asked < tr.d_mlp and asked not in options:
     options.append(asked)                       # a deep link to any neuron keeps working
 neuron = choose("neuron", t["pick_neuron"], options, format_func=lambda n: t["neuron_option"].format(n=n))
 effect = neuron_effect(model, tr, layer, neuron)

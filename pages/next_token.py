@@ -8,6 +8,7 @@ from explainer.analysis.prediction import next_token_distribution, nucleus_curve
 from explainer.figures import prediction as figs
 from explainer.models import RANDOM_GPT2
 from explainer.ui import state
+from explainer.ui.compare import compare_section
 from explainer.ui.resources import get_model, get_trace, page_context
 from explainer.ui.widgets import figure, float_slider, header, int_slider
 
@@ -30,7 +31,7 @@ m = st.columns(4)
 m[0].metric(t["top_token"], f"“{labels[0]}”", f"{dist.top_probs[0]:.1%}", delta_color="off")
 m[1].metric(t["entropy_before"], f"{dist.entropy_bits:.2f} {t['bits']}", help=t["entropy_help"])
 m[2].metric(t["entropy_after"], f"{dist.adjusted_entropy_bits:.2f} {t['bits']}")
-m[3].metric(t["remaining"], f"{dist.kept:,} / {dist.vocab_size:,}")
+m[3].metric(t["remaining"].format(vocab=dist.vocab_size), f"{dist.kept:,}")
 
 table = pd.DataFrame({"rank": range(1, len(labels) + 1), "token": labels, "id": dist.top_ids,
                       "probability": dist.top_probs, "after_settings": dist.top_adjusted})
@@ -58,3 +59,5 @@ else:
         st.caption(t["different_vocab"])
     st.caption(t["random_note"].format(bits=rdist.entropy_bits, max_bits=math.log2(rdist.vocab_size),
                                        vocab=rdist.vocab_size))
+
+compare_section(ctx, "next_token")

@@ -114,7 +114,7 @@ def token_neurons(trace: Trace, layer: int, token: int, k: int = 15) -> TokenNeu
     if not -trace.n_tokens <= token < trace.n_tokens:
         raise ValueError(f"There is no token {token} (the text has {trace.n_tokens}).")
     token %= trace.n_tokens
-    row = trace._mlp_act[layer, token].float()                  # (d_mlp,) read-only view, no full copy
+    row = trace.mlp_activation(layer)[token]                    # (d_mlp,) one layer copied, not all
     _, idx = torch.topk(row.abs(), min(k, row.numel()))
     return TokenNeurons(layer, token, tuple(int(i) for i in idx), tuple(float(row[i]) for i in idx))
 
@@ -148,7 +148,7 @@ def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: 
         scores = model.unembedding_matrix() @ (direction * gain)   # (V,)
     up_v, up_i = torch.topk(scores, k)
     down_v, down_i = torch.topk(-scores, k)
-    acts = trace._mlp_act[layer, :, neuron].float()                # (T,)
+    acts = trace.mlp_activation(layer)[:, neuron]                  # (T,)
     return NeuronEffect(layer, neuron, _ints(up_i), _floats(up_v), _ints(down_i), _floats(-down_v),
                         float(direction.norm()), _floats(acts))
 

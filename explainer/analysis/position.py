@@ -31,6 +31,15 @@ class LearnedPositions:
     n_positions: int              # rows of the whole table
     d_model: int
 
+    @property
+    def stride(self) -> int:
+        """Every how many positions one is shown."""
+        return self.positions[1] - self.positions[0] if len(self.positions) > 1 else 1
+
+    @property
+    def dim_stride(self) -> int:
+        return self.dims[1] - self.dims[0] if len(self.dims) > 1 else 1
+
 
 def learned_positions(model: LoadedModel, max_shown: int = MAX_SHOWN) -> LearnedPositions:
     """Every ``stride``-th row of the model's position embedding (wpe), and their cosine similarity."""

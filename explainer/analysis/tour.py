@@ -28,14 +28,14 @@ class TourStep:
 
 def plan_tour(model: LoadedModel, trace: Trace) -> tuple[TourStep, ...]:
     """Ten steps along the journey, each pointing at something interesting in this trace."""
-    readout = cached_lens_readout(model, trace)
+    readout = cached_lens_readout(model, trace, trace.n_tokens - 1)     # the last position only
     stats = cached_head_stats(trace)
     answer = readout.answer_labels[-1]
     answer_prob = float(readout.answer_probs[-1, -1])
     first_layer = readout.first_layers[-1]
     prev_layer, prev_head = most_previous_token_head(stats) or (0, 0)
     induction = most_induction_head(stats)
-    mlp_layer = int(trace._mlp_out[:, -1].float().norm(dim=-1)[1:].argmax()) + 1 if trace.n_layers > 1 else 0
+    mlp_layer = int(trace.mlp_out[:, -1].norm(dim=-1)[1:].argmax()) + 1 if trace.n_layers > 1 else 0
     neurons = token_neurons(trace, mlp_layer, -1, k=1)
     steps = [
         TourStep("overview", "overview", {}, {"n_tokens": trace.n_tokens, "n_layers": trace.n_layers,

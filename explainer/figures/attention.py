@@ -79,8 +79,8 @@ def head_grid(p: Pattern, labels: Mapping[str, str], chosen: int | None = None,
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     titles = [("▶ " if h == chosen else "") + labels["grid_head"].format(head=h) for h in p.heads]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
-                        vertical_spacing=0.06)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.04,
+                        vertical_spacing=0.08)
     names = token_labels(p.tokens, p.window.start)
     for k, h in enumerate(p.heads):
         fig.add_trace(go.Heatmap(
@@ -91,7 +91,8 @@ def head_grid(p: Pattern, labels: Mapping[str, str], chosen: int | None = None,
     fig.update_layout(title=labels["grid_title"].format(layer=p.layer), plot_bgcolor=MASK_GREY,
                       coloraxis=dict(colorscale=theme.SEQUENTIAL, cmin=0, cmax=1,
                                      colorbar=dict(thickness=12, title=labels["colorbar"])))
-    return theme.apply(fig, presenter, height=190 * rows + 80)
+    fig.update_annotations(font_size=20 if presenter else 12)
+    return theme.apply(fig, presenter, height=200 * rows + 80)
 
 
 def reads_arcs(r: Reads, tokens: Sequence[str], window: Window, labels: Mapping[str, str],
@@ -162,7 +163,7 @@ def qk_steps_figure(s: QKSteps, tokens: Sequence[str], window: Window, labels: M
                     x=masked_x, y=[0] * len(masked_x), mode="text", text=["−∞"] * len(masked_x),
                     textfont=dict(color=theme.MUTED), showlegend=False, hoverinfo="skip"), row=3, col=1)
     fig.update_xaxes(tickangle=-60, row=4, col=1)
-    fig.update_yaxes(range=[0, 1], row=4, col=1)
+    fig.update_yaxes(rangemode="tozero", row=4, col=1)
     fig.update_layout(title=labels["steps_title"].format(token=names[s.query]), bargap=0.15)
     return theme.apply(fig, presenter, height=640)
 
@@ -174,7 +175,7 @@ def head_stats_figure(stats: HeadStats, labels: Mapping[str, str], chosen: tuple
     labels: stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head.
     """
     fig = make_subplots(rows=1, cols=len(STATS), subplot_titles=[labels[f"stat_{n}"] for n in STATS],
-                        horizontal_spacing=0.08)
+                        horizontal_spacing=0.09)
     n_layers, n_heads = stats.entropy.shape
     for k, name in enumerate(STATS):
         z = stats.get(name)
@@ -183,13 +184,13 @@ def head_stats_figure(stats: HeadStats, labels: Mapping[str, str], chosen: tuple
         fig.add_trace(go.Heatmap(
             z=rounded(z), x=list(range(n_heads)), y=list(range(n_layers)), zmin=0, zmax=zmax,
             colorscale=theme.SEQUENTIAL, reversescale=name == "entropy",
-            colorbar=dict(x=min(domain_end, 1.0), thickness=8, len=0.9),
+            colorbar=dict(x=min(domain_end, 1.0), thickness=8, len=0.9, tickfont_size=10),
             hovertemplate=labels[f"hover_{name}"].replace("{value}", "%{z:.3f}") + "<extra></extra>"),
             row=1, col=k + 1)
         if chosen is not None:
             fig.add_shape(type="rect", x0=chosen[1] - 0.5, x1=chosen[1] + 0.5, y0=chosen[0] - 0.5,
                           y1=chosen[0] + 0.5, line=dict(color=theme.ACCENT, width=2), row=1, col=k + 1)
-    fig.update_yaxes(autorange="reversed", title=labels["axis_layer"], col=1)
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_yaxes(title=labels["axis_layer"], showticklabels=True, col=1)
     fig.update_xaxes(title=labels["axis_head"], dtick=1)
     return theme.apply(fig, presenter, height=max(300, 16 * n_layers + 120))

@@ -30,19 +30,20 @@ def text_html(prompt: str, steps: Sequence[Step], selected: int | None, hover: s
 
 def step_figure(step: Step, t: Mapping[str, str], presenter: bool = False) -> go.Figure:
     """The candidates at one step: the chosen token in red, runners-up in blue, removed ones grey."""
-    labels = [f"“{html.escape(s)}”" for s in step.top_labels]
+    labels = [f"“{html.escape(s, quote=False)}”" for s in step.top_labels]
     ys = [lab + "\u200b" * i for i, lab in enumerate(labels)]          # unique categories, invisible
-    colours = [CHOSEN if i == step.chosen_id else (RUNNER_UP if a > 0 else REMOVED)
-               for i, a in zip(step.top_ids, step.top_adjusted)]
-    status = [t["chosen"] if i == step.chosen_id else (t["runner_up"] if a > 0 else t["removed"])
-              for i, a in zip(step.top_ids, step.top_adjusted)]
+    possible = [a > 0 or step.greedy for a in step.top_adjusted]       # greedy rules nothing out
+    colours = [CHOSEN if i == step.chosen_id else (RUNNER_UP if ok else REMOVED)
+               for i, ok in zip(step.top_ids, possible)]
+    status = [t["chosen"] if i == step.chosen_id else (t["runner_up"] if ok else t["removed"])
+              for i, ok in zip(step.top_ids, possible)]
     custom = [[i, a, s, lab] for i, a, s, lab in zip(step.top_ids, step.top_adjusted, status, labels)]
     fig = go.Figure(go.Bar(
         y=ys, x=step.top_probs, orientation="h", marker_color=colours, customdata=custom,
         text=[f"{p:.1%}" for p in step.top_probs], textposition="outside", cliponaxis=False,
         hovertemplate=("%{customdata[3]} · id %{customdata[0]} · %{customdata[2]}<br>" + t["prob"]
                        + ": %{x:.4%}<br>" + t["prob_adjusted"] + ": %{customdata[1]:.4%}<extra></extra>")))
-    title = t["step_title"].format(step=step.index + 1, token=html.escape(step.chosen_label), prob=step.chosen_prob)
+    title = t["step_title"].format(step=step.index + 1, token=html.escape(step.chosen_label, quote=False), prob=step.chosen_prob)
     if step.chosen_id not in step.top_ids:
         title += " " + t["outside_top"]
     fig.update_layout(title=title, xaxis=dict(title=t["prob"], tickformat=".0%"),
@@ -54,7 +55,7 @@ def confidence_figure(steps: Sequence[Step], selected: int | None, t: Mapping[st
                       presenter: bool = False) -> go.Figure:
     """The probability of the chosen token at every step, and the entropy (bits) on a second axis."""
     x = [s.index + 1 for s in steps]
-    labels = [html.escape(s.chosen_label) for s in steps]
+    labels = [html.escape(s.chosen_label, quote=False) for s in steps]
     fig = go.Figure()
     fig.add_bar(x=x, y=[s.chosen_prob for s in steps], name=t["prob_chosen"], customdata=labels,
                 marker_color=[CHOSEN if s.index == selected else RUNNER_UP for s in steps],
@@ -62,11 +63,11 @@ def confidence_figure(steps: Sequence[Step], selected: int | None, t: Mapping[st
     fig.add_scatter(x=x, y=[s.entropy_bits for s in steps], name=t["entropy"], yaxis="y2", mode="lines+markers",
                     line=dict(color=theme.MUTED), customdata=labels,
                     hovertemplate=t["step"] + " %{x}: “%{customdata}”<br>" + t["entropy"] + " %{y:.3f}<extra></extra>")
-    fig.update_layout(xaxis=dict(title=t["step"], dtick=1 if len(x) <= 32 else None),
+    fig.update_layout(xaxis=dict(title=t["step"], dtick=1 if len(x) <= 32 else None, range=[0.4, max(len(x), 8) + 0.6]),
                       yaxis=dict(title=t["prob_chosen"], tickformat=".0%", range=[0, 1.05]),
                       yaxis2=dict(title=t["entropy"], overlaying="y", side="right", rangemode="tozero", showgrid=False),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), title=t["confidence_title"])
-    return theme.apply(fig, presenter, height=320)
+    return theme.apply(fig, presenter, height=340).update_layout(margin_t=110 if presenter else 85)
 
 
 _MARKDOWN = set("\\`*_{}[]()#+-.!|<>~$:=\"'&")

@@ -17,7 +17,7 @@ NEGATIVE = "#4393c3"
 
 def token_axis(tokens: Sequence[str], positions: Sequence[int]) -> list[str]:
     """Unique, escaped category labels "i: token" for a list of positions."""
-    return [f"{i}: {html.escape(tokens[i])}" for i in positions]
+    return [f"{i}: {html.escape(tokens[i], quote=False)}" for i in positions]
 
 
 def _bound(values) -> float:
@@ -49,7 +49,7 @@ def overview_figure(view: MlpOverview, tokens: Sequence[str], t: Mapping[str, st
     """Layer (rows) x rank (columns): each cell is one of the layer's strongest neurons at its peak."""
     n, r = view.neurons.shape
     peak = view.peak.tolist()
-    custom = [[[int(view.neurons[l, k]), html.escape(tokens[int(view.peak_token[l, k])]), int(view.peak_token[l, k])]
+    custom = [[[int(view.neurons[l, k]), html.escape(tokens[int(view.peak_token[l, k])], quote=False), int(view.peak_token[l, k])]
                for k in range(r)] for l in range(n)]
     text = [[str(int(view.neurons[l, k])) for k in range(r)] for l in range(n)]
     zmax, clipped = colour_cap([v for row in peak for v in row], 0.95)
@@ -82,7 +82,7 @@ def layer_heatmap(acts: LayerActivations, tokens: Sequence[str], positions: Sequ
 def token_neurons_figure(tn: TokenNeurons, tokens: Sequence[str], t: Mapping[str, str],
                          presenter: bool = False) -> go.Figure:
     """The chosen token's strongest neurons, with their exact signed activation."""
-    word = html.escape(tokens[tn.token])
+    word = html.escape(tokens[tn.token], quote=False)
     fig = go.Figure(go.Bar(
         x=[f"n{n}" for n in tn.neurons], y=tn.values, marker_color=[POSITIVE if v >= 0 else NEGATIVE for v in tn.values],
         customdata=[[n, word] for n in tn.neurons], text=[f"{v:.2f}" for v in tn.values], textposition="outside",
@@ -100,14 +100,15 @@ def neuron_effect_figure(effect: NeuronEffect, up_labels: Sequence[str], down_la
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.2, subplot_titles=(t["pushes_up"], t["pushes_down"]))
     for col, (labels, scores, colour) in enumerate(((up_labels, effect.up_scores, POSITIVE),
                                                     (down_labels, effect.down_scores, NEGATIVE)), start=1):
-        ys = [f"“{html.escape(s)}”" + " " * i for i, s in enumerate(labels)]     # unique categories
+        ys = [f"“{html.escape(s, quote=False)}”" + "\u200b" * i for i, s in enumerate(labels)]  # unique categories
         fig.add_bar(y=ys, x=scores, orientation="h", marker_color=colour, showlegend=False, row=1, col=col,
-                    customdata=[[html.escape(s)] for s in labels],
+                    customdata=[[html.escape(s, quote=False)] for s in labels],
                     hovertemplate="“%{customdata[0]}”<br>" + t["logit_change"] + " %{x:+.4f}<extra></extra>")
         fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
     fig.update_xaxes(title=t["logit_change"])
     fig.update_layout(title=t["effect_title"].format(layer=effect.layer, neuron=effect.neuron))
-    return theme.apply(fig, presenter, height=max(340, 26 * len(up_labels) + 140))
+    fig = theme.apply(fig, presenter, height=max(360, 26 * len(up_labels) + 160))
+    return fig.update_layout(margin_t=110 if presenter else 85)
 
 
 def neuron_tokens_figure(effect: NeuronEffect, tokens: Sequence[str], positions: Sequence[int],

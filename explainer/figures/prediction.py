@@ -17,7 +17,7 @@ BEFORE = "#f4a259"
 
 def _label(text: str) -> str:
     """A token label safe for plotly (which reads <...> as markup), with spaces made visible."""
-    return html.escape(f"“{text}”")
+    return html.escape(f"“{text}”", quote=False)
 
 
 def _unique(labels: Sequence[str]) -> list[str]:
@@ -52,14 +52,15 @@ def distribution_figure(dist: Distribution, labels: Sequence[str], t: Mapping[st
     fig.update_layout(barmode="group", xaxis=dict(title=t["axis_prob"], tickformat=".0%"),
                       yaxis=dict(autorange="reversed", type="category"),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), title=t.get("title_dist", ""))
-    return theme.apply(fig, presenter, height=max(320, 30 * len(ys) + 110))
+    fig = theme.apply(fig, presenter, height=max(320, 30 * len(ys) + 130))
+    return fig.update_layout(margin_t=110 if presenter else 85)
 
 
 def nucleus_figure(curve: NucleusCurve, labels: Sequence[str], t: Mapping[str, str],
                    presenter: bool = False) -> go.Figure:
     """Running total of probability by rank, the top-p line, kept and removed tokens coloured apart."""
     ranks = list(range(1, len(curve.ids) + 1))
-    custom = [[html.escape(lab), i, p, c] for lab, i, p, c in zip(labels, curve.ids, curve.probs, curve.cumulative)]
+    custom = [[html.escape(lab, quote=False), i, p, c] for lab, i, p, c in zip(labels, curve.ids, curve.probs, curve.cumulative)]
     fig = go.Figure(go.Scatter(
         x=ranks, y=curve.cumulative, mode="lines+markers", line=dict(color=theme.MUTED, width=1.5),
         marker=dict(color=[KEPT if k else REMOVED for k in curve.kept], size=8, line=dict(color="#555", width=0.5)),
@@ -69,7 +70,7 @@ def nucleus_figure(curve: NucleusCurve, labels: Sequence[str], t: Mapping[str, s
     if curve.top_p is not None and curve.top_p < 1:
         fig.add_hline(y=curve.top_p, line=dict(color=theme.ACCENT, dash="dash"),
                       annotation_text=f"top-p = {curve.top_p:.2f}", annotation_position="bottom right")
-    fig.update_layout(xaxis=dict(title=t["axis_rank"], type="log"), yaxis=dict(title=t["cumulative"], tickformat=".0%",
+    fig.update_layout(xaxis=dict(title=t["axis_rank"], type="log", tickvals=[1, 2, 5, 10, 20, 50, 100]), yaxis=dict(title=t["cumulative"], tickformat=".0%",
                       range=[0, 1.05]), title=t.get("title_nucleus", ""), showlegend=False)
     return theme.apply(fig, presenter, height=360)
 
@@ -89,5 +90,6 @@ def compare_figure(trained: Distribution, trained_labels: Sequence[str], untrain
                     text=[f"{p:.2%}" for p in probs], textposition="outside",
                     hovertemplate="%{y} · id %{customdata[0]}<br>" + t["prob"] + ": %{x:.4%}<extra></extra>")
         fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
-    fig.update_xaxes(tickformat=".0%", title=t["axis_prob"])
+        fig.update_xaxes(tickformat=".0%" if max(probs, default=0) >= 0.05 else ".2%", row=1, col=col)
+    fig.update_xaxes(title=t["axis_prob"])
     return theme.apply(fig, presenter, height=max(320, 26 * len(trained_labels) + 110))

@@ -65,7 +65,8 @@ def _attention(ctx, t, right_model, right, names) -> None:
 
 
 def _layers(ctx, t, right_model, right, names) -> None:
-    comp = compare_answer_growth(cached_lens_readout(ctx.model, ctx.trace), cached_lens_readout(right_model, right))
+    comp = compare_answer_growth(cached_lens_readout(ctx.model, ctx.trace, ctx.trace.n_tokens - 1),
+                                 cached_lens_readout(right_model, right, right.n_tokens - 1))
     cols = st.columns(2)
     cols[0].metric(names[0], repr(comp.answer_left), t["first_layer"].format(layer=comp.first_left,
                                                                               n=len(comp.depth_left) - 1), delta_color="off")

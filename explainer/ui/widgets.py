@@ -81,11 +81,12 @@ def token_picker(name: str, label: str, tokens: Sequence[str], stale: str | None
     """Pick a position in the prompt (default: the last token). Returns a 0-based index."""
     n = len(tokens)
     value = state.get(name)
-    if value < 0 or value >= n:
-        if value >= n and stale:
+    if value >= n:                                   # a stale value (shorter text, old link)
+        if stale:
             st.info(stale.format(name=name, value=value, lo=0, hi=n - 1))
+        state.push(name, -1)
+    if value < 0 or value >= n:                      # -1 means "the last token"
         value = n - 1
-        state.push(name, value)
     options = list(range(n))
     chosen = st.selectbox(label, options, key=_bind(name, value),
                           format_func=lambda i: f"{i}: {tokens[i]!r}")

@@ -18,21 +18,22 @@ def test_next_token_page_renders(which):
     assert len(at.get("plotly_chart")) == 3                 # distribution, top-p curve, trained vs random
     if which == "default":
         assert "Berlin" in _metric(at, 0)
-    untrained = float(at.caption[-1].value.split(" bits")[0].split()[-1])
+    note = next(c.value for c in at.caption if " bits" in c.value)       # the untrained model's note
+    untrained = float(note.split(" bits")[0].split()[-1])
     assert abs(untrained - math.log2(49152)) < 1.0          # the random model is nearly uniform
 
 
 def test_next_token_settings_from_url_reshape_and_do_not_rerun():
     at = open_page("next_token", query={"top_k": "3"})
     assert not at.exception
-    assert _metric(at, 3).startswith("3 /")                 # tokens left after top-k
+    assert _metric(at, 3) == "3"                            # tokens left after top-k
     misses = resources._trace_cache().misses
     at.slider(key="w_top_k").set_value(0).run()
     at.slider(key="w_top_p").set_value(0.5).run()
     assert not at.exception
     assert resources._trace_cache().misses == misses       # view controls never re-run the model
     assert at.query_params.get("top_p") == "0.5"
-    assert not _metric(at, 3).startswith("49,152")
+    assert _metric(at, 3) not in ("3", "49,152")
 
 
 def test_next_token_empty_prompt_is_friendly():

@@ -22,7 +22,7 @@ def test_plan_follows_the_journey_and_points_at_real_features(name):
     assert (attention.view["layer"], attention.view["head"]) == most_previous_token_head(cached_head_stats(trace))
     assert any(s.key == "attention_induction" for s in steps)       # "The capital of" repeats
     layers = next(s for s in steps if s.page == "layers")
-    assert layers.view["layer"] == cached_lens_readout(model, trace).first_layers[-1]
+    assert layers.view["layer"] == cached_lens_readout(model, trace, trace.n_tokens - 1).first_layers[-1]
     assert 0 <= layers.view["layer"] <= model.n_layers
 
 
