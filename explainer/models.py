@@ -107,8 +107,11 @@ def load_model(
         return wrap(hf_model, tokenizer, DEFAULT_NAME, target)
     if name == RANDOM_GPT2:
         return wrap(random_gpt2(), default_tokenizer(progress), RANDOM_GPT2, target)
+    if len(name) > 1000:
+        raise ModelLoadError(f"That model name is {len(name):,} characters long; a hub id or folder path "
+                             "is much shorter. Check what was pasted into the model box.")
     path = Path(name).expanduser()
-    if path.exists() or name.startswith((".", "/", "~")) or os.sep in name and not _HUB_ID.match(name):
+    if _exists(path) or name.startswith((".", "/", "~")) or os.sep in name and not _HUB_ID.match(name):
         if not path.is_dir():
             raise ModelLoadError(f"'{name}' is not a folder. Give a folder that holds config.json "
                                  "and model weights, a hub id like 'gpt2', or leave it empty for the default.")
@@ -120,6 +123,14 @@ def load_model(
                              f"'{RANDOM_GPT2}', or leave it empty for the default.")
     hf_model, tokenizer = _from_hub(name, allow_pickle)
     return wrap(hf_model, tokenizer, name, target)
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()`` that answers False for names the file system cannot even look up."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):               # too long, NUL bytes, ...
+        return False
 
 
 def wrap(hf_model: nn.Module, tokenizer: Any, name: str, device: torch.device | str = "cpu") -> LoadedModel:

@@ -6,6 +6,7 @@ from explainer.analysis import attention as att
 from explainer.analysis.qk import difference_from_trace, qk_steps
 from explainer.figures import attention as figs
 from explainer.ui import state
+from explainer.ui.compare import compare_section
 from explainer.ui.resources import page_context
 from explainer.ui.widgets import figure, header, int_slider, token_picker
 
@@ -82,3 +83,5 @@ for col, (kind, where) in zip(buttons, best.items()):
                    on_click=jump, args=where, width="stretch")
 if best["induction"] is None:
     st.info(t["no_induction"])
+
+compare_section(ctx, "attention")

@@ -1,9 +1,12 @@
 """Embeddings: every token starts as a vector; similar tokens get similar vectors."""
+import html
+
 import pandas as pd
 import streamlit as st
 
 from explainer.analysis.vocabulary import analogy, nearest_neighbours, pair_similarity, prompt_vectors
 from explainer.figures import vocabulary as vfig
+from explainer.figures.overview import markdown_safe
 from explainer.ui import vocab
 from explainer.ui.resources import page_context
 from explainer.ui.widgets import figure, header, token_picker
@@ -39,10 +42,10 @@ nb, query = None, None
 if word_text:
     query = vocab.words(model, [word_text])[0]
     nb = nearest_neighbours(emb, labels, query, k=15)
-    st.caption(t["pieces"].format(word=query.word, pieces=" + ".join(query.pieces)))
+    st.caption(t["pieces"].format(word=markdown_safe(query.word), pieces=markdown_safe(" + ".join(query.pieces))))
     if query.split:
-        st.info(t["split_note"].format(word=query.word, n=len(query.ids)))
-    fig = vfig.neighbours_figure(nb, t["neighbours_chart"].format(word=query.word), t["cosine"], "id", pres)
+        st.info(t["split_note"].format(word=markdown_safe(query.word), n=len(query.ids)))
+    fig = vfig.neighbours_figure(nb, t["neighbours_chart"].format(word=html.escape(query.word)), t["cosine"], "id", pres)
     figure(fig, "emb_neighbours", data=pd.DataFrame({"id": nb.ids, "token": nb.labels,
                                                      "cosine": nb.similarities}), labels=ctx.common)
 else:
@@ -54,7 +57,7 @@ st.markdown(t["pairs_text"])
 pairs, bad = vocab.parse_pairs(st.text_area(t["pairs_label"], t["pairs_default"], height=150,
                                                key="emb_pairs_text"))
 if bad:
-    st.warning(t["pairs_bad"].format(lines=" | ".join(bad)))
+    st.warning(t["pairs_bad"].format(lines=markdown_safe(" | ".join(bad))))
 if pairs:
     looked = vocab.words(model, [w for pair in pairs for w in pair])
     sims = pair_similarity(emb, list(zip(looked[::2], looked[1::2])))
@@ -76,12 +79,12 @@ names = [c.text_input(t[f"analogy_{k}"], d, key=f"emb_an_{k}") for c, k, d in
 def show_analogy(words: list[str], key: str) -> None:
     a, b, c, e = vocab.words(model, words)
     res = analogy(emb, labels, a, b, c, k=10, expected=e)
-    fig = vfig.analogy_figure(res, t["excluded"], t["included"], res.excluded.query, t["cosine"], "id", pres)
+    fig = vfig.analogy_figure(res, t["excluded"], t["included"], html.escape(res.excluded.query), t["cosine"], "id", pres)
     figure(fig, key, data={"query": res.excluded.query, "excluded": list(res.excluded.labels),
                            "included": list(res.included.labels), "expected": res.expected,
                            "rank_excluded": res.expected_rank_excluded,
                            "rank_included": res.expected_rank_included}, labels=ctx.common)
-    st.markdown(t["analogy_rank"].format(word=e.word, rank=res.expected_rank_excluded or "—",
+    st.markdown(t["analogy_rank"].format(word=markdown_safe(e.word), rank=res.expected_rank_excluded or "—",
                                          rank_in=res.expected_rank_included, sim=res.expected_similarity))
 
 
@@ -106,7 +109,7 @@ with map_box:
             vmap = vocab.build_map(model, t)
     if vmap is not None:
         fig = vfig.vocab_map_figure(vmap, labels, pv.ids, nb.ids[:6] if nb else (), t["map_chart"], t["map_all"],
-                                    t["map_prompt"], t["map_neighbours"].format(word=word_text), "id", pres)
+                                    t["map_prompt"], t["map_neighbours"].format(word=html.escape(word_text)), "id", pres)
         figure(fig, "emb_map", data=pd.DataFrame({"id": range(vmap.n_tokens), "token": labels[:vmap.n_tokens],
                "x": vmap.coords[:, 0], "y": vmap.coords[:, 1]}), labels=ctx.common)
         st.caption(t["map_note"].format(n=vmap.n_tokens, s=vmap.build_seconds))

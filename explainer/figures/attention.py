@@ -92,7 +92,8 @@ def head_grid(p: Pattern, labels: Mapping[str, str], chosen: int | None = None,
                       coloraxis=dict(colorscale=theme.SEQUENTIAL, cmin=0, cmax=1,
                                      colorbar=dict(thickness=12, title=labels["colorbar"])))
     fig.update_annotations(font_size=20 if presenter else 12)
-    return theme.apply(fig, presenter, height=200 * rows + 80)
+    theme.apply(fig, presenter, height=200 * rows + 80)
+    return fig.update_layout(margin_t=90 if presenter else 70)
 
 
 def reads_arcs(r: Reads, tokens: Sequence[str], window: Window, labels: Mapping[str, str],

@@ -6,6 +6,7 @@ held out, so the split never depends on a random seed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -86,3 +87,23 @@ def builtin_text(language: Language) -> str:
         (CORPUS_DIR / f"{kind}_{language}.txt").read_text(encoding="utf-8")
         for kind in ("facts", "finetune")
     )
+
+
+MIN_CUSTOM_LINES = 10  # with every 10th line held out, fewer leaves nothing to test on
+MAX_CUSTOM_CHARS = 20_000  # a few seconds of training cannot learn more than this
+
+
+def detect_language(text: str) -> Language:
+    """"zh" when at least a third of the non-space characters are CJK ideographs, else "en"."""
+    chars = [c for c in text if not c.isspace()]
+    cjk = sum("\u3400" <= c <= "\u9fff" for c in chars)
+    return "zh" if chars and cjk / len(chars) >= 1 / 3 else "en"
+
+
+def custom_sentences(text: str) -> list[str]:
+    """One sentence per line; text with too few lines is also split after . ! ? 。！？"""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) >= MIN_CUSTOM_LINES:
+        return lines
+    parts = re.split(r"(?<=[.!?。！？])\s*", " ".join(lines))
+    return [p.strip() for p in parts if p.strip()]

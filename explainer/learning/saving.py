@@ -1,8 +1,10 @@
 """Save a tiny model as a Hugging Face folder, and time the default training run."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
@@ -34,6 +36,39 @@ def save_tiny_model(trainer_or_model: object, folder: str | Path,
         raise TypeError(f"expected a Trainer or GPT2LMHeadModel, got {type(trainer_or_model).__name__}")
     tokenizer.save_pretrained(folder)
     return folder
+
+
+RUN_INFO = "learning_run.json"
+
+
+def write_run_info(folder: str | Path, info: dict[str, Any]) -> Path:
+    """Store how a saved model was trained (corpus, seed, step, loss history) next to its weights."""
+    path = Path(folder) / RUN_INFO
+    path.write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def read_run_info(folder: str | Path) -> dict[str, Any]:
+    """The run info of a folder written by the Learning page ({} when there is none or it is unreadable)."""
+    try:
+        info = json.loads((Path(folder) / RUN_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def saved_runs(root: str | Path) -> list[Path]:
+    """Folders under ``root`` holding a saved tiny model with run info, newest first."""
+    root = Path(root)
+    found = [p for p in root.iterdir() if (p / RUN_INFO).is_file() and (p / "config.json").is_file()] \
+        if root.is_dir() else []
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def load_tiny_weights(folder: str | Path) -> dict[str, Any]:
+    """The full state dict of a saved tiny GPT (safetensors only: nothing executable is read)."""
+    model = GPT2LMHeadModel.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
+    return model.state_dict()  # includes the tied lm_head.weight that the file stores once
 
 
 def time_training(steps: int = 200, config: TinyConfig = TinyConfig()) -> float:

@@ -61,3 +61,22 @@ def build_tokenizer(language: Language, text: str | None = None) -> PreTrainedTo
 def special_ids(tokenizer: PreTrainedTokenizerFast) -> tuple[int, ...]:
     """Ids of the special tokens ([UNK], [PAD], [MASK])."""
     return tuple(sorted(set(tokenizer.all_special_ids)))
+
+
+def probes_from_lines(tokenizer: PreTrainedTokenizerFast, lines: tuple[str, ...] | list[str],
+                      n: int = 4) -> tuple[str, ...]:
+    """Probe prompts for any corpus: the first n distinct sentences without their last word.
+
+    "the apple is red ." -> "the apple is" (trailing punctuation and the word before it are cut).
+    """
+    probes: list[str] = []
+    for line in lines:
+        tokens = tokenizer.tokenize(line)
+        while tokens and not any(ch.isalnum() for ch in tokens[-1]):
+            tokens.pop()
+        prompt = tokenizer.convert_tokens_to_string(tokens[:-1]).strip() if len(tokens) >= 3 else ""
+        if prompt and prompt not in probes:
+            probes.append(prompt)
+        if len(probes) == n:
+            break
+    return tuple(probes)

@@ -151,6 +151,33 @@ class Trainer:
         with self._model_lock:
             return copy.deepcopy(self.model).eval()
 
+    def set_max_steps(self, max_steps: int) -> TrainingSnapshot:
+        """Change how far the run goes (e.g. train further after it finished, then start())."""
+        with self._model_lock:
+            self.max_steps = max(int(max_steps), 1)
+            return self._publish()
+
+    def restore(self, state_dict: dict[str, torch.Tensor], step: int, train_loss: tuple[float, ...] = (),
+                heldout_loss: tuple[tuple[int, float], ...] = ()) -> TrainingSnapshot:
+        """Continue from saved weights: step 0 is this seed's fresh model, then the saved state at ``step``.
+
+        The checkpoints in between are not saved, so the history shows step 0 and ``step`` only
+        (plus the saved loss curves). The optimizer starts afresh.
+        """
+        self.stop()
+        with self._model_lock:
+            self._build()  # the seeded step-0 model: the same "before" as the original run
+            self.model.load_state_dict(state_dict)
+            self._optim = torch.optim.AdamW(self.model.parameters(), lr=self.config.learning_rate,
+                                            weight_decay=self.config.weight_decay)
+            self._step, self.max_steps = int(step), max(int(step), self.max_steps)
+            self._losses = [float(x) for x in train_loss][:self._step]
+            saved = [(int(s), float(v)) for s, v in heldout_loss if 0 < int(s) < self._step]
+            self._heldout = self._heldout[:1] + saved  # keep this run's step-0 held-out loss
+            with one_core():
+                self._record()
+            return self._publish()
+
     def step(self, n: int = 1) -> TrainingSnapshot:
         """Train n steps synchronously in the caller's thread (tests, benchmarks, notebooks)."""
         with self._model_lock, one_core():

@@ -92,7 +92,7 @@ def start_page(page: str) -> tuple[str, bool, Mapping[str, str], Mapping[str, st
     _route_through_app()
     st.session_state["_page_now"] = page
     state.load_query_params()
-    sidebar(texts("common", state.get("lang")))
+    sidebar()
     lang, presenter = state.get("lang"), bool(state.get("presenter"))
     for name, value in state.bad_url_values():
         state.notice(texts("common", lang)["bad_url_value"].format(name=name, value=value))

@@ -7,6 +7,7 @@ import streamlit as st
 import torch
 
 from explainer.models import RANDOM_GPT2
+from explainer.text import texts
 from explainer.ui import state, tour
 from explainer.ui.widgets import _bind
 
@@ -14,12 +15,17 @@ LANG_NAMES = {"en": "English", "zh": "简体中文"}
 MODEL_CHOICES = ("", RANDOM_GPT2, "other")
 
 
-def sidebar(common: Mapping[str, str]) -> None:
-    """Draw the sidebar; every value goes to URL-backed state."""
+def sidebar() -> None:
+    """Draw the sidebar; every value goes to URL-backed state.
+
+    The language comes first and the other labels follow the value it has on this run,
+    so a switch relabels the whole sidebar at once.
+    """
     with st.sidebar:
         lang = st.radio("Language / 语言", list(LANG_NAMES), key=_bind("lang", state.get("lang")),
                         format_func=LANG_NAMES.get, horizontal=True)
         state.put("lang", lang)
+        common = texts("common", lang)
         _model_choice(common)
         _prompt_box(common)
         sizes = [64, 128, 256, 512, 1024]

@@ -22,7 +22,8 @@ def test_trace_download_loads_back_equal(default_model):
     at = open_page("tokens")
     assert not at.exception
     _download(at, "download_trace")
-    cached = next(v for k, (v, _) in _trace_cache()._items.items() if k[2] == PROMPT and not k[4])
+    cached = next(v for k, (v, _) in _trace_cache()._items.items() 
+                  if k[0] == default_model.name and k[2] == PROMPT and not k[4] and not k[5])
     loaded = Trace.load(io.BytesIO(cached.to_bytes()))
     fresh = explainer.trace(default_model, PROMPT, 256)
     for name in ("token_ids", "residual", "attentions", "logits", "mlp_activations"):

@@ -125,11 +125,11 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def server():
+def start_server(log_name: str = "e2e-server.log") -> Server:
+    """``streamlit run app.py`` on a free port in 8620–8649, offline, ready when healthy."""
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "e2e-server.log"
+    log = ARTIFACTS / log_name
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -150,13 +150,23 @@ def server():
             proc.kill()
             raise RuntimeError("Streamlit did not start:\n" + log.read_text(errors="replace")[-3000:])
         time.sleep(0.3)
-    yield Server(url, proc, log)
-    os.killpg(proc.pid, signal.SIGTERM)       # our own process group only
+    return Server(url, proc, log)
+
+
+def stop_server(srv: Server) -> None:
+    os.killpg(srv.proc.pid, signal.SIGTERM)       # our own process group only
     try:
-        proc.wait(timeout=15)
+        srv.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        os.killpg(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = start_server()
+    yield srv
+    stop_server(srv)
 
 
 # ---------------------------------------------------------------- the browser
@@ -200,10 +210,14 @@ def page(browser):
 # ---------------------------------------------------------------- helpers
 
 
+DEFAULT_SLUG = "overview"                               # st.Page(default=True) in app.py
+
+
 def url_for(server: Server, slug: str, query: dict | str | None = None) -> str:
     if isinstance(query, dict):
         query = urlencode(query)
-    return f"{server.url}/{slug}" + (f"?{query}" if query else "")
+    path = "" if slug == DEFAULT_SLUG else slug          # the default page lives at "/"
+    return f"{server.url}/{path}" + (f"?{query}" if query else "")
 
 
 def wait_idle(page, timeout: int = LOAD_TIMEOUT_MS) -> None:

@@ -33,20 +33,27 @@ def test_concurrent_sessions_each_see_their_own_prompt(browser, server):
 
 def test_many_sessions_do_not_grow_memory(browser, server):
     """50 sessions open a page and close; the server's RSS stays bounded."""
-    def session(i: int) -> None:
-        page = new_page(browser)
+    def sessions(first: int, n: int = 5) -> None:
+        """``n`` users at once: new context, open a page, close."""
+        pages = [new_page(browser) for _ in range(n)]
         try:
-            open_app(page, server, "tokens", {"prompt": f"Session number {i % 5} says hello"})
+            for k, page in enumerate(pages):
+                page.goto(url_for(server, "tokens", {"prompt": f"Session number {(first + k) % 7} says hello"}),
+                          wait_until="commit")
+            for page in pages:
+                wait_idle(page)
+                page.wait_for_selector(CHART)
+                assert_no_exception(page)
         finally:
-            page.context.close()
+            for page in pages:
+                page.context.close()
 
-    for i in range(5):                               # warm-up: model, caches, first traces
-        session(i)
+    sessions(0)                                      # warm-up: model, caches, first traces
     gc.collect()
     before = server.rss()
     t0 = time.perf_counter()
-    for i in range(50):
-        session(i)
+    for first in range(0, 50, 5):
+        sessions(first)
     time.sleep(2)
     after = server.rss()
     growth = (after - before) / 2**20

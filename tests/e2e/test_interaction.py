@@ -31,9 +31,9 @@ def widget_value(page, label: str) -> str:
     widget = page.locator("[data-testid='stSlider'], [data-testid='stSelectbox']").filter(
         has=page.locator("[data-testid='stWidgetLabel']", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")))
     assert widget.count() >= 1, f"no slider or select box labelled {label!r}"
-    thumb = widget.first.locator("[role='slider']")
+    thumb = widget.first.locator("input[type='range']")
     if thumb.count():
-        return thumb.first.get_attribute("aria-valuenow")
+        return thumb.first.input_value()
     return widget.first.locator("[data-baseweb='select']").inner_text().strip()
 
 
@@ -74,12 +74,12 @@ def test_moving_a_view_control_does_not_rerun_the_model(page, server):
     traced = [s for s in page.evaluate("window.__spinners") if EN["tracing"].rstrip("…") in s]
     assert traced, "the first visit should have run the model (positive control)"
     page.evaluate("window.__spinners = []")
-    thumb = page.locator("[data-testid='stSlider']").filter(has_text=EN["layer"]).locator("[role='slider']").first
-    start = int(thumb.get_attribute("aria-valuenow"))
+    thumb = page.locator("[data-testid='stSlider']").filter(has_text=EN["layer"]).locator("input[type='range']").first
+    start = int(thumb.input_value())
     t0 = time.perf_counter()
     rerun(page, lambda: (thumb.focus(), thumb.press("ArrowRight")))
     print(f"\nlayer slider rerun took {time.perf_counter() - t0:.2f} s")
-    assert int(thumb.get_attribute("aria-valuenow")) == start + 1
+    assert int(thumb.input_value()) == start + 1
     assert f"layer={start + 1}" in page.url
     spinners = page.evaluate("window.__spinners")
     assert not [s for s in spinners if EN["tracing"].rstrip("…") in s], spinners
@@ -116,7 +116,7 @@ def test_presenter_mode_uses_larger_type(browser, server):
 
 def test_data_download_delivers_a_file(page, server, tmp_path):
     open_app(page, server, "tokens")
-    button = page.locator("[data-testid='stDownloadButton'] button").first
+    button = page.locator("[data-testid='stMain'] [data-testid='stDownloadButton'] button").first
     with page.expect_download() as info:
         button.click()
     path = tmp_path / info.value.suggested_filename
@@ -148,10 +148,12 @@ def test_every_page_download_buttons_deliver_files(browser, server, tmp_path):
         page = new_page(browser)
         try:
             open_app(page, server, slug, expect="any")
-            buttons = page.locator("[data-testid='stDownloadButton'] button")
-            for i in range(min(buttons.count(), 3)):
+            buttons = page.locator("[data-testid='stMain'] [data-testid='stDownloadButton'] button")
+            usable = [buttons.nth(i) for i in range(buttons.count())
+                      if not buttons.nth(i).evaluate("b => !!b.closest('[inert]')")]   # not in a closed expander
+            for button in usable[:3]:
                 with page.expect_download() as info:
-                    buttons.nth(i).click()
+                    button.click()
                 path = tmp_path / f"{slug}-{info.value.suggested_filename}"
                 info.value.save_as(path)
                 assert path.stat().st_size > 20, path

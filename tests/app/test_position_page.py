@@ -1,0 +1,43 @@
+"""AppTest for the Position page: rotary (default model) and learned (random GPT-2) positions."""
+import pytest
+
+from explainer.ui.resources import _trace_cache
+from tests.app.conftest import ZH_PROMPT, open_page
+
+
+@pytest.mark.parametrize("values", [{}, {"prompt": ZH_PROMPT}, {"presenter": True}, {"lang": "zh"}])
+def test_position_page_renders_rotary(values):
+    at = open_page("position", **values)
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3                      # frequencies, distance curve, real scores
+    assert "RoPE" in at.markdown[0].value or any("RoPE" in m.value for m in at.markdown)
+
+
+def test_position_page_learned_positions():
+    at = open_page("position", model="random-gpt2")
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 3                      # added norms, vectors, similarity
+    assert any("learned positions" in m.value for m in at.markdown)
+
+
+def test_position_in_chinese():
+    at = open_page("position", lang="zh")
+    assert at.title[0].value.startswith("位置")
+
+
+def test_position_empty_prompt_is_friendly():
+    at = open_page("position", prompt="   ")
+    assert not at.exception
+    assert any("empty" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_view_controls_do_not_rerun_the_model():
+    at = open_page("position")
+    misses = _trace_cache().misses
+    at.slider(key="w_layer").set_value(7).run()
+    at.slider(key="w_head").set_value(2).run()
+    at.selectbox(key="w_token").set_value(3).run()
+    assert not at.exception
+    assert _trace_cache().misses == misses
+    assert at.session_state["v_layer"] == 7 and at.session_state["v_token"] == 3
