@@ -1,3 +1,30 @@
+"""Learning: watch a tiny GPT learn from random weights, beside n-grams, BERT and fine-tuning.
+
+Uses ``start_page`` (not ``page_context``): nothing here needs the big model, so the page
+works while it loads. Each session trains its own tiny model in a background thread.
+"""
 import streamlit as st
-st.title("learning")
-st.write("coming soon")
+
+from explainer.ui import learning as ui
+from explainer.ui import learning_sections as sections
+from explainer.ui.resources import start_page
+from explainer.ui.widgets import header
+
+lang, presenter, t, common = start_page("learning")
+header(t, presenter)
+
+st.header(t["train_section"])
+st.markdown(t["train_intro"])
+running = (trainer := ui.current_trainer()) is not None and trainer.snapshot().running
+setup = ui.corpus_controls(t, lang, running)
+if setup is None:                     # the custom text is unusable: the message is already shown
+    st.stop()
+trainer = ui.session_trainer(setup)
+ui.restore_pending(trainer, setup, t)
+ui.training_buttons(trainer, t)
+ui.live_training(trainer, t, common, presenter)
+
+sections.ngram_section(trainer, setup, t, common, presenter)
+sections.objectives_section(trainer, setup, t, common, presenter)
+sections.finetune_section(trainer, setup, t, common, presenter)
+sections.save_section(trainer, setup, t)

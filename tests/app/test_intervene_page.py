@@ -39,3 +39,26 @@ def test_other_sessions_see_the_unmodified_model(default_model):
     assert torch.equal(again.logits, normal.logits)
     cached = [key for key in _trace_cache()._items if key[2] == prompt and not key[4] and not key[5]]
     assert cached, "the unablated trace stays cached for everyone"
+
+
+def test_switching_off_heads_changes_the_prediction_and_back_restores_it(default_model):
+    prompt = "The capital of France is Paris. The capital of Germany is"
+    normal = explainer.trace(default_model, prompt, 256)
+    heads = ",".join(f"{layer}.{head}" for layer in range(4) for head in range(default_model.n_heads))
+    at = open_page("intervene", off=heads)
+    assert not at.exception
+    assert len(at.multiselect[0].value) == 4 * default_model.n_heads
+    moved = float(at.metric[2].value.rstrip("%"))
+    assert moved > 1.0, at.metric[2].value                     # a real change in the distribution
+    ablated = [v for k, (v, _) in _trace_cache()._items.items() if k[2] == prompt and k[4]]
+    assert ablated and not torch.equal(ablated[0].next_token_logits, normal.next_token_logits)
+    assert torch.allclose(ablated[0].next_token_logits,
+                          explainer.trace(default_model, prompt, 256, ablate_heads=ablated[0].ablated_heads)
+                          .next_token_logits)
+    other = open_page("next_token")                            # another user meanwhile
+    assert not other.exception
+    at.multiselect[0].set_value([]).run()                      # switch them back on
+    assert not at.exception and not at.get("plotly_chart") and at.info
+    assert at.query_params.get("off") in (None, [], "")
+    again = explainer.trace(default_model, prompt, 256)
+    assert torch.equal(again.next_token_logits, normal.next_token_logits)   # restored exactly

@@ -30,6 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
+NETGUARD = Path(__file__).resolve().parent / "netguard"
 PORTS = range(8620, 8650)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -125,15 +126,25 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(log_name: str = "e2e-server.log") -> Server:
-    """``streamlit run app.py`` on a free port in 8620–8649, offline, ready when healthy."""
+def start_server(log_name: str = "e2e-server.log", network_log: Path | None = None) -> Server:
+    """``streamlit run app.py`` on a free port in 8620–8649, offline, ready when healthy.
+
+    With ``network_log``, the server runs exactly as a user starts it (no offline variables,
+    no usage-statistics flag: only the app's own settings) under the network guard of
+    ``tests/e2e/netguard``, which writes every attempt to leave the machine to that file.
+    """
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / log_name
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    if network_log is None:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+        cmd += ["--browser.gatherUsageStats", "false"]
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        env.update(PYTHONUNBUFFERED="1", LLM_EXPLAINER_NETLOG=str(network_log),
+                   PYTHONPATH=os.pathsep.join([str(NETGUARD), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

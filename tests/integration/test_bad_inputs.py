@@ -165,13 +165,13 @@ def _friendly(at) -> list[str]:
 
 
 @pytest.mark.parametrize("page", REAL_PAGES)
-@pytest.mark.parametrize("kind", ["whitespace", "article", "html"])
+@pytest.mark.parametrize("kind", ["empty", "whitespace", "article", "nul-and-control", "html"])
 def test_every_page_survives_bad_text(page, kind):
-    prompt = {"empty": "", "whitespace": " \n\t "}.get(kind) or ODD_TEXTS[kind]
+    prompt = {"empty": "", "whitespace": " \n\t "}.get(kind, ODD_TEXTS.get(kind))
     at = open_linked(page, prompt=prompt, max_tokens="64")
     assert not at.exception, at.exception
     assert at.sidebar.text_area[0].value == prompt[:100_000]        # the user's text is kept
-    if kind == "whitespace":
+    if kind in ("empty", "whitespace"):
         assert any(EN["empty_prompt"][:25] in m for m in _friendly(at))
     if kind == "article":
         assert any(EN["truncated"].format(n=64)[:30] in m for m in _friendly(at))

@@ -1,0 +1,209 @@
+"""Learning page sections after the live run: n-gram baseline, GPT vs BERT, fine-tuning, save and load.
+
+Results that cost training time are kept per session in ``st.session_state`` under the run's key,
+so a rerun (any widget) never trains again.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+import streamlit as st
+
+from explainer.figures import learning as figs
+from explainer.learning import (TinyConfig, Trainer, attention_mask_matrix, fill_blank, fine_tune, finetune_corpus,
+                                generate_text, next_token_distribution, ngram_report, stream_tokens,
+                                train_objectives, unseen_continuations)
+from explainer.learning.saving import save_tiny_model, saved_runs, write_run_info
+from explainer.paths import cache_dir
+from explainer.ui import state
+from explainer.ui.learning import Setup, request_restore
+from explainer.ui.widgets import figure
+
+ORDER_NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}
+FILL_EXAMPLES = {"en": "the [MASK] says moo .", "zh": "小[MASK]会喵喵叫。"}
+
+
+def _cached(name: str, key: Any, compute: Callable[[], Any]) -> Any:
+    """One stored result per section and session, recomputed only when ``key`` changes."""
+    held = st.session_state.get(name)
+    if held is None or held["key"] != key:
+        held = st.session_state[name] = {"key": key, "value": compute()}
+    return held["value"]
+
+
+def _stored(name: str, key: Any) -> Any:
+    held = st.session_state.get(name)
+    return held["value"] if held is not None and held["key"] == key else None
+
+
+def _progress(bar: Any, text: str) -> Callable[[int, int], None]:
+    return lambda done, total: bar.progress(done / max(total, 1), text=text.format(done=done, total=total))
+
+
+def _neural_view(trainer: Trainer, setup: Setup) -> dict[str, Any]:
+    """The tiny GPT's full next-token distributions for the probes, and the n-gram failures it survives."""
+    model, tok = trainer.copy_model(), trainer.tokenizer
+    probs = {p: figs.distribution_dict(next_token_distribution(model, tok, p, k=len(tok))) for p in setup.probes}
+    report = ngram_report(tok, setup.corpus.train, setup.corpus.heldout, setup.probes)
+    unseen = unseen_continuations(report.models[2], stream_tokens(tok, setup.corpus.heldout), model, tok, limit=8)
+    return {"probs": probs, "report": report, "unseen": unseen}
+
+
+def ngram_section(trainer: Trainer, setup: Setup, t: Mapping[str, str], common: Mapping[str, str],
+                  presenter: bool) -> None:
+    st.header(t["ngram_section"])
+    st.markdown(t["ngram_intro"])
+    snap = trainer.snapshot()
+    view = _cached("learn_ngram", (setup.key, snap.step), lambda: _neural_view(trainer, setup))
+    report = view["report"]
+    tabs = st.tabs([t[ORDER_NAMES[n]] for n in report.models])
+    for tab, (n, model) in zip(tabs, report.models.items()):
+        tab.dataframe(pd.DataFrame(figs.count_rows(model, t)), hide_index=True, width="stretch")
+    neural = t["neural"].format(step=snap.step)
+    panels = [(p, {**{t[ORDER_NAMES[n]]: dict(report.probes[p][n]) for n in report.models}, neural: view["probs"][p]})
+              for p in setup.probes]
+    figure(figs.compare_figure(panels, t, presenter), "learn_ngram_probes", labels=common,
+           data={p: {k: dict(v) for k, v in s.items()} for p, s in panels})
+    if snap.running:
+        st.caption(t["ngram_running"])
+    scores = {t[ORDER_NAMES[n]]: s.cross_entropy for n, s in report.heldout.items()}
+    if snap.heldout_loss and setup.corpus.heldout:
+        scores[neural] = snap.heldout_loss[-1][1]
+        figure(figs.heldout_figure(scores, t, presenter), "learn_heldout", labels=common, data=scores)
+    else:
+        st.info(t["no_heldout"])
+    st.markdown(t["unseen_intro"])
+    if view["unseen"] and snap.step:
+        st.dataframe(pd.DataFrame(figs.unseen_rows(view["unseen"], t)), hide_index=True, width="stretch")
+    else:
+        st.info(t["unseen_none"])
+
+
+def objectives_section(trainer: Trainer, setup: Setup, t: Mapping[str, str], common: Mapping[str, str],
+                       presenter: bool) -> None:
+    st.header(t["objectives_section"])
+    st.markdown(t["objectives_intro"])
+    tok = trainer.tokenizer
+    tokens = tok.tokenize(setup.attention_sentence)[:12]
+    figure(figs.masks_figure(tokens, attention_mask_matrix("gpt", len(tokens)),
+                             attention_mask_matrix("bert", len(tokens)), t, presenter), "learn_masks", labels=common)
+    cols = st.columns([1, 3])
+    steps = cols[0].select_slider(t["objectives_steps"], [50, 100, 200, 400, 600], value=400,
+                                  key="learn_obj_steps")
+    key = (setup.key, steps)
+    if cols[1].button(t["objectives_button"].format(steps=steps), key="learn_obj_go"):
+        bar = st.progress(0.0, text=t["objectives_progress"].format(done=0, total=steps))
+        result = train_objectives(setup.corpus, steps=steps, config=TinyConfig(seed=setup.seed), tokenizer=tok,
+                                  progress=_progress(bar, t["objectives_progress"]))
+        bar.empty()
+        st.session_state["learn_objectives"] = {"key": key, "value": result}
+    result = _stored("learn_objectives", key)
+    if result is None:
+        st.info(t["objectives_hint"])
+        return
+    figure(figs.objectives_loss_figure(result.gpt_loss, result.bert_loss, t, presenter), "learn_obj_loss",
+           labels=common, data={"gpt": list(result.gpt_loss), "bert": list(result.bert_loss)})
+    _what_each_can_do(result, setup, t, common, presenter)
+
+
+def _what_each_can_do(result: Any, setup: Setup, t: Mapping[str, str], common: Mapping[str, str],
+                      presenter: bool) -> None:
+    tok = result.tokenizer
+    default = FILL_EXAMPLES[setup.corpus.language] if setup.builtin else setup.probes[0] + f" {tok.mask_token}"
+    text = st.text_input(t["fill_input"], value=default, key=f"learn_fill_{setup.source}", help=t["fill_help"])
+    if tok.mask_token not in text:
+        st.warning(t["fill_no_mask"].format(mask=tok.mask_token))
+        return
+    left = text.split(tok.mask_token)[0].strip()
+    if not tok.tokenize(left):
+        st.warning(t["fill_no_left"])
+        return
+    gpt = next_token_distribution(result.gpt, tok, left)
+    bert = fill_blank(result.bert, tok, text)
+    figure(figs.candidates_figure([(t["gpt_guess"].format(left=left), gpt.top), (t["bert_guess"], bert)], t,
+                                  presenter), "learn_fill", labels=common,
+           data={"gpt": figs.distribution_dict(gpt), "bert": {p.token: p.prob for p in bert}})
+    st.markdown(t["continue_result"].format(prompt=left, text=generate_text(result.gpt, tok, left, 8)))
+
+
+def finetune_section(trainer: Trainer, setup: Setup, t: Mapping[str, str], common: Mapping[str, str],
+                     presenter: bool) -> None:
+    st.header(t["finetune_section"])
+    st.markdown(t["finetune_intro"])
+    snap = trainer.snapshot()
+    if not setup.builtin:
+        st.info(t["finetune_builtin_only"])
+        return
+    if snap.step == 0:
+        st.info(t["finetune_train_first"])
+        return
+    cols = st.columns([1, 3])
+    steps = cols[0].select_slider(t["finetune_steps"], [30, 60, 100, 200], value=100, key="learn_ft_steps")
+    key = (setup.key, snap.step, steps)
+    if cols[1].button(t["finetune_button"].format(steps=steps, step=snap.step), key="learn_ft_go"):
+        bar = st.progress(0.0, text=t["finetune_progress"].format(done=0, total=steps))
+        result = fine_tune(trainer.copy_model(), trainer.tokenizer, finetune_corpus(setup.corpus.language),
+                           steps=steps, config=TinyConfig(seed=setup.seed), probes=setup.probes,
+                           progress=_progress(bar, t["finetune_progress"]))
+        bar.empty()
+        st.session_state["learn_finetune"] = {"key": key, "value": _finetune_view(result, trainer, setup, t)}
+    view = _stored("learn_finetune", key)
+    if view is None:
+        st.info(t["finetune_hint"])
+        return
+    before, after = t["before_ft"], t["after_ft"]
+    panels = [(p, {before: view["before"][p], after: view["after"][p]}) for p in setup.probes]
+    figure(figs.compare_figure(panels, t, presenter), "learn_finetune", labels=common,
+           data={p: s for p, s in panels})
+    st.markdown(t["finetune_changed"].format(n=len(view["changed"]), total=len(setup.probes)))
+    st.dataframe(pd.DataFrame(view["rows"]), hide_index=True, width="stretch")
+
+
+def _finetune_view(result: Any, trainer: Trainer, setup: Setup, t: Mapping[str, str]) -> dict[str, Any]:
+    tok = trainer.tokenizer
+    full = {name: {p: figs.distribution_dict(next_token_distribution(m, tok, p, k=len(tok))) for p in setup.probes}
+            for name, m in (("before", result.base), ("after", result.tuned))}
+    rows = [{t["col_prompt"]: p, t["before_ft"]: generate_text(result.base, tok, p, 8),
+             t["after_ft"]: generate_text(result.tuned, tok, p, 8)} for p in setup.probes]
+    return {**full, "changed": result.changed, "rows": rows, "loss": result.loss}
+
+
+def run_info(trainer: Trainer, setup: Setup) -> dict[str, Any]:
+    """What the page needs to bring a saved run back: corpus, seed, step and the loss history."""
+    snap = trainer.snapshot()
+    return {"source": setup.source, "text": st.session_state.get("learn_text", "") if not setup.builtin else "",
+            "language": setup.corpus.language, "seed": setup.seed, "step": snap.step,
+            "train_loss": list(snap.train_loss), "heldout_loss": [list(h) for h in snap.heldout_loss],
+            "probes": list(setup.probes)}
+
+
+def save_section(trainer: Trainer, setup: Setup, t: Mapping[str, str]) -> None:
+    st.header(t["save_section"])
+    st.markdown(t["save_intro"])
+    snap, root = trainer.snapshot(), cache_dir("learning")
+    if st.button(t["save_button"].format(step=snap.step), key="learn_save", disabled=snap.step == 0):
+        folder = root / f"tiny-{setup.source}-seed{setup.seed}-step{snap.step}"
+        save_tiny_model(trainer, folder)
+        write_run_info(folder, run_info(trainer, setup))
+        st.session_state["learn_saved"] = (str(folder), setup.attention_sentence)
+    saved = st.session_state.get("learn_saved")
+    if saved:
+        st.success(t["saved"].format(folder=saved[0]))
+        if st.button(t["explore_button"], key="learn_explore"):
+            explore(*saved)
+    runs = saved_runs(root)
+    if not runs:
+        return
+    cols = st.columns([3, 1])
+    pick = cols[0].selectbox(t["load_pick"], runs, format_func=lambda p: p.name, key="learn_load_pick")
+    cols[1].button(t["load_button"], key="learn_load", on_click=request_restore, args=(str(pick),), width="stretch")
+
+
+def explore(folder: str, prompt: str) -> None:
+    """Make the saved tiny model the app's model (with a sentence it knows) and go to the overview."""
+    state.push("model", folder)
+    state.push("prompt", prompt)
+    for key in ("w_model_choice", "w_model_custom"):
+        st.session_state.pop(key, None)  # the sidebar shows "other: <folder>" on its next run
+    st.switch_page("pages/overview.py")

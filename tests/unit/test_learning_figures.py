@@ -1,0 +1,109 @@
+"""Learning figure builders: structure, hover text and exact numbers from handmade inputs."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from explainer.figures import learning as figs
+from explainer.learning import (AttentionMap, Checkpoint, NextTokenDistribution, Sample, TokenProb,
+                                UnseenContinuation, attention_mask_matrix, count_ngrams)
+from explainer.text import texts
+
+T = texts("learning", "en")
+T_ZH = texts("learning", "zh")
+
+
+def _dist(prompt: str, *pairs: tuple[str, float]) -> NextTokenDistribution:
+    return NextTokenDistribution(prompt, tuple(TokenProb(tok, p) for tok, p in pairs))
+
+
+def _checkpoint(step: int, best: float) -> Checkpoint:
+    probes = (_dist("the apple is", ("red", best), ("green", (1 - best) / 2)),
+              _dist("the sky is", ("blue", best), ("<b>", (1 - best) / 2)))
+    return Checkpoint(step, probes, (Sample("the apple is", " red .", " red red"),))
+
+
+def test_moving_average_is_a_trailing_mean() -> None:
+    np.testing.assert_allclose(figs.moving_average([1, 2, 3, 4], window=2), [1, 1.5, 2.5, 3.5])
+    assert figs.moving_average([]).size == 0
+
+
+@pytest.mark.parametrize("t", [T, T_ZH])
+def test_loss_figure_has_train_smooth_heldout_and_baselines(t) -> None:
+    fig = figs.loss_figure([3.0, 2.5, 2.0], [(0, 3.2), (3, 2.1)], t, baselines={"bigram": 2.4})
+    assert isinstance(fig, go.Figure)
+    names = [tr.name for tr in fig.data]
+    assert names == [t["train_loss"], t["train_smooth"], t["heldout_loss"], "bigram"]
+    assert list(fig.data[2].x) == [0, 3] and list(fig.data[3].y) == [2.4, 2.4]
+    assert fig.layout.title.text == t["loss_title"] and t["step"] in fig.data[0].hovertemplate
+
+
+def test_loss_figure_at_step_zero_is_empty_but_valid() -> None:
+    fig = figs.loss_figure([], [(0, 5.0)], T)
+    assert len(fig.data) == 3 and list(fig.data[0].x) == []
+
+
+def test_probes_figure_puts_step_zero_left_and_escapes_tokens() -> None:
+    fig = figs.probes_figure(_checkpoint(0, 0.1), _checkpoint(40, 0.9), T)
+    assert len(fig.data) == 4                                   # 2 probes x (before, after)
+    left, right = fig.data[0], fig.data[1]
+    assert list(left.x) == pytest.approx([0.1, 0.45]) and list(right.x) == pytest.approx([0.9, 0.05])
+    assert fig.data[3].customdata[1] == "&lt;b&gt;"             # token text is escaped, not HTML
+    assert fig.layout.title.text == T["probes_title"].format(before=0, after=40)
+    assert right.marker.color[0] == figs.AFTER                  # the top guess is highlighted
+
+
+def test_attention_figure_shows_the_chosen_head_before_and_after() -> None:
+    w = np.zeros((2, 2, 3, 3))
+    w[1, 0] = np.tril(np.ones((3, 3))) / np.arange(1, 4)[:, None]
+    before = AttentionMap(("a", "b", "c"), np.full((2, 2, 3, 3), 1 / 3), 0)
+    after = AttentionMap(("a", "b", "c"), w, 40)
+    fig = figs.attention_figure(before, after, 1, 0, T)
+    assert len(fig.data) == 2 and fig.data[0].type == "heatmap"
+    np.testing.assert_allclose(fig.data[1].z, w[1, 0])
+    assert list(fig.data[0].x) == ["0:a", "1:b", "2:c"]
+    assert T["attention_after"].format(step=40) in [a.text for a in fig.layout.annotations]
+
+
+def test_sample_count_and_unseen_rows() -> None:
+    rows = figs.sample_rows([_checkpoint(0, 0.1), _checkpoint(20, 0.5)], T)
+    assert [r[T["col_step"]] for r in rows] == [0, 20] and rows[0][T["col_greedy"]] == " red ."
+    model = count_ngrams(["a", "b", "a", "b", "a", "c"], 2)
+    table = figs.count_rows(model, T)
+    assert table[0] == {T["col_context"]: "a", T["col_count"]: 3, T["col_next"]: "b (2) · c (1)"}
+    unigram = figs.count_rows(count_ngrams(["x", "y", "x"], 1), T)
+    assert unigram[0][T["col_context"]] == T["empty_context"] and unigram[0][T["col_next"]] == "x (2) · y (1)"
+    unseen = figs.unseen_rows([UnseenContinuation(("grapes",), "are", "unseen context", 0.0, 0.31234),
+                               UnseenContinuation(("is",), "gold", "unseen pair", 0.0, 0.01)], T)
+    assert unseen[0][T["col_kind"]] == T["kind_context"] and unseen[1][T["col_kind"]] == T["kind_pair"]
+    assert unseen[0][T["col_neural_prob"]] == 0.3123 and unseen[0][T["col_ngram_prob"]] == 0.0
+
+
+def test_compare_figure_uses_the_union_of_top_tokens_and_zero_for_missing() -> None:
+    panels = [("the apple is", {"bigram": {"red": 0.5, "green": 0.5}, "gpt": {"red": 0.7, "pink": 0.2}})]
+    fig = figs.compare_figure(panels, T, top=2)
+    assert [tr.name for tr in fig.data] == ["bigram", "gpt"]
+    assert list(fig.data[0].x) == ["red", "green", "pink"]
+    assert list(fig.data[0].y) == [0.5, 0.5, 0.0] and list(fig.data[1].y) == [0.7, 0.0, 0.2]
+    assert fig.data[0].marker.color == figs.BEFORE and fig.layout.barmode == "group"
+
+
+def test_heldout_masks_objectives_and_candidates() -> None:
+    fig = figs.heldout_figure({"bigram": 2.0, "gpt": 1.0}, T)
+    assert list(fig.data[0].customdata) == pytest.approx([np.exp(2.0), np.exp(1.0)])
+    masks = figs.masks_figure(["a", "b", "c"], attention_mask_matrix("gpt", 3), attention_mask_matrix("bert", 3), T)
+    np.testing.assert_array_equal(masks.data[0].z, np.tril(np.ones((3, 3))))
+    np.testing.assert_array_equal(masks.data[1].z, np.ones((3, 3)))
+    loss = figs.objectives_loss_figure([2.0, 1.0], [3.0, 2.0], T)
+    assert [tr.name for tr in loss.data] == [T["gpt"], T["bert"]]
+    cand = figs.candidates_figure([("GPT", (TokenProb("red", 0.6),)), ("BERT", (TokenProb("cow", 0.8),))], T)
+    assert len(cand.data) == 2 and list(cand.data[1].x) == [0.8]
+    assert figs.distribution_dict(_dist("p", ("a", 0.25))) == {"a": 0.25}
+
+
+def test_english_and_chinese_texts_have_the_same_keys_and_placeholders() -> None:
+    import re
+    assert set(T) == set(T_ZH)
+    for key in T:
+        assert set(re.findall(r"\{(\w+)\}", T[key])) == set(re.findall(r"\{(\w+)\}", T_ZH[key])), key
