@@ -3,7 +3,7 @@ import torch
 
 import explainer
 from explainer.ui.resources import _trace_cache
-from tests.app.conftest import open_page
+from tests.app.conftest import ZH_PROMPT, open_page
 
 
 def test_nothing_off_shows_a_hint_and_no_error():
@@ -62,3 +62,17 @@ def test_switching_off_heads_changes_the_prediction_and_back_restores_it(default
     assert at.query_params.get("off") in (None, [], "")
     again = explainer.trace(default_model, prompt, 256)
     assert torch.equal(again.next_token_logits, normal.next_token_logits)   # restored exactly
+
+
+def test_chinese_prompt_and_interface_with_a_head_off():
+    at = open_page("intervene", prompt=ZH_PROMPT, lang="zh", off="3.0,3.1", mlp_off="1")
+    assert not at.exception
+    assert at.title[0].value.startswith("干预")
+    assert len(at.get("plotly_chart")) == 1 and len(at.metric) == 3
+
+
+def test_empty_prompt_is_friendly():
+    at = open_page("intervene", prompt="  ", off="0.1")
+    assert not at.exception
+    assert any("empty" in i.value for i in at.info) and not at.get("plotly_chart")
+    assert at.sidebar.text_area[0].value == "  "

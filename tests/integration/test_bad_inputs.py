@@ -25,6 +25,8 @@ ODD_TEXTS = {
     "lone-surrogate-free-cjk": "法国的首都是巴黎。" * 3,
 }
 REAL_PAGES = [slug for file, slug in app_pages() if not is_stub(file)]
+OWN_MODEL = {"learning"}                 # pages that train their own tiny model: no prompt, no big model
+PROMPT_PAGES = [p for p in REAL_PAGES if p not in OWN_MODEL]
 
 
 # ---------------------------------------------------------------- bad model folders
@@ -171,6 +173,9 @@ def test_every_page_survives_bad_text(page, kind):
     at = open_linked(page, prompt=prompt, max_tokens="64")
     assert not at.exception, at.exception
     assert at.sidebar.text_area[0].value == prompt[:100_000]        # the user's text is kept
+    if page in OWN_MODEL:
+        assert at.get("plotly_chart"), "a page with its own model still shows its charts"
+        return
     if kind in ("empty", "whitespace"):
         assert any(EN["empty_prompt"][:25] in m for m in _friendly(at))
     if kind == "article":
@@ -194,7 +199,7 @@ def test_every_page_survives_odd_url_values(page):
         assert f"“{name}”" in notices, (name, notices)
 
 
-BAD_MODEL_CASES = [(p, "corrupt") for p in REAL_PAGES] + [("tokens", "pickle-only"), ("tokens", "unknown")]
+BAD_MODEL_CASES = [(p, "corrupt") for p in PROMPT_PAGES] + [("tokens", "pickle-only"), ("tokens", "unknown")]
 
 
 @pytest.mark.parametrize("page, which", BAD_MODEL_CASES)
@@ -207,9 +212,71 @@ def test_every_page_explains_a_bad_model(bad_models, page, which):
     assert at.sidebar.text_area[0].value == prompt
 
 
+def test_pages_with_their_own_model_ignore_a_bad_sidebar_model(bad_models):
+    for page in OWN_MODEL:
+        at = open_linked(page, model=str(bad_models["corrupt"]), prompt="My words must survive")
+        assert not at.exception, at.exception
+        assert at.get("plotly_chart") and at.sidebar.text_area[0].value == "My words must survive"
+
+
 def test_a_bad_model_does_not_break_the_next_session(bad_models):
     broken = open_linked("tokens", model=str(bad_models["corrupt"]))
     assert broken.error and not broken.exception
     fine = open_linked("tokens")
     assert not fine.exception and not fine.error
     assert len(fine.get("plotly_chart")) >= 1
+
+
+# ---------------------------------------------------------------- the other boxes a user types in
+
+TYPED = {k: ODD_TEXTS[k] for k in ("nul-and-control", "emoji-zwj", "rtl", "html")} | {
+    "empty": "", "whitespace": "  \t ", "long": "word " * 5000}
+
+
+def _no_live_html(at) -> None:
+    for block in at.get("html"):
+        assert "<script" not in block.proto.body and "<img src=x" not in block.proto.body
+    for md in list(at.markdown) + list(at.caption):
+        assert "<script" not in md.value or not md.proto.allow_html
+
+
+@pytest.mark.parametrize("kind", list(TYPED))
+def test_embeddings_boxes_take_any_text(kind):
+    """The word box, the word-pairs box and the analogy boxes of the Embeddings page."""
+    text = TYPED[kind]
+    at = open_linked("embeddings")
+    at.text_input(key="w_word").set_value(text[:60]).run()
+    assert not at.exception, at.exception
+    at.text_area(key="emb_pairs_text").set_value(f"{text} , cat\n{text}\ncat, dog").run()
+    assert not at.exception, at.exception
+    at.text_input(key="emb_an_a").set_value(text[:60]).run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="w_word").value == text[:60]                 # nothing typed is lost
+    assert at.text_area(key="emb_pairs_text").value.startswith(text)
+    if not text.strip():
+        assert _friendly(at), "an empty box should say what to type"
+    _no_live_html(at)
+
+
+@pytest.mark.parametrize("kind", list(TYPED))
+def test_compare_prompt_box_takes_any_text(kind):
+    text = TYPED[kind]
+    at = open_linked("next_token", compare="A second prompt")
+    at.text_input(key="w_cmp_prompt").set_value(text).run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="w_cmp_prompt").value == text
+    if not text.strip():
+        assert _friendly(at)
+    _no_live_html(at)
+
+
+@pytest.mark.parametrize("kind", list(TYPED))
+def test_learning_corpus_box_takes_any_text(kind):
+    text = TYPED[kind]
+    at = open_linked("learning")
+    at.radio(key="learn_source").set_value("custom").run()
+    at.text_area(key="learn_text").set_value(text).run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="learn_text").value == text
+    assert _friendly(at), "a text too short to learn from should get a message"
+    _no_live_html(at)
