@@ -7,7 +7,7 @@ forward pass) their repeats are interleaved, so a noisy machine slows both alike
 ratio still holds. A missed target is reported in the table, never raised: the function
 returns 0 either way.
 
-The sections live in ``bench_trace`` (1, 2, 7: the library), ``bench_app`` (4, 5, 8: the
+The sections live in ``bench_trace`` (1, 2, 7: the library), ``ui.bench_app`` (4, 5, 8: the
 Streamlit app) and ``bench_cold`` (3, 6, 9: cold starts, the vocabulary map, training).
 """
 from __future__ import annotations
@@ -184,7 +184,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     ``args``: quick, sections, out, device; optionally ``model`` (a LoadedModel or a model
     name) to benchmark instead of the embedded default (tests pass a tiny model).
     """
-    from explainer import bench_app, bench_cold, bench_trace
+    from explainer import bench_cold, bench_trace
+    from explainer.ui import bench_app
     from explainer.models import pick_device
 
     sections = parse_sections(getattr(args, "sections", "all"))

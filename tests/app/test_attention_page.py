@@ -20,15 +20,6 @@ def test_attention_in_chinese():
     at = open_page("attention", lang="zh")
     assert at.title[0].value.startswith("注意力")
     assert any(b.label.startswith("归纳头") for b in at.button)
-
-
-def test_attention_empty_prompt_is_friendly():
-    at = open_page("attention", prompt="   ")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
-
-
 def test_jump_button_sets_layer_and_head():
     at = open_page("attention")
     label = next(b.label for b in at.button if b.key == "jump_induction")

@@ -59,14 +59,6 @@ def test_sampling_with_a_seed_is_reproducible():
     other.select_slider(key="gen_play_n").set_value(5).run()
     _buttons(other)[1].click().run()
     assert _full_text(other) != texts[0]                   # another seed, another text
-
-
-def test_generation_empty_prompt_is_friendly():
-    at = open_page("generation", prompt="   ")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info)
-
-
 def test_generation_presenter_and_chinese():
     at = open_page("generation", presenter=True, lang="zh")
     assert not at.exception

@@ -69,10 +69,3 @@ def test_chinese_prompt_and_interface_with_a_head_off():
     assert not at.exception
     assert at.title[0].value.startswith("干预")
     assert len(at.get("plotly_chart")) == 1 and len(at.metric) == 3
-
-
-def test_empty_prompt_is_friendly():
-    at = open_page("intervene", prompt="  ", off="0.1")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info) and not at.get("plotly_chart")
-    assert at.sidebar.text_area[0].value == "  "

@@ -23,15 +23,6 @@ def test_layers_notice_names_the_first_layer_with_the_answer():
 def test_layers_in_chinese():
     at = open_page("layers", lang="zh")
     assert at.title[0].value.startswith("逐层")
-
-
-def test_layers_empty_prompt_is_friendly():
-    at = open_page("layers", prompt="   ")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
-
-
 def test_long_prompt_shows_a_window_slider():
     at = open_page("layers", prompt="one two three four five six seven eight nine ten " * 3)
     assert not at.exception

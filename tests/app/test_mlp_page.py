@@ -11,15 +11,6 @@ def test_mlp_page_renders(which):
     assert not at.exception
     assert len(at.get("plotly_chart")) == 5
     assert "SwiGLU" in at.info[0].value                # the default model is a Llama
-
-
-def test_mlp_page_empty_prompt_is_friendly():
-    at = open_page("mlp", prompt="   ")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
-
-
 def test_mlp_page_presenter_and_chinese():
     at = open_page("mlp", presenter=True, lang="zh")
     assert not at.exception

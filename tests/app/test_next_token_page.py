@@ -34,14 +34,6 @@ def test_next_token_settings_from_url_reshape_and_do_not_rerun():
     assert resources._trace_cache().misses == misses       # view controls never re-run the model
     assert at.query_params.get("top_p") == "0.5"
     assert _metric(at, 3) not in ("3", "49,152")
-
-
-def test_next_token_empty_prompt_is_friendly():
-    at = open_page("next_token", prompt="   ")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info)
-
-
 def test_next_token_presenter_and_chinese():
     at = open_page("next_token", presenter=True, lang="zh")
     assert not at.exception

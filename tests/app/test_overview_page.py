@@ -27,15 +27,6 @@ def test_overview_notice_names_the_prediction():
 def test_overview_in_chinese():
     at = _overview(lang="zh")
     assert at.title[0].value.startswith("总览")
-
-
-def test_overview_empty_prompt_is_friendly():
-    at = _overview(prompt="   ")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
-
-
 def test_language_switch_does_not_rerun_the_model():
     at = _overview()
     misses = _trace_cache().misses

@@ -23,15 +23,6 @@ def test_position_page_learned_positions():
 def test_position_in_chinese():
     at = open_page("position", lang="zh")
     assert at.title[0].value.startswith("位置")
-
-
-def test_position_empty_prompt_is_friendly():
-    at = open_page("position", prompt="   ")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info)
-    assert not at.get("plotly_chart")
-
-
 def test_view_controls_do_not_rerun_the_model():
     at = open_page("position")
     misses = _trace_cache().misses

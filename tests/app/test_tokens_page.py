@@ -10,15 +10,6 @@ def test_tokens_page_renders(which):
     assert not at.exception
     assert len(at.get("plotly_chart")) >= 1
     assert at.metric[0].value.isdigit() and int(at.metric[0].value) > 0
-
-
-def test_tokens_page_empty_prompt_is_friendly():
-    at = open_page("tokens", prompt="   ")
-    assert not at.exception
-    assert any("empty" in i.value for i in at.info)
-    assert at.sidebar.text_area[0].value == "   "      # what the user typed is kept
-
-
 def test_tokens_page_in_chinese():
     at = open_page("tokens", lang="zh")
     assert at.title[0].value.startswith("词元")

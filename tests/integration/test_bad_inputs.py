@@ -132,7 +132,7 @@ def test_trace_rejects_bad_max_tokens(default_model, max_tokens):
 @pytest.mark.parametrize("name", list(ODD_TEXTS))
 def test_trace_reads_odd_text(default_model, name):
     tr = explainer.trace(default_model, ODD_TEXTS[name], max_tokens=256)
-    assert 1 <= tr.n_tokens <= 256
+    assert 0 < tr.n_tokens <= 256
     assert tr.truncated == (name == "article")
     assert tr.logits.isfinite().all()
 

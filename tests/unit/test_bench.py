@@ -67,7 +67,7 @@ def test_percentiles_and_sections():
 
 
 def test_page_slugs_come_from_app_py():
-    from explainer.bench_app import page_slugs
+    from explainer.ui.bench_app import page_slugs
     slugs = page_slugs()
     assert slugs[0] == "overview" and "attention" in slugs and "next_token" in slugs
 
