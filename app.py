@@ -28,6 +28,6 @@ PAGES = [
 st.set_page_config(page_title="LLM Explainer", page_icon="🔍", layout="wide")
 state.load_query_params()                         # so the navigation speaks the link's language
 common = texts("common", state.get("lang"))
-pages = [st.Page(path, title=common["page_" + slug], icon=icon, url_path=slug, default=(slug == "overview"))
-         for path, slug, icon in PAGES]
+# The first page is the default one and lives at "/" (its url path is not used).
+pages = [st.Page(path, title=common["page_" + slug], icon=icon, url_path=slug) for path, slug, icon in PAGES]
 st.navigation(pages).run()

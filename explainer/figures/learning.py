@@ -107,6 +107,14 @@ def attention_figure(before: AttentionMap, after: AttentionMap, layer: int, head
     return theme.apply(fig, presenter, height=440)
 
 
+def loss_rows(train_loss: Sequence[float], heldout_loss: Sequence[tuple[int, float]]) -> list[dict[str, object]]:
+    """One row per step: the training loss of that step and, where measured, the held-out loss (else None)."""
+    heldout = dict(heldout_loss)
+    steps = sorted(set(range(1, len(train_loss) + 1)) | set(heldout))
+    return [{"step": s, "train_loss": train_loss[s - 1] if 0 < s <= len(train_loss) else None,
+             "heldout_loss": heldout.get(s)} for s in steps]
+
+
 def sample_rows(checkpoints: Sequence[Checkpoint], t: Mapping[str, str]) -> list[dict[str, object]]:
     """One row per (checkpoint, prompt): what the model wrote, greedy and sampled."""
     return [{t["col_step"]: c.step, t["col_prompt"]: s.prompt, t["col_greedy"]: s.greedy, t["col_sampled"]: s.sampled}

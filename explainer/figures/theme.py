@@ -36,8 +36,8 @@ pio.templates.default = TEMPLATE
 def apply(fig: go.Figure, presenter: bool = False, height: int | None = None) -> go.Figure:
     """Give ``fig`` the project look; presenter mode enlarges type and raises contrast."""
     base = 22 if presenter else 13
-    if fig.layout.template.layout.plot_bgcolor != pio.templates[TEMPLATE].layout.plot_bgcolor:
-        fig.update_layout(template=TEMPLATE)            # a figure made before this module was imported
+    if pio.templates.default != TEMPLATE:               # someone changed the default since: name it here
+        fig.update_layout(template=TEMPLATE)
     fig.update_layout(
         font=dict(family=FONT_FAMILY, size=base, color="#000000" if presenter else "#222222"),
         margin=dict(l=10, r=10, t=50 if fig.layout.title.text else 20, b=10),

@@ -189,8 +189,7 @@ def _live_view(trainer: Trainer, t: Mapping[str, str], common: Mapping[str, str]
     if snap.error:
         st.error(t["train_error"].format(error=snap.error))
     figure(figs.loss_figure(snap.train_loss, snap.heldout_loss, t, presenter), "learn_loss", labels=common,
-           data=pd.DataFrame({"step": range(1, len(snap.train_loss) + 1), "train_loss": snap.train_loss}).merge(
-               pd.DataFrame(snap.heldout_loss, columns=["step", "heldout_loss"]), on="step", how="outer"))
+           data=pd.DataFrame(figs.loss_rows(snap.train_loss, snap.heldout_loss)))
     st.subheader(t["probes_section"])
     st.markdown(t["probes_intro"])
     after = snap.latest

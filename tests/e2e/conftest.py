@@ -221,13 +221,10 @@ def page(browser):
 # ---------------------------------------------------------------- helpers
 
 
-DEFAULT_SLUG = "overview"                               # st.Page(default=True) in app.py
-
-
 def url_for(server: Server, slug: str, query: dict | str | None = None) -> str:
     if isinstance(query, dict):
         query = urlencode(query)
-    path = "" if slug == DEFAULT_SLUG else slug          # the default page lives at "/"
+    path = "" if slug == app_pages()[0][1] else slug     # the first page is the default: it lives at "/"
     return f"{server.url}/{path}" + (f"?{query}" if query else "")
 
 

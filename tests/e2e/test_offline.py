@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.e2e.conftest import (ARTIFACTS, CHART, NETGUARD, app_pages, new_page, open_app, start_server,
+from tests.e2e.conftest import (ARTIFACTS, NETGUARD, app_pages, new_page, open_app, start_server,
                                 stop_server)
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,6 @@ def test_every_page_works_with_no_request_leaving_the_machine(browser):
         for _, slug in app_pages():
             for lang in ("en", "zh"):
                 open_app(page, srv, slug, {"lang": lang} if lang == "zh" else None, expect="any")
-        assert page.locator(CHART).count() >= 0
     finally:
         page.context.close()
         stop_server(srv)

@@ -107,3 +107,12 @@ def test_english_and_chinese_texts_have_the_same_keys_and_placeholders() -> None
     assert set(T) == set(T_ZH)
     for key in T:
         assert set(re.findall(r"\{(\w+)\}", T[key])) == set(re.findall(r"\{(\w+)\}", T_ZH[key])), key
+
+
+def test_loss_rows_join_training_and_heldout_by_step():
+    rows = figs.loss_rows([3.0, 2.0, 1.5], [(0, 4.0), (2, 2.5)])
+    assert [r["step"] for r in rows] == [0, 1, 2, 3]
+    assert rows[0] == {"step": 0, "train_loss": None, "heldout_loss": 4.0}
+    assert rows[2] == {"step": 2, "train_loss": 2.0, "heldout_loss": 2.5}
+    assert rows[3]["heldout_loss"] is None
+    assert figs.loss_rows([], [(0, 4.0)]) == [{"step": 0, "train_loss": None, "heldout_loss": 4.0}]
