@@ -1,18 +1,29 @@
 """Where each stage lives inside a Hugging Face model, per architecture family.
 
-An :class:`Architecture` maps the journey's names (embeddings, blocks, attention, MLP,
-final norm, unembedding) onto the model's own module tree, nnsight-style: we only read
-and hook the real modules, never re-implement or edit the forward pass.
-Supported: GPT-2 (learned positions, LayerNorm, GELU, Conv1D) and the Llama family
-(RoPE, grouped-query attention, RMSNorm, SwiGLU: llama, mistral, qwen2).
+An :class:`Architecture` maps the journey's names (embeddings, blocks, attention, MLP, the
+norms around them, final norm, unembedding) onto the model's own module tree, nnsight-style:
+we only read and call the real modules, never edit them.
+
+Supported families:
+- ``gpt2``: learned positions, LayerNorm, GELU MLP, fused Conv1D q/k/v.
+- ``llama`` (llama, mistral, qwen2): RoPE, grouped-query attention, RMSNorm, SwiGLU.
+- ``qwen3``: the Llama tree plus RMSNorm on every query and key head (q/k norms).
+- ``gemma3`` (``gemma3_text``): q/k norms, four norms per block (a post-norm after attention
+  and after the MLP, so what a sublayer adds to the residual is the post-norm's output),
+  GeGLU, embeddings scaled by √d inside the embedding module, and layers that read only a
+  sliding window (local) between layers that read everything (global), each with its own
+  rotary base.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
+
+ModuleOf = Callable[[nn.Module], nn.Module]
 
 
 class UnsupportedArchitecture(ValueError):
@@ -21,19 +32,31 @@ class UnsupportedArchitecture(ValueError):
 
 @dataclass(frozen=True)
 class Architecture:
-    """Accessors from an HF causal LM to the modules each stage hooks into."""
+    """Accessors from an HF causal LM (or one of its blocks) to the modules each stage uses."""
 
-    family: str                                   # "gpt2" | "llama"
-    blocks: Callable[[nn.Module], nn.ModuleList]  # the N transformer blocks
-    token_embedding: Callable[[nn.Module], nn.Module]
+    family: str                                     # "gpt2" | "llama" | "qwen3" | "gemma3"
+    blocks: Callable[[nn.Module], nn.ModuleList]    # the N transformer blocks
+    token_embedding: ModuleOf
     position_embedding: Callable[[nn.Module], nn.Module | None]
-    attention: Callable[[nn.Module], nn.Module]   # block -> attention module (returns (out, weights))
-    mlp: Callable[[nn.Module], nn.Module]         # block -> MLP module
-    mlp_down: Callable[[nn.Module], nn.Module]    # block -> MLP output projection (its input = activations)
-    attn_in_norm: Callable[[nn.Module], nn.Module]  # block -> norm before attention
-    attn_out_proj: Callable[[nn.Module], nn.Module]  # block -> attention output projection
-    final_norm: Callable[[nn.Module], nn.Module]
+    attention: ModuleOf                             # block -> attention module
+    mlp: ModuleOf                                   # block -> MLP module
+    mlp_down: ModuleOf                              # block -> MLP output projection (its input = activations)
+    attn_in_norm: ModuleOf                          # block -> norm before attention
+    attn_out_proj: ModuleOf                         # block -> attention output projection
+    mlp_in_norm: ModuleOf                           # block -> norm before the MLP
+    final_norm: ModuleOf
     rotary: bool
+    attn_post_norm: Callable[[nn.Module], nn.Module | None] = lambda b: None   # Gemma: after attention
+    mlp_post_norm: Callable[[nn.Module], nn.Module | None] = lambda b: None    # Gemma: after the MLP
+    qk_norm: bool = False                           # RMSNorm on each query and key head
+
+    def attn_added(self, block: nn.Module) -> nn.Module:
+        """The module whose output attention adds to the residual stream."""
+        return self.attn_post_norm(block) or self.attention(block)
+
+    def mlp_added(self, block: nn.Module) -> nn.Module:
+        """The module whose output the MLP adds to the residual stream."""
+        return self.mlp_post_norm(block) or self.mlp(block)
 
 
 GPT2 = Architecture(
@@ -46,12 +69,12 @@ GPT2 = Architecture(
     mlp_down=lambda b: b.mlp.c_proj,
     attn_in_norm=lambda b: b.ln_1,
     attn_out_proj=lambda b: b.attn.c_proj,
+    mlp_in_norm=lambda b: b.ln_2,
     final_norm=lambda m: m.transformer.ln_f,
     rotary=False,
 )
 
-LLAMA = Architecture(
-    family="llama",
+_LLAMA_TREE = dict(
     blocks=lambda m: m.model.layers,
     token_embedding=lambda m: m.model.embed_tokens,
     position_embedding=lambda m: None,
@@ -64,12 +87,26 @@ LLAMA = Architecture(
     rotary=True,
 )
 
+LLAMA = Architecture(family="llama", mlp_in_norm=lambda b: b.post_attention_layernorm, **_LLAMA_TREE)
+QWEN3 = Architecture(family="qwen3", mlp_in_norm=lambda b: b.post_attention_layernorm, qk_norm=True,
+                     **_LLAMA_TREE)
+GEMMA3 = Architecture(
+    family="gemma3",
+    mlp_in_norm=lambda b: b.pre_feedforward_layernorm,
+    attn_post_norm=lambda b: b.post_attention_layernorm,
+    mlp_post_norm=lambda b: b.post_feedforward_layernorm,
+    qk_norm=True,
+    **_LLAMA_TREE,
+)
+
 # model_type -> architecture. Llama-family models share Llama's module tree.
 SUPPORTED: dict[str, Architecture] = {
     "gpt2": GPT2,
     "llama": LLAMA,
     "mistral": LLAMA,
     "qwen2": LLAMA,
+    "qwen3": QWEN3,
+    "gemma3_text": GEMMA3,
 }
 
 
@@ -89,10 +126,12 @@ def architecture_for(model_type: str) -> Architecture:
 def check_structure(arch: Architecture, hf_model: nn.Module) -> None:
     """Fail clearly if a model claims a family but lacks one of its modules."""
     try:
-        blocks = arch.blocks(hf_model)
-        first = blocks[0]
-        for name in ("attention", "mlp", "mlp_down", "attn_in_norm", "attn_out_proj"):
+        first = arch.blocks(hf_model)[0]
+        for name in ("attention", "mlp", "mlp_down", "attn_in_norm", "attn_out_proj", "mlp_in_norm",
+                     "attn_added", "mlp_added"):
             getattr(arch, name)(first)
+        if arch.qk_norm:
+            arch.attention(first).q_norm, arch.attention(first).k_norm
         arch.final_norm(hf_model)
         arch.token_embedding(hf_model)
     except (AttributeError, IndexError, TypeError) as err:
@@ -102,6 +141,57 @@ def check_structure(arch: Architecture, hf_model: nn.Module) -> None:
         ) from err
 
 
+# ---------------------------------------------------------------- per-layer facts
+
+
+def layer_types(hf_model: nn.Module) -> tuple[str, ...]:
+    """"full_attention" or "sliding_attention" for every block (all full when the config says nothing)."""
+    cfg = hf_model.config
+    n = cfg.num_hidden_layers if hasattr(cfg, "num_hidden_layers") else cfg.n_layer
+    types = getattr(cfg, "layer_types", None)
+    return tuple(types) if types else ("full_attention",) * n
+
+
+def sliding_window(hf_model: nn.Module, arch: Architecture, layer: int) -> int | None:
+    """How many positions back (itself included) a query of ``layer`` can read; None = all of them."""
+    attn = arch.attention(arch.blocks(hf_model)[layer])
+    window = getattr(attn, "sliding_window", None)
+    return int(window) if window else None
+
+
+def rope_theta(hf_model: nn.Module, layer: int) -> float | None:
+    """The rotary base of ``layer`` (None for models without rotary positions)."""
+    cfg = hf_model.config
+    params = getattr(cfg, "rope_parameters", None) or {}
+    kind = layer_types(hf_model)[layer]
+    if isinstance(params.get(kind), dict):                 # per layer type (Gemma 3)
+        params = params[kind]
+    theta = params.get("rope_theta", getattr(cfg, "rope_theta", None))
+    return None if theta is None else float(theta)
+
+
+def rotary_cos_sin(hf_model: nn.Module, layer: int, x: torch.Tensor,
+                   positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's own rotary cos and sin for ``layer`` at ``positions``: each (T, head_dim)."""
+    rotary = hf_model.model.rotary_emb
+    if "layer_type" in inspect.signature(rotary.forward).parameters:     # one base per layer type
+        cos, sin = rotary(x[None], positions[None], layer_types(hf_model)[layer])
+    else:
+        cos, sin = rotary(x[None], positions[None])
+    return cos[0], sin[0]
+
+
+def mlp_kind(hf_model: nn.Module, arch: Architecture) -> str:
+    """"GELU" (GPT-2), "SwiGLU" (gated with SiLU) or "GeGLU" (gated with GELU)."""
+    if arch.family == "gpt2":
+        return "GELU"
+    cfg = hf_model.config
+    act = (getattr(cfg, "hidden_activation", None) or getattr(cfg, "hidden_act", "silu")).lower()
+    return "GeGLU" if "gelu" in act else "SwiGLU"
+
+
 def unembed(hf_model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Logits from final-normed hidden states: [..., d_model] -> [..., vocab]."""
-    return hf_model.get_output_embeddings()(x)
+    """Logits from final-normed hidden states: [..., d_model] -> [..., vocab] (with any soft cap)."""
+    logits = hf_model.get_output_embeddings()(x)
+    cap = getattr(hf_model.config, "final_logit_softcapping", None)
+    return logits if not cap else torch.tanh(logits / cap) * cap

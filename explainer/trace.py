@@ -1,50 +1,76 @@
-"""The :class:`Trace`: everything one forward pass computed, immutable, on the CPU.
+"""The :class:`Trace`: one forward pass, kept as its residual stream; every other stage on demand.
 
-Large captures are stored compactly: causal attention keeps only its lower triangle, and
-past a memory budget tensors are kept in float16 (``precision``). Every accessor returns a
-fresh float32 tensor, so callers can never change what is cached and shared.
+A trace keeps what grows with tokens, not tokens²: the residual stream entering every block
+and leaving the last one, and the exact next-token logits. Attention weights, what each
+attention and MLP adds, MLP activations, logits at any position, token and position
+embeddings are computed when asked for, by running the block's own modules again on the
+residual it read (:mod:`explainer.blocks`), and kept in a small per-trace cache. Every
+accessor returns a fresh float32 tensor, so callers can never change what is shared.
 """
 from __future__ import annotations
 
 import io
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable
 
 import numpy as np
 import torch
 
-FORMAT_VERSION = 1
+from explainer import blocks
+from explainer.budget import check_fits
 
+if TYPE_CHECKING:
+    from explainer.models import LoadedModel
 
-def pack_causal(weights: torch.Tensor) -> torch.Tensor:
-    """(H, T, T) causal attention -> (H, T(T+1)/2): the lower triangle, row by row."""
-    T = weights.shape[-1]
-    rows, cols = torch.tril_indices(T, T, device=weights.device)
-    return weights[:, rows, cols]
-
-
-def unpack_causal(packed: torch.Tensor, T: int) -> torch.Tensor:
-    """(H, T(T+1)/2) -> (H, T, T) float32 with zeros above the diagonal (the causal mask)."""
-    rows, cols = torch.tril_indices(T, T)
-    full = torch.zeros(packed.shape[0], T, T, dtype=torch.float32)
-    full[:, rows, cols] = packed.float()
-    return full
+FORMAT_VERSION = 2
+Rows = int | slice | range | Iterable[int] | torch.Tensor | None
 
 
 @dataclass(frozen=True)
 class RotaryInfo:
-    """Rotary position embedding parameters: pair i of a head rotates by pos * inv_freq[i]."""
+    """Rotary position embedding parameters: pair i of a head rotates by pos * inv_freq[i].
+
+    ``layers`` lists the blocks that use this base (Gemma 3 has two: local and global layers).
+    """
 
     theta: float
     head_dim: int
     inv_freq: torch.Tensor           # (head_dim / 2,)
+    layers: tuple[int, ...] = ()
+
+
+class _PartCache:
+    """Per-trace LRU of recomputed block parts, bounded in bytes, safe across threads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], Any], size: Callable[[Any], int]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = compute()
+        with self._lock:
+            self._items[key] = (value, size(value))
+            while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.max_bytes:
+                self._items.popitem(last=False)
+        return value
+
+
+def _tensor_bytes(*tensors: torch.Tensor) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 @dataclass(frozen=True, eq=False)
 class Trace:
-    """Every stage of one forward pass. Shapes: T tokens, n layers, H heads, d model width."""
+    """One forward pass. Shapes: T tokens, n layers, H heads, d model width, V vocabulary."""
 
     model_name: str
     text: str
@@ -58,101 +84,222 @@ class Trace:
     d_model: int
     d_mlp: int
     vocab_size: int
-    precision: str                   # "float32", or "float16" for long prompts
-    rotary: RotaryInfo | None
+    precision: str                   # "float32": what is kept and computed
+    rotary: RotaryInfo | None        # the first layer's rotary base (None: learned positions)
     ablated_heads: frozenset = frozenset()
     ablated_mlps: frozenset = frozenset()
-    _embeddings: torch.Tensor = field(default=None, repr=False)   # (T, d)
-    _positions: torch.Tensor | None = field(default=None, repr=False)
+    rotaries: tuple[RotaryInfo, ...] = ()          # every rotary base, with the layers using it
+    windows: tuple[int | None, ...] = ()           # per layer: positions a query reads (None: all)
     _residual: torch.Tensor = field(default=None, repr=False)     # (n+1, T, d)
-    _attn_out: torch.Tensor = field(default=None, repr=False)     # (n, T, d)
-    _mlp_out: torch.Tensor = field(default=None, repr=False)      # (n, T, d)
-    _mlp_act: torch.Tensor = field(default=None, repr=False)      # (n, T, d_mlp)
-    _attn_packed: torch.Tensor = field(default=None, repr=False)  # (n, H, T(T+1)/2)
-    _logits: torch.Tensor = field(default=None, repr=False)       # (T, V)
-    _last_logits: torch.Tensor = field(default=None, repr=False)  # (V,) float32
+    _last_logits: torch.Tensor = field(default=None, repr=False)  # (V,) float32, HF's own
+    _model: "LoadedModel | None" = field(default=None, repr=False, compare=False)
+    _parts: _PartCache = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self._parts is None:
+            object.__setattr__(self, "_parts", _PartCache(self.cache_budget()))
+
+    # ------------------------------------------------------------ what is kept
 
     @property
     def n_tokens(self) -> int:
         return int(self.token_ids.shape[0])
 
     @property
-    def embeddings(self) -> torch.Tensor:
-        """Token embeddings (T, d_model)."""
-        return _fresh(self._embeddings)
-
-    @property
-    def positions(self) -> torch.Tensor | None:
-        """Learned position embeddings (T, d_model), or None for rotary models."""
-        return None if self._positions is None else _fresh(self._positions)
-
-    @property
     def residual(self) -> torch.Tensor:
         """Residual stream entering each block, then leaving the last one: (n+1, T, d)."""
-        return _fresh(self._residual)
+        return self._residual.clone()
+
+    def stream(self, layer: int) -> torch.Tensor:
+        """One row of the residual stream (T, d): what enters block ``layer`` (``n`` = after the last)."""
+        if not 0 <= layer <= self.n_layers:
+            raise ValueError(f"There is no residual row {layer} (rows 0–{self.n_layers}).")
+        return self._residual[layer].clone()
 
     @property
-    def attn_out(self) -> torch.Tensor:
-        return _fresh(self._attn_out)
+    def next_token_logits(self) -> torch.Tensor:
+        """Logits for the token after the prompt (V,), float32, as the model computed them."""
+        return self._last_logits.clone()
+
+    def kept_bytes(self) -> int:
+        """Bytes of tensor data the trace itself keeps."""
+        return _tensor_bytes(self.token_ids, self._residual, self._last_logits)
+
+    def cache_budget(self) -> int:
+        """Bytes the on-demand cache of this trace may hold (recomputed layers, queries and keys)."""
+        return int(min(max(self.kept_bytes(), 32 * 2**20), 512 * 2**20))
+
+    def nbytes(self) -> int:
+        """What this trace may take at most: kept tensors plus its on-demand cache."""
+        return self.kept_bytes() + self.cache_budget()
+
+    # ------------------------------------------------------------ the model behind it
 
     @property
-    def mlp_out(self) -> torch.Tensor:
-        return _fresh(self._mlp_out)
+    def model(self) -> "LoadedModel":
+        """The model that made this trace (loaded by name for a trace read from a file)."""
+        if self._model is None:
+            from explainer.models import load_model
+            model = load_model(self.model_name)
+            if (model.n_layers, model.d_model, model.vocab_size) != (self.n_layers, self.d_model, self.vocab_size):
+                raise ValueError(f"The model '{self.model_name}' loaded now does not match this trace.")
+            object.__setattr__(self, "_model", model)
+        return self._model
 
-    @property
-    def mlp_activations(self) -> torch.Tensor:
-        """MLP hidden activations, the input of each down projection: (n, T, d_mlp)."""
-        return _fresh(self._mlp_act)
+    def _heads_off(self, layer: int) -> tuple[int, ...]:
+        return tuple(sorted(h for l, h in self.ablated_heads if l == layer))
 
-    def mlp_activation(self, layer: int) -> torch.Tensor:
-        """MLP hidden activations of one layer (T, d_mlp), without copying the others."""
-        return _fresh(self._mlp_act[layer])
+    def parts(self, layer: int) -> blocks.BlockParts:
+        """Everything block ``layer`` computed, recomputed from the residual it read (cached)."""
+        self._check_layer(layer)
+        return self._parts.get(("parts", layer), lambda: blocks.block_parts(
+            self.model, layer, self._residual[layer], self._heads_off(layer), layer in self.ablated_mlps),
+            lambda p: p.nbytes())
+
+    def qkv(self, layer: int) -> blocks.QKV:
+        """Queries, keys and values of ``layer`` (cached)."""
+        self._check_layer(layer)
+        return self._parts.get(("qkv", layer), lambda: blocks.qkv(self.model, layer, self._residual[layer]),
+                               lambda p: _tensor_bytes(p.q, p.k, p.v, p.q_unrotated, p.k_unrotated))
+
+    def block_check(self, layer: int) -> float:
+        """Largest |recomputed block output − the stored next residual|: ~1e-6 when all is right."""
+        return float((self.parts(layer).out - self._residual[layer + 1]).abs().max())
+
+    # ------------------------------------------------------------ attention
+
+    def rows(self, rows: Rows) -> torch.Tensor:
+        """Query positions as a long tensor (all of them for None), checked against the prompt."""
+        T = self.n_tokens
+        if rows is None:
+            return torch.arange(T)
+        if isinstance(rows, int):
+            rows = [rows]
+        elif isinstance(rows, slice):
+            rows = range(*rows.indices(T))
+        out = torch.as_tensor(list(rows) if not isinstance(rows, torch.Tensor) else rows, dtype=torch.long)
+        out = out.reshape(-1)
+        if out.numel() and (out.min() < -T or out.max() >= T):
+            raise ValueError(f"Positions must be in 0–{T - 1}.")
+        return out % T
+
+    def attention(self, layer: int, rows: Rows = None, heads: Iterable[int] | None = None) -> torch.Tensor:
+        """Attention weights of ``layer``: (heads, len(rows), T); rows are queries, columns keys.
+
+        Computed on demand exactly as eager attention does it (causal mask, sliding window,
+        shared key/value heads); 0 where a key is hidden.
+        """
+        self._check_layer(layer)
+        rows_t = self.rows(rows)
+        heads = list(range(self.n_heads)) if heads is None else list(heads)
+        check_fits(4 * len(heads) * rows_t.numel() * self.n_tokens, "these attention weights")
+        return blocks.attention_rows(self.qkv(layer), rows_t, heads)
 
     @property
     def attentions(self) -> torch.Tensor:
         """All attention weights (n, H, T, T). Prefer :meth:`attention` for long prompts."""
+        check_fits(4 * self.n_layers * self.n_heads * self.n_tokens ** 2, "the attention weights of every layer")
         return torch.stack([self.attention(layer) for layer in range(self.n_layers)])
 
-    def attention(self, layer: int) -> torch.Tensor:
-        """Attention weights of one layer (H, T, T); rows are queries, columns keys."""
-        return unpack_causal(self._attn_packed[layer], self.n_tokens)
+    # ------------------------------------------------------------ what each block adds
+
+    def attn_out_at(self, layer: int) -> torch.Tensor:
+        """What attention in block ``layer`` adds to the residual: (T, d)."""
+        return self.parts(layer).attn_added.clone()
+
+    def mlp_out_at(self, layer: int) -> torch.Tensor:
+        """What the MLP in block ``layer`` adds to the residual: (T, d)."""
+        return self.parts(layer).mlp_added.clone()
+
+    def mid(self, layer: int) -> torch.Tensor:
+        """The residual between attention and the MLP of block ``layer``: (T, d)."""
+        return self.parts(layer).mid.clone()
+
+    def mlp_activation(self, layer: int) -> torch.Tensor:
+        """MLP hidden activations of one layer (T, d_mlp), the input of its down projection."""
+        return self.parts(layer).mlp_act.clone()
+
+    def _stacked(self, name: str, width: int) -> torch.Tensor:
+        check_fits(4 * self.n_layers * self.n_tokens * width, f"every layer's {name}")
+        return torch.stack([getattr(self.parts(layer), name) for layer in range(self.n_layers)])
+
+    @property
+    def attn_out(self) -> torch.Tensor:
+        """(n, T, d) what every attention adds. Prefer :meth:`attn_out_at` for long prompts."""
+        return self._stacked("attn_added", self.d_model)
+
+    @property
+    def mlp_out(self) -> torch.Tensor:
+        """(n, T, d) what every MLP adds. Prefer :meth:`mlp_out_at` for long prompts."""
+        return self._stacked("mlp_added", self.d_model)
+
+    @property
+    def mlp_activations(self) -> torch.Tensor:
+        """(n, T, d_mlp) every MLP's hidden activations. Prefer :meth:`mlp_activation`."""
+        return self._stacked("mlp_act", self.d_mlp)
+
+    # ------------------------------------------------------------ logits and embeddings
+
+    def logits_at(self, positions: Rows) -> torch.Tensor:
+        """Logits after the tokens at ``positions``: (P, V) float32; the last position is the model's own."""
+        rows = self.rows(positions)
+        check_fits(4 * rows.numel() * self.vocab_size, "these logits")
+        from explainer.arch import unembed
+        m = self.model
+        norm = m.arch.final_norm(m.hf_model)
+        out = torch.empty(rows.numel(), self.vocab_size)
+        with torch.inference_mode():
+            for start in range(0, rows.numel(), 64):
+                sl = rows[start:start + 64]
+                x = self._residual[self.n_layers, sl].to(m.device)                    # (c, d)
+                out[start:start + sl.numel()] = unembed(m.hf_model, norm(x)).float().cpu()
+        out[rows == self.n_tokens - 1] = self._last_logits
+        return out
 
     @property
     def logits(self) -> torch.Tensor:
-        """Logits at every position (T, vocab); the last row is always exact float32."""
-        full = _fresh(self._logits)
-        full[-1] = self._last_logits
-        return full
+        """Logits at every position (T, V). Prefer :meth:`logits_at` for long prompts or big vocabularies."""
+        return self.logits_at(None)
 
     @property
-    def next_token_logits(self) -> torch.Tensor:
-        """Logits for the token after the prompt (vocab,), float32."""
-        return self._last_logits.clone()
+    def embeddings(self) -> torch.Tensor:
+        """Token vectors as the first block reads them, before positions are added: (T, d).
 
-    def nbytes(self) -> int:
-        """Bytes of tensor data this trace keeps."""
-        tensors = [self.token_ids, self._embeddings, self._positions, self._residual, self._attn_out,
-                   self._mlp_out, self._mlp_act, self._attn_packed, self._logits, self._last_logits]
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        Gemma 3 scales them by √d inside its embedding module; that scale is included.
+        """
+        m = self.model
+        with torch.inference_mode():
+            return m.arch.token_embedding(m.hf_model)(self.token_ids.to(m.device)).float().cpu()
+
+    @property
+    def positions(self) -> torch.Tensor | None:
+        """Learned position embeddings (T, d), or None for rotary models."""
+        m = self.model
+        table = m.arch.position_embedding(m.hf_model)
+        if table is None:
+            return None
+        with torch.inference_mode():
+            return table(torch.arange(self.n_tokens, device=m.device)).float().cpu()
+
+    def _check_layer(self, layer: int) -> None:
+        if not 0 <= layer < self.n_layers:
+            raise ValueError(f"There is no layer {layer} (layers 0–{self.n_layers - 1}).")
 
     # ------------------------------------------------------------ save / load
 
     def save(self, path: str | Path | BinaryIO) -> str | Path | BinaryIO:
-        """Write an .npz (a path or a binary file object): every tensor plus JSON metadata."""
-        arrays = {name: getattr(self, name).numpy() for name in _TENSOR_FIELDS
-                  if getattr(self, name) is not None}
-        arrays["token_ids"] = self.token_ids.numpy()
-        if self.rotary is not None:
-            arrays["rotary_inv_freq"] = self.rotary.inv_freq.numpy()
-        meta = self.metadata()
-        arrays["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        """Write an .npz (a path or a binary file object): the residual stream, logits and metadata."""
+        arrays = {"residual": self._residual.numpy(), "last_logits": self._last_logits.numpy(),
+                  "token_ids": self.token_ids.numpy()}
+        for i, rot in enumerate(self.rotaries):
+            arrays[f"rotary_inv_freq_{i}"] = rot.inv_freq.numpy()
+        arrays["metadata"] = np.frombuffer(json.dumps(self.metadata()).encode("utf-8"), dtype=np.uint8)
         if hasattr(path, "write"):
             np.savez_compressed(path, **arrays)
             return path
-        path = Path(path)
-        with path.open("wb") as fh:
+        with Path(path).open("wb") as fh:
             np.savez_compressed(fh, **arrays)
-        return path
+        return Path(path)
 
     def to_bytes(self) -> bytes:
         """The .npz file as bytes (for a download button)."""
@@ -168,41 +315,32 @@ class Trace:
             "truncated": self.truncated, "arch": self.arch, "n_layers": self.n_layers,
             "n_heads": self.n_heads, "d_model": self.d_model, "d_mlp": self.d_mlp,
             "vocab_size": self.vocab_size, "precision": self.precision,
-            "rotary": None if self.rotary is None else {"theta": self.rotary.theta,
-                                                        "head_dim": self.rotary.head_dim},
+            "rotaries": [{"theta": r.theta, "head_dim": r.head_dim, "layers": list(r.layers)} for r in self.rotaries],
+            "windows": list(self.windows),
             "ablated_heads": sorted(map(list, self.ablated_heads)),
             "ablated_mlps": sorted(self.ablated_mlps),
         }
 
     @classmethod
-    def load(cls, path: str | Path | BinaryIO) -> "Trace":
-        """Read a trace written by :meth:`save` (a path or a binary file object)."""
+    def load(cls, path: str | Path | BinaryIO, model: "LoadedModel | None" = None) -> "Trace":
+        """Read a trace written by :meth:`save`. On-demand stages need its model: pass it, or it is
+        loaded by name the first time one is asked for."""
         source = path if hasattr(path, "read") else Path(path)
         with np.load(source, allow_pickle=False) as data:
             meta = json.loads(bytes(data["metadata"]).decode("utf-8"))
             if meta.get("format") != FORMAT_VERSION:
-                raise ValueError(f"Unsupported trace file format {meta.get('format')!r}.")
-            tensors = {name: torch.from_numpy(data[name].copy()) for name in _TENSOR_FIELDS
-                       if name in data.files}
-            token_ids = torch.from_numpy(data["token_ids"].copy())
-            inv_freq = torch.from_numpy(data["rotary_inv_freq"].copy()) if "rotary_inv_freq" in data.files else None
-        rotary = meta.pop("rotary")
+                raise ValueError(f"Unsupported trace file format {meta.get('format')!r}; trace the text again.")
+            arrays = {name: torch.from_numpy(data[name].copy()) for name in data.files if name != "metadata"}
+        rotaries = tuple(RotaryInfo(r["theta"], r["head_dim"], arrays[f"rotary_inv_freq_{i}"], tuple(r["layers"]))
+                         for i, r in enumerate(meta["rotaries"]))
         return cls(
-            model_name=meta["model_name"], text=meta["text"], token_ids=token_ids,
+            model_name=meta["model_name"], text=meta["text"], token_ids=arrays["token_ids"],
             tokens=tuple(meta["tokens"]), token_bytes=tuple(bytes.fromhex(b) for b in meta["token_bytes"]),
             truncated=meta["truncated"], arch=meta["arch"], n_layers=meta["n_layers"],
             n_heads=meta["n_heads"], d_model=meta["d_model"], d_mlp=meta["d_mlp"],
             vocab_size=meta["vocab_size"], precision=meta["precision"],
-            rotary=None if rotary is None else RotaryInfo(rotary["theta"], rotary["head_dim"], inv_freq),
+            rotary=rotaries[0] if rotaries else None, rotaries=rotaries, windows=tuple(meta["windows"]),
             ablated_heads=frozenset(tuple(x) for x in meta["ablated_heads"]),
             ablated_mlps=frozenset(meta["ablated_mlps"]),
-            **tensors,
+            _residual=arrays["residual"], _last_logits=arrays["last_logits"], _model=model,
         )
-
-
-_TENSOR_FIELDS = ("_embeddings", "_positions", "_residual", "_attn_out", "_mlp_out", "_mlp_act",
-                  "_attn_packed", "_logits", "_last_logits")
-
-
-def _fresh(t: torch.Tensor) -> torch.Tensor:
-    return t.to(torch.float32, copy=True)

@@ -1,25 +1,39 @@
-"""One forward pass with hooks -> an immutable :class:`Trace` of every stage.
+"""One forward pass at plain-forward speed → a :class:`Trace` that keeps the residual stream.
 
-Hooks are registered on the real HF modules inside :func:`_hooked` (removed in ``finally``),
-under the model's lock, and only record calls from the tracing thread, so the shared
-model is never modified and concurrent sessions never mix their captures.
+The pass runs the model as it is (its fastest attention, sdpa), with hooks that copy the
+residual entering every block and leaving the last one, and asks the model for the last
+position's logits only. Everything else is recomputed on demand from that stream
+(:mod:`explainer.blocks`). Hooks are registered inside :func:`_hooked` (removed in
+``finally``), under the model's lock, and record only calls from the running thread, so the
+shared model is never modified and concurrent sessions never mix their captures.
+
+Traces asked for at the same moment by different sessions run together as one right-padded
+batch (:class:`_Batcher`): with causal attention a real token never reads the padding after
+it, so every prompt's numbers are those of the prompt traced alone.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 
+from explainer.arch import layer_types, rope_theta, sliding_window, unembed
+from explainer.budget import TooLarge, budget_bytes, check_fits, human
 from explainer.models import LoadedModel
 from explainer.tokens import legible, token_bytes
 from explainer.trace import RotaryInfo, Trace
 
 DEFAULT_MAX_TOKENS = 1024
-# Above this many bytes of float32 captures, store big tensors in float16 (display precision).
-FULL_PRECISION_BUDGET = 256 * 2**20
+MAX_TRACE_TOKENS = 8192           # the longest text any model is traced on (SmolLM2's whole context)
+MAX_BATCH_TOKENS = 4096           # padded tokens in one batch of concurrent traces
+MAX_BATCH = 32
+Progress = Callable[[float, str], None]
+Ablation = tuple[frozenset, frozenset]
 
 
 def tokenize(model: LoadedModel, text: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> tuple[list[int], bool]:
@@ -28,9 +42,9 @@ def tokenize(model: LoadedModel, text: str, max_tokens: int = DEFAULT_MAX_TOKENS
         raise TypeError(f"The prompt must be text (str), not {type(text).__name__}.")
     if not text.strip():
         raise ValueError("The prompt is empty. Type a sentence for the model to read.")
-    if not isinstance(max_tokens, int) or max_tokens < 1:
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise ValueError(f"max_tokens must be a positive whole number, not {max_tokens!r}.")
-    max_tokens = min(max_tokens, model.context_length)
+    max_tokens = min(max_tokens, model.context_length, MAX_TRACE_TOKENS)
     char_cap = max(max_tokens * 64, 4096)     # no need to tokenize a whole book to keep its start
     clipped = text[:char_cap]
     with model.lock:                          # fast tokenizers are not safe to share across threads
@@ -41,38 +55,62 @@ def tokenize(model: LoadedModel, text: str, max_tokens: int = DEFAULT_MAX_TOKENS
     return ids[:max_tokens], truncated
 
 
+def estimate_bytes(model: LoadedModel, n_tokens: int, batch: int = 1) -> int:
+    """Peak bytes a trace of ``batch`` prompts of ``n_tokens`` takes: what it keeps plus the pass.
+
+    The pass holds a few (T, d) and (T, d_mlp) activations of one block at a time; a layer that
+    reads a sliding window needs a (T, T) mask, and attention math that falls back from the
+    fused kernel holds (H, T, T) scores.
+    """
+    T, B = n_tokens, batch
+    kept = 4 * B * ((model.n_layers + 1) * T * model.d_model + model.vocab_size)
+    block = 4 * B * T * (8 * model.d_model + 4 * model.d_mlp + 3 * model.n_heads * model.head_dim)
+    windowed = any(w is not None and w < T for w in _windows(model))
+    scores = 4 * B * model.n_heads * T * T if windowed else 0
+    return kept + block + scores + B * T * T
+
+
 def trace(
     model: LoadedModel,
     text: str,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     ablate_heads: Iterable[tuple[int, int]] = (),
     ablate_mlps: Iterable[int] = (),
+    progress: Progress | None = None,
 ) -> Trace:
-    """Run ``text`` through ``model`` once and capture every stage.
+    """Run ``text`` through ``model`` once and keep its residual stream.
 
-    ``ablate_heads`` (layer, head) pairs and ``ablate_mlps`` layers are switched off for
-    this pass only (their output is zeroed); the shared model is left as it was.
+    ``ablate_heads`` (layer, head) pairs and ``ablate_mlps`` layers are switched off for this
+    pass only (their output is zeroed); the shared model is left as it was. ``progress(f, msg)``
+    is called after every block when the pass runs on this thread. A text too long for the
+    memory budget raises :class:`explainer.budget.TooLarge` before anything runs.
     """
     ids, truncated = tokenize(model, text, max_tokens)
     ablation = (frozenset((int(l), int(h)) for l, h in ablate_heads), frozenset(int(l) for l in ablate_mlps))
     _check_ablation(model, *ablation)
-    input_ids = torch.tensor([ids], device=model.device)          # (1, T)
-    dtype = storage_dtype(model, len(ids))
-    with model.lock, _hooked(model, len(ids), dtype, *ablation) as rec, torch.inference_mode():
-        out = model.hf_model(input_ids=input_ids, use_cache=False)
-        logits = out.logits[0]                                      # (T, V)
-        del out
+    need = estimate_bytes(model, len(ids))
+    if need > budget_bytes():
+        raise TooLarge(f"Tracing {len(ids):,} tokens would need about {human(need)}, more than the "
+                       f"{human(budget_bytes())} this server allows for one request. Lower the longest "
+                       "text (in tokens) or shorten the text.")
     with model.lock:
         pieces = token_bytes(model.tokenizer, ids)
-    return _build_trace(model, text, ids, pieces, truncated, rec, logits, ablation)
+    request = _Request(text, ids, pieces, truncated, ablation, threading.get_ident(), progress)
+    return _batcher(model).submit(model, request)
 
 
-def storage_dtype(model: LoadedModel, T: int) -> torch.dtype:
-    """float32 while a T-token trace fits FULL_PRECISION_BUDGET, else float16 (display precision)."""
-    n = model.n_layers
-    fp32_bytes = 4 * (n * model.n_heads * T * (T + 1) // 2 + T * model.vocab_size
-                      + (3 * n + 1) * T * model.d_model + n * T * model.d_mlp)
-    return torch.float32 if fp32_bytes <= FULL_PRECISION_BUDGET else torch.float16
+def trace_many(model: LoadedModel, texts: list[str], max_tokens: int = DEFAULT_MAX_TOKENS) -> list[Trace]:
+    """Trace several texts as one padded batch (what concurrent sessions get automatically)."""
+    requests = []
+    for text in texts:
+        ids, truncated = tokenize(model, text, max_tokens)
+        with model.lock:
+            pieces = token_bytes(model.tokenizer, ids)
+        requests.append(_Request(text, ids, pieces, truncated, (frozenset(), frozenset()), threading.get_ident()))
+    check_fits(estimate_bytes(model, max(len(r.ids) for r in requests), len(requests)), "this batch of traces")
+    with model.lock:
+        _run_batch(model, requests)
+    return [r.outcome() for r in requests]
 
 
 def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> None:
@@ -85,221 +123,270 @@ def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> No
             raise ValueError(f"There is no MLP layer {layer} (layers 0–{model.n_layers - 1}).")
 
 
-class _Recorder:
-    """Per-pass capture buffers, filled by the hooks of one thread.
+# ---------------------------------------------------------------- batching concurrent requests
 
-    Every capture is copied (and, for long prompts, cast to float16) straight into one
-    preallocated buffer per stage on the model's device, and attention is packed to its lower
-    triangle inside the hook, so the full (H, T, T) weights are freed layer by layer as in a
-    plain forward. ``got`` records which slots were filled.
+
+@dataclass(eq=False)
+class _Request:
+    text: str
+    ids: list[int]
+    pieces: list[bytes]
+    truncated: bool
+    ablation: Ablation
+    owner: int                                  # the thread that asked
+    progress: Progress | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Trace | None = None
+    error: BaseException | None = None
+
+    def outcome(self) -> Trace:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+class _Batcher:
+    """Collects requests that arrive while the model is busy and runs them as one batch.
+
+    Each asking thread queues its request and then waits for the model's lock; whoever gets it
+    takes the oldest waiting requests (same ablation, up to :data:`MAX_BATCH_TOKENS` padded tokens
+    and the memory budget) and runs them together. A thread whose request another ran just returns.
     """
 
-    def __init__(self, n_layers: int, n_heads: int, T: int, d_model: int, d_mlp: int,
-                 dtype: torch.dtype, device: torch.device, owner: int) -> None:
+    def __init__(self) -> None:
+        self._mu = threading.Lock()
+        self._pending: list[_Request] = []
+
+    def submit(self, model: LoadedModel, request: _Request) -> Trace:
+        with self._mu:
+            self._pending.append(request)
+        while not request.done.is_set():
+            with model.lock:
+                if request.done.is_set():
+                    break
+                batch = self._take(model)
+                if batch:
+                    _run_batch(model, batch)
+        return request.outcome()
+
+    def _take(self, model: LoadedModel) -> list[_Request]:
+        with self._mu:
+            if not self._pending:
+                return []
+            first = self._pending[0]
+            batch, longest = [first], len(first.ids)
+            for req in self._pending[1:]:
+                if req.ablation != first.ablation or len(batch) >= MAX_BATCH:
+                    continue
+                width = max(longest, len(req.ids))
+                if width * (len(batch) + 1) > MAX_BATCH_TOKENS or \
+                        estimate_bytes(model, width, len(batch) + 1) > budget_bytes():
+                    continue
+                batch.append(req)
+                longest = width
+            self._pending = [r for r in self._pending if r not in batch]
+            return batch
+
+
+_batchers: "weakref.WeakKeyDictionary[LoadedModel, _Batcher]" = weakref.WeakKeyDictionary()
+_batchers_lock = threading.Lock()
+
+
+def _batcher(model: LoadedModel) -> _Batcher:
+    with _batchers_lock:
+        found = _batchers.get(model)
+        if found is None:
+            found = _batchers[model] = _Batcher()
+        return found
+
+
+def _run_batch(model: LoadedModel, batch: list[_Request]) -> None:
+    """Run ``batch`` (under the model's lock) and hand every request its trace or its error."""
+    try:
+        traces = _forward(model, batch)
+    except Exception as err:                                   # noqa: BLE001 - handed to the askers
+        if len(batch) > 1:                                     # one bad request must not sink the others
+            for req in batch:
+                _run_batch(model, [req])
+            return
+        batch[0].error = err
+        batch[0].done.set()
+        return
+    for req, tr in zip(batch, traces):
+        req.result = tr
+        req.done.set()
+
+
+# ---------------------------------------------------------------- the forward pass
+
+
+def _forward(model: LoadedModel, batch: list[_Request]) -> list[Trace]:
+    B, T = len(batch), max(len(r.ids) for r in batch)
+    pad = _pad_id(model)
+    input_ids = torch.full((B, T), pad, dtype=torch.long)
+    for b, req in enumerate(batch):
+        input_ids[b, :len(req.ids)] = torch.tensor(req.ids)
+    me = threading.get_ident()
+    progress = next((r.progress for r in batch if r.progress is not None and r.owner == me), None)
+    with _hooked(model, B, T, batch[0].ablation, progress) as rec, torch.inference_mode():
+        out = model.hf_model(input_ids=input_ids.to(model.device), use_cache=False, logits_to_keep=1)
+        logits = out.logits[:, -1].float()                      # (B, V) at the last (padded) position
+        del out
+    if not rec.complete():
+        raise RuntimeError("A stage of the forward pass was not captured; the model's structure "
+                           "does not match its architecture description.")
+    if B > 1:                                                   # each prompt's own last position
+        with torch.inference_mode():
+            norm = model.arch.final_norm(model.hf_model)
+            last = torch.stack([rec.residual[-1, b, len(r.ids) - 1] for b, r in enumerate(batch)])  # (B, d)
+            logits = unembed(model.hf_model, norm(last)).float()                                    # (B, V)
+    return [_build(model, req, rec.residual[:, b, :len(req.ids)], logits[b]) for b, req in enumerate(batch)]
+
+
+def _pad_id(model: LoadedModel) -> int:
+    tok = model.tokenizer
+    for candidate in (getattr(tok, "pad_token_id", None), getattr(tok, "eos_token_id", None)):
+        if isinstance(candidate, int) and 0 <= candidate < model.vocab_size:
+            return candidate
+    return 0
+
+
+class _Recorder:
+    """The residual stream of one batched pass, filled by the hooks of one thread."""
+
+    def __init__(self, model: LoadedModel, B: int, T: int, owner: int) -> None:
         self.owner = owner
-        self.T = T
-        self.n_layers = n_layers
-        new = lambda *shape: torch.empty(shape, dtype=dtype, device=device)  # noqa: E731
-        self.embeddings = new(T, d_model)                     # (T, d)
-        self.positions: torch.Tensor | None = None            # (T, d) when the model has them
-        self.residual = new(n_layers + 1, T, d_model)         # (n+1, T, d): block inputs, then final
-        self.attn_out = new(n_layers, T, d_model)             # (n, T, d)
-        self.attn_packed = new(n_layers, n_heads, T * (T + 1) // 2)   # (n, H, T(T+1)/2)
-        self.mlp_out = new(n_layers, T, d_model)              # (n, T, d)
-        self.mlp_act = new(n_layers, T, d_mlp)                # (n, T, d_mlp)
-        self.dtype, self.device = dtype, torch.device(device)
-        self.flat_tril = causal_flat_index(T, device)         # (T(T+1)/2,)
-        self.got: set[tuple[str, int]] = set()
+        self.n_layers = model.n_layers
+        self.residual = torch.empty(model.n_layers + 1, B, T, model.d_model, device=model.device)  # (n+1, B, T, d)
+        self.got: set[int] = set()
 
     def mine(self) -> bool:
         return threading.get_ident() == self.owner
 
-    def put(self, name: str, i: int, value: torch.Tensor) -> None:
-        """Copy ``value`` into slot ``i`` of buffer ``name`` (one copy, cast on the way)."""
-        buf = getattr(self, name)
-        slot = buf if i < 0 else buf[i]
-        if value.shape != slot.shape:                         # copy_ would broadcast silently
-            raise RuntimeError(f"Captured {name} has shape {tuple(value.shape)}, expected {tuple(slot.shape)}.")
-        slot.copy_(value)
-        self.got.add((name, i))
-
-    def put_attention(self, i: int, weights: torch.Tensor) -> None:
-        """(H, T, T) -> lower triangle (H, T(T+1)/2), stored in slot ``i``."""
-        H, T = weights.shape[0], weights.shape[-1]
-        flat = weights.reshape(H, T * T)
-        if flat.dtype == self.dtype:
-            torch.index_select(flat, 1, self.flat_tril, out=self.attn_packed[i])
-        else:
-            self.attn_packed[i].copy_(flat.index_select(1, self.flat_tril))
-        self.got.add(("attn_packed", i))
+    def put(self, i: int, value: torch.Tensor) -> None:
+        if value.shape != self.residual[i].shape:              # copy_ would broadcast silently
+            raise RuntimeError(f"Captured residual has shape {tuple(value.shape)}, "
+                               f"expected {tuple(self.residual[i].shape)}.")
+        self.residual[i].copy_(value)
+        self.got.add(i)
 
     def complete(self) -> bool:
-        need = {("embeddings", -1), ("residual", self.n_layers)}
-        for name in ("residual", "attn_out", "attn_packed", "mlp_out", "mlp_act"):
-            need.update((name, i) for i in range(self.n_layers))
-        return need <= self.got
+        return self.got == set(range(self.n_layers + 1))
 
 
-_FLAT_TRIL: dict[tuple[int, str], torch.Tensor] = {}
-
-
-def causal_flat_index(T: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Flat indices (row * T + col) of the lower triangle of a (T, T) matrix, row by row (cached)."""
-    key = (T, str(device))
-    idx = _FLAT_TRIL.get(key)
-    if idx is None:
-        rows, cols = torch.tril_indices(T, T, device=device)
-        idx = rows * T + cols
-        if len(_FLAT_TRIL) > 16:
-            _FLAT_TRIL.clear()
-        _FLAT_TRIL[key] = idx
-    return idx
-
-
-def _first_tensor(args: tuple, kwargs: dict, key: str = "hidden_states") -> torch.Tensor:
-    return args[0] if args else kwargs[key]
+def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
+    return args[0] if args else kwargs["hidden_states"]
 
 
 @contextlib.contextmanager
-def _hooked(model: LoadedModel, T: int, dtype: torch.dtype, heads: frozenset,
-            mlps: frozenset) -> Iterator[_Recorder]:
+def _hooked(model: LoadedModel, B: int, T: int, ablation: Ablation,
+            progress: Progress | None) -> Iterator[_Recorder]:
     """Register capture (and ablation) hooks; always remove them, even if the forward raises."""
     arch, hf = model.arch, model.hf_model
-    rec = _Recorder(model.n_layers, model.n_heads, T, model.d_model, model.d_mlp, dtype, model.device,
-                    threading.get_ident())
+    rec = _Recorder(model, B, T, threading.get_ident())
+    heads, mlps = ablation
     handles: list[Any] = []
 
-    def keep(name):
-        def hook(module, args, output):
+    def block_in(i: int):
+        def hook(module, args, kwargs):
             if rec.mine():
-                rec.put(name, -1, (output[0] if isinstance(output, tuple) else output)[0])
+                rec.put(i, _first_tensor(args, kwargs))           # (B, T, d)
+                if progress is not None and i:
+                    progress(i / (model.n_layers + 1), f"{i}/{model.n_layers}")
         return hook
 
-    def set_final(module, args, kwargs):
-        if rec.mine():
-            rec.put("residual", model.n_layers, _first_tensor(args, kwargs)[0])
-
     try:
-        handles.append(arch.token_embedding(hf).register_forward_hook(keep("embeddings")))
-        pos = arch.position_embedding(hf)
-        if pos is not None:
-            rec.positions = torch.empty(T, model.d_model, dtype=dtype, device=model.device)
-            handles.append(pos.register_forward_hook(keep("positions")))
         for i, block in enumerate(arch.blocks(hf)):
-            handles.extend(_block_hooks(arch, block, i, rec, heads, mlps, model.head_dim))
-        handles.append(arch.final_norm(hf).register_forward_pre_hook(set_final, with_kwargs=True))
+            handles.append(block.register_forward_pre_hook(block_in(i), with_kwargs=True))
+            handles.extend(_ablation_hooks(model, block, i, rec, heads, mlps))
+        handles.append(arch.final_norm(hf).register_forward_pre_hook(block_in(model.n_layers), with_kwargs=True))
         yield rec
     finally:
         for handle in handles:
             handle.remove()
 
 
-def _block_hooks(arch, block, i: int, rec: _Recorder, heads: frozenset, mlps: frozenset,
-                 head_dim: int) -> list[Any]:
-    """Hooks on block ``i``: its input (the residual), attention, MLP and any ablation."""
-    def block_in(module, args, kwargs):
-        if rec.mine():
-            rec.put("residual", i, _first_tensor(args, kwargs)[0])      # (T, d_model)
-
-    def attn(module, args, output):
-        if not rec.mine():
-            return
-        out, weights = output[0], output[1]
-        if weights is None:
-            raise RuntimeError("The attention module returned no weights; load the model with "
-                               "attn_implementation='eager'.")
-        rec.put("attn_out", i, out[0])                          # (T, d_model)
-        rec.put_attention(i, weights[0])                        # (H, T, T) -> packed
-
-    def mlp(module, args, output):
-        if rec.mine():
-            if i in mlps:
-                output = torch.zeros_like(output)               # MLP switched off
-            rec.put("mlp_out", i, output[0])
-            return output
-
-    def mlp_act(module, args):
-        if rec.mine():
-            rec.put("mlp_act", i, args[0][0])                   # (T, d_mlp)
-
-    handles = [
-        block.register_forward_pre_hook(block_in, with_kwargs=True),
-        arch.attention(block).register_forward_hook(attn),
-        arch.mlp(block).register_forward_hook(mlp),
-        arch.mlp_down(block).register_forward_pre_hook(mlp_act),
-    ]
+def _ablation_hooks(model: LoadedModel, block, i: int, rec: _Recorder, heads: frozenset,
+                    mlps: frozenset) -> list[Any]:
+    """Zero switched-off heads before the output projection, and what a switched-off MLP adds."""
+    arch, hd = model.arch, model.head_dim
+    handles = []
     off = sorted(h for layer, h in heads if layer == i)
     if off:
         def zero_heads(module, args):
             if rec.mine():
-                x = args[0].clone()                             # (B, T, H*hd), heads side by side
+                x = args[0].clone()                               # (B, T, H*hd), heads side by side
                 for h in off:
-                    x[..., h * head_dim:(h + 1) * head_dim] = 0
+                    x[..., h * hd:(h + 1) * hd] = 0
                 return (x, *args[1:])
         handles.append(arch.attn_out_proj(block).register_forward_pre_hook(zero_heads))
+    if i in mlps:
+        def zero_mlp(module, args, output):
+            if rec.mine():
+                return torch.zeros_like(output)                   # MLP switched off
+        handles.append(arch.mlp_added(block).register_forward_hook(zero_mlp))
     return handles
 
 
-def _owned_cpu(t: torch.Tensor, dtype: torch.dtype, private: bool = False) -> torch.Tensor:
-    """``t`` as a CPU tensor of ``dtype`` that nothing else references, with at most one copy.
-
-    ``private``: nothing else holds ``t`` (the logits of this pass), so when it already has
-    the right dtype and device it is kept as it is instead of copied (50 MB at 256 tokens).
-    """
-    if private and t.device.type == "cpu" and t.dtype == dtype and t.is_contiguous():
-        return t
-    return torch.empty(t.shape, dtype=dtype).copy_(t)
+# ---------------------------------------------------------------- building the Trace
 
 
-def _build_trace(model: LoadedModel, text: str, ids: list[int], pieces: list[bytes], truncated: bool,
-                 rec: _Recorder, logits: torch.Tensor, ablation: tuple[frozenset, frozenset]) -> Trace:
-    if not rec.complete():
-        raise RuntimeError("A stage of the forward pass was not captured; the model's structure "
-                           "does not match its architecture description.")
-    dtype = rec.dtype
-    on_cpu = rec.device.type == "cpu"      # buffers are fresh and private: no copy needed on the CPU
-
-    def keep(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else (t if on_cpu else t.to("cpu"))
-
+def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logits: torch.Tensor) -> Trace:
+    rotaries = rotary_infos(model)
     return Trace(
         model_name=model.name,
-        text=text,
-        token_ids=torch.tensor(ids, dtype=torch.long),
-        tokens=tuple(legible(p) for p in pieces),
-        token_bytes=tuple(pieces),
-        truncated=truncated,
+        text=req.text,
+        token_ids=torch.tensor(req.ids, dtype=torch.long),
+        tokens=tuple(legible(p) for p in req.pieces),
+        token_bytes=tuple(req.pieces),
+        truncated=req.truncated,
         arch=model.arch.family,
         n_layers=model.n_layers,
         n_heads=model.n_heads,
         d_model=model.d_model,
         d_mlp=model.d_mlp,
         vocab_size=model.vocab_size,
-        precision=str(dtype).removeprefix("torch."),
-        rotary=_rotary(model),
-        ablated_heads=ablation[0],
-        ablated_mlps=ablation[1],
-        _embeddings=keep(rec.embeddings),                                       # (T, d)
-        _positions=keep(rec.positions),                                         # (T, d) or None
-        _residual=keep(rec.residual),                                           # (n+1, T, d)
-        _attn_out=keep(rec.attn_out),                                           # (n, T, d)
-        _mlp_out=keep(rec.mlp_out),                                             # (n, T, d)
-        _mlp_act=keep(rec.mlp_act),                                             # (n, T, d_mlp)
-        _attn_packed=keep(rec.attn_packed),                                     # (n, H, T(T+1)/2)
-        _logits=_owned_cpu(logits, dtype, private=True),                        # (T, V)
-        _last_logits=_owned_cpu(logits[-1], torch.float32),                     # (V,) always exact
+        precision="float32",
+        rotary=rotaries[0] if rotaries else None,
+        rotaries=rotaries,
+        windows=_windows(model),
+        ablated_heads=req.ablation[0],
+        ablated_mlps=req.ablation[1],
+        _residual=_owned(residual),                              # (n+1, T, d)
+        _last_logits=_owned(last_logits),                        # (V,)
+        _model=model,
     )
 
 
-def _rotary(model: LoadedModel) -> RotaryInfo | None:
+def _owned(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as a contiguous float32 CPU tensor of its own (no copy when it already is one)."""
+    if t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() and t.storage_offset() == 0 \
+            and t.untyped_storage().nbytes() == t.numel() * 4:
+        return t
+    return t.detach().to("cpu", torch.float32).clone(memory_format=torch.contiguous_format)
+
+
+def _windows(model: LoadedModel) -> tuple[int | None, ...]:
+    return tuple(sliding_window(model.hf_model, model.arch, l) for l in range(model.n_layers))
+
+
+def rotary_infos(model: LoadedModel) -> tuple[RotaryInfo, ...]:
+    """One :class:`RotaryInfo` per rotary base the model uses, with the layers that use it."""
     if not model.arch.rotary:
-        return None
-    cfg = model.hf_model.config
-    params = getattr(cfg, "rope_parameters", None) or {}
-    theta = float(params.get("rope_theta", getattr(cfg, "rope_theta", 10000.0)))
+        return ()
     rotary_emb = getattr(getattr(model.hf_model, "model", None), "rotary_emb", None)
-    inv_freq = getattr(rotary_emb, "inv_freq", None)
-    if inv_freq is None:
-        inv_freq = 1.0 / theta ** (torch.arange(0, model.head_dim, 2).float() / model.head_dim)
-    return RotaryInfo(theta=theta, head_dim=model.head_dim,
-                      inv_freq=inv_freq.detach().float().cpu().clone())
+    kinds = layer_types(model.hf_model)
+    infos: dict[str, RotaryInfo] = {}
+    for layer, kind in enumerate(kinds):
+        if kind not in infos:
+            theta = rope_theta(model.hf_model, layer) or 10000.0
+            inv = getattr(rotary_emb, f"{kind}_inv_freq", None)
+            if inv is None:
+                inv = getattr(rotary_emb, "inv_freq", None)
+            if inv is None:
+                inv = 1.0 / theta ** (torch.arange(0, model.head_dim, 2).float() / model.head_dim)
+            infos[kind] = RotaryInfo(theta, model.head_dim, inv.detach().float().cpu().clone(), ())
+        info = infos[kind]
+        infos[kind] = RotaryInfo(info.theta, info.head_dim, info.inv_freq, info.layers + (layer,))
+    return tuple(infos.values())

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny random models (GPT-2 and Llama paths) and the real default model."""
+"""Shared fixtures: tiny random models of every family the tracer knows, and the real models."""
 from __future__ import annotations
 
 import pytest
@@ -7,6 +7,8 @@ import torch
 import explainer
 from explainer.models import default_tokenizer, wrap
 
+FAMILIES = ("gpt2", "llama", "qwen3", "gemma3")
+
 
 @pytest.fixture(scope="session")
 def tokenizer():
@@ -14,40 +16,77 @@ def tokenizer():
     return default_tokenizer()
 
 
-def _tiny_gpt2(tokenizer):
-    from transformers import GPT2Config, GPT2LMHeadModel
+def tiny_hf_model(family: str, vocab_size: int):
+    """A 2–3 layer random model of ``family`` (the HF module, before :func:`wrap`)."""
+    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+                              LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM)
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=4)
-    return wrap(GPT2LMHeadModel(cfg), tokenizer, "tiny-gpt2")
+    if family == "gpt2":
+        return GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_positions=128, n_embd=32, n_layer=2, n_head=4))
+    if family == "llama":
+        return LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
+                                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                            max_position_embeddings=128))
+    if family == "qwen3":
+        return Qwen3ForCausalLM(Qwen3Config(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
+                                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                            head_dim=8, max_position_embeddings=128))
+    # Gemma 3 as the real one is built, shrunk: 4 query heads on 1 key/value head, two local
+    # layers with an 8-token window (base 10,000) and one global layer (base 1,000,000).
+    model = Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16, sliding_window=8,
+        max_position_embeddings=256, layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+                         "full_attention": {"rope_type": "default", "rope_theta": 1_000_000.0}}))
+    with torch.no_grad():                 # Gemma norms start at 0 (scale 1 + w); give them real work
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.normal_(0.0, 0.3)
+    return model
 
 
-def _tiny_llama(tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
-    return wrap(LlamaForCausalLM(cfg), tokenizer, "tiny-llama")
+def tiny(family: str, tokenizer):
+    return wrap(tiny_hf_model(family, len(tokenizer)), tokenizer, f"tiny-{family}")
 
 
 @pytest.fixture(scope="session")
 def tiny_gpt2(tokenizer):
     """GPT-2 architecture (Conv1D, learned positions, LayerNorm, GELU), random weights, 2 layers."""
-    return _tiny_gpt2(tokenizer)
+    return tiny("gpt2", tokenizer)
 
 
 @pytest.fixture(scope="session")
 def tiny_llama(tokenizer):
     """Llama architecture (RoPE, GQA 4/2 heads, RMSNorm, SwiGLU), random weights, 2 layers."""
-    return _tiny_llama(tokenizer)
+    return tiny("llama", tokenizer)
 
 
-@pytest.fixture(scope="session", params=["gpt2", "llama"])
+@pytest.fixture(scope="session")
+def tiny_qwen3(tokenizer):
+    """Qwen3 architecture (Llama's plus q/k norms), random weights, 2 layers."""
+    return tiny("qwen3", tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3(tokenizer):
+    """Gemma 3 architecture (four norms per block, GeGLU, √d embeddings, local + global layers)."""
+    return tiny("gemma3", tokenizer)
+
+
+@pytest.fixture(scope="session", params=FAMILIES)
 def tiny_model(request, tokenizer):
     """Each tiny architecture in turn."""
-    return _tiny_gpt2(tokenizer) if request.param == "gpt2" else _tiny_llama(tokenizer)
+    return tiny(request.param, tokenizer)
 
 
 @pytest.fixture(scope="session")
 def default_model():
     """The real embedded SmolLM2-135M."""
     return explainer.load_model()
+
+
+@pytest.fixture(scope="session")
+def gemma_model():
+    """The real embedded Gemma 3 270M."""
+    return explainer.load_model("gemma-3-270m")

@@ -131,4 +131,4 @@ def real_distance_scores(qk: QueryKeys, head: int, query: int) -> RealDistance:
     kv = qk.kv_head(head)
     rot = qk.k[kv, : query + 1] @ qk.q[head, query] * qk.scale            # (query+1,)
     raw = qk.k_unrotated[kv, : query + 1] @ qk.q_unrotated[head, query] * qk.scale
-    return RealDistance(qk.layer, head, query, query - np.arange(query + 1), rot.numpy(), raw.numpy())
+    return RealDistance(qk.layer, head, query, query - np.arange(query + 1), rot.cpu().numpy(), raw.cpu().numpy())

@@ -38,7 +38,7 @@ def test_local_folder_loads_with_the_same_outputs(saved_gpt2):
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.no_grad():
         assert torch.allclose(m.hf_model(ids).logits, original.eval()(ids).logits, atol=1e-5)
-    assert m.hf_model.config._attn_implementation == "eager"
+    assert m.hf_model.config._attn_implementation == "sdpa"      # fused attention; weights come on demand
 
 
 def test_pickle_only_is_refused_unless_allowed(tmp_path, saved_gpt2, tokenizer):

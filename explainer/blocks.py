@@ -1,0 +1,219 @@
+"""Inside one block, on demand: the block's own modules run again on the residual it read.
+
+A trace keeps only the residual stream (what enters every block, and what leaves the last).
+Everything inside a block — queries and keys, attention weights, what attention and the MLP
+add, the MLP's hidden activations — is computed here from ``residual[layer]`` with the
+block's real modules (norms, projections, the model's own rotary cos/sin, activation), in the
+order the model applies them, and in float32 like eager attention:
+
+    h = attn_in_norm(x);  q, k, v = proj(h) (+ q/k norms) (+ RoPE)
+    A = softmax(mask(softcap(q·kᵀ · scale)))      # causal, plus a sliding window on local layers
+    attn_added = post_norm?(o_proj(A·v))          # Gemma 3 normalises what attention adds
+    mid = x + attn_added
+    act = mlp hidden(mlp_in_norm(mid));  mlp_added = post_norm?(down(act))
+    out = mid + mlp_added                          # equals residual[layer + 1] (checked by tests)
+
+No hooks and no edits to the shared modules: plain module calls under ``inference_mode`` are
+safe to run from several sessions at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from explainer.arch import rotary_cos_sin, sliding_window
+from explainer.models import LoadedModel
+
+CHUNK_BYTES = 64 * 2**20          # attention scores computed in row chunks of at most this size
+
+
+@dataclass(frozen=True)
+class QKV:
+    """Queries, keys and values of one layer as attention uses them (after q/k norms and RoPE).
+
+    q (H, T, hd); k and v (KV, T, hd); query head ``h`` reads key/value head ``h // group``.
+    ``q_unrotated`` and ``k_unrotated`` are the same before RoPE (equal to q and k without rotary positions).
+    """
+
+    layer: int
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    q_unrotated: torch.Tensor
+    k_unrotated: torch.Tensor
+    scale: float                  # q·k is multiplied by this (1/√head_dim, or the model's own)
+    softcap: float | None         # Gemma 2-style tanh cap on scores (None: no cap)
+    window: int | None            # a query reads only the last ``window`` positions (None: all)
+    group: int                    # query heads per key/value head
+
+    @property
+    def n_tokens(self) -> int:
+        return self.q.shape[1]
+
+    def kv_head(self, head: int) -> int:
+        return head // self.group
+
+
+def _block(model: LoadedModel, layer: int):
+    if not 0 <= layer < model.n_layers:
+        raise ValueError(f"There is no layer {layer} (layers 0–{model.n_layers - 1}).")
+    return model.arch.blocks(model.hf_model)[layer]
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE as Llama and Gemma apply it (halves, not interleaved pairs). x (..., T, hd); cos, sin (T, hd)."""
+    half = x.shape[-1] // 2
+    rotated_half = torch.cat((-x[..., half:], x[..., :half]), dim=-1)   # (..., T, hd)
+    return x * cos + rotated_half * sin
+
+
+def qkv(model: LoadedModel, layer: int, x: torch.Tensor) -> QKV:
+    """Queries, keys and values of ``layer`` from the residual ``x`` (T, d) that enters it."""
+    block = _block(model, layer)
+    arch, attn, hd = model.arch, model.arch.attention(block), model.head_dim
+    x = x.to(model.device, torch.float32)
+    T = x.shape[0]
+    with torch.inference_mode():
+        h = arch.attn_in_norm(block)(x)                                   # (T, d)
+        if arch.family == "gpt2":
+            q, k, v = attn.c_attn(h).split(model.d_model, dim=-1)         # each (T, d)
+            q, k, v = (t.view(T, -1, hd).transpose(0, 1) for t in (q, k, v))   # (H, T, hd)
+            q_unrotated, k_unrotated = q, k
+        else:
+            q = attn.q_proj(h).view(T, -1, hd)                            # (T, H, hd)
+            k = attn.k_proj(h).view(T, -1, hd)                            # (T, KV, hd)
+            v = attn.v_proj(h).view(T, -1, hd).transpose(0, 1)            # (KV, T, hd)
+            if arch.qk_norm:
+                q, k = attn.q_norm(q), attn.k_norm(k)                     # RMSNorm over each head
+            q_unrotated, k_unrotated = q.transpose(0, 1), k.transpose(0, 1)           # (H, T, hd), (KV, T, hd)
+            cos, sin = rotary_cos_sin(model.hf_model, layer, x, torch.arange(T, device=x.device))
+            q, k = rotate(q_unrotated, cos, sin), rotate(k_unrotated, cos, sin)
+    cap = getattr(attn, "attn_logit_softcapping", None)
+    return QKV(layer, q, k, v, q_unrotated, k_unrotated, float(attn.scaling), float(cap) if cap else None,
+               sliding_window(model.hf_model, arch, layer), q.shape[0] // k.shape[0])
+
+
+def _key_span(parts: QKV, lo: int, hi: int) -> tuple[int, int]:
+    """Keys that queries lo..hi-1 may read: from the window's start (or 0) to hi."""
+    first = 0 if parts.window is None else max(0, lo - parts.window + 1)
+    return first, hi
+
+
+def weights_for(parts: QKV, rows: torch.Tensor, heads: Sequence[int] | None = None,
+                keys: tuple[int, int] | None = None) -> torch.Tensor:
+    """Attention weights of query positions ``rows`` (R,) over keys [a, b): (H', R, b - a), float32.
+
+    The same operations as eager attention: scores × scale, the soft cap, −inf where a key is
+    after the query or outside its window, softmax in float32.
+    """
+    heads = list(range(parts.q.shape[0])) if heads is None else list(heads)
+    a, b = keys or (0, parts.n_tokens)
+    kv = torch.tensor([parts.kv_head(h) for h in heads], device=parts.k.device)
+    q = parts.q[heads][:, rows]                                            # (H', R, hd)
+    k = parts.k[kv, a:b]                                                   # (H', K, hd)
+    with torch.inference_mode():
+        scores = torch.matmul(q, k.transpose(1, 2)) * parts.scale          # (H', R, K)
+        if parts.softcap is not None:
+            scores = torch.tanh(scores / parts.softcap) * parts.softcap
+        key_pos = torch.arange(a, b, device=scores.device)[None, :]        # (1, K)
+        row_pos = rows.to(scores.device)[:, None]                          # (R, 1)
+        hidden = key_pos > row_pos                                         # the causal mask
+        if parts.window is not None:
+            hidden |= key_pos <= row_pos - parts.window                    # outside the window
+        scores = scores.masked_fill(hidden[None], float("-inf"))
+        return torch.softmax(scores, dim=-1, dtype=torch.float32)
+
+
+def row_chunks(parts: QKV, n_heads: int, rows: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, int, int]]:
+    """(rows, first key, last key + 1) in chunks whose scores stay under :data:`CHUNK_BYTES`."""
+    T = parts.n_tokens
+    rows = torch.arange(T) if rows is None else rows
+    size = max(8, CHUNK_BYTES // max(1, 4 * n_heads * T))
+    for start in range(0, rows.numel(), size):
+        chunk = rows[start:start + size]
+        yield chunk, *_key_span(parts, int(chunk.min()), int(chunk.max()) + 1)
+
+
+def attention_rows(parts: QKV, rows: torch.Tensor, heads: Sequence[int] | None = None) -> torch.Tensor:
+    """Attention weights of ``rows`` over every key: (H', R, T), zeros where masked."""
+    heads = list(range(parts.q.shape[0])) if heads is None else list(heads)
+    out = torch.zeros(len(heads), rows.numel(), parts.n_tokens)
+    done = 0
+    for chunk, a, b in row_chunks(parts, len(heads), rows):
+        out[:, done:done + chunk.numel(), a:b] = weights_for(parts, chunk, heads, (a, b)).cpu()
+        done += chunk.numel()
+    return out
+
+
+def head_mix(parts: QKV) -> torch.Tensor:
+    """What every head reads, A·v, before the output projection: (H, T, hd)."""
+    H, T, hd = parts.q.shape
+    z = torch.empty(H, T, hd, device=parts.q.device)
+    kv = torch.tensor([parts.kv_head(h) for h in range(H)], device=parts.v.device)
+    for chunk, a, b in row_chunks(parts, H):
+        w = weights_for(parts, chunk, None, (a, b))                        # (H, R, K)
+        z[:, chunk] = torch.matmul(w, parts.v[kv, a:b])                    # (H, R, hd)
+    return z
+
+
+@dataclass(frozen=True)
+class BlockParts:
+    """What one block adds and computes, for every position. (T, d) unless noted."""
+
+    layer: int
+    attn_added: torch.Tensor      # what attention adds to the residual (after Gemma's post-norm)
+    mid: torch.Tensor             # the residual between attention and the MLP
+    mlp_act: torch.Tensor         # (T, d_mlp) the MLP's hidden activations (input of its down projection)
+    mlp_added: torch.Tensor       # what the MLP adds to the residual
+    out: torch.Tensor             # what leaves the block
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.attn_added, self.mid, self.mlp_act,
+                                                           self.mlp_added, self.out))
+
+
+def mlp_hidden(model: LoadedModel, layer: int, h: torch.Tensor) -> torch.Tensor:
+    """The MLP's hidden activations from its (normed) input h (T, d): (T, d_mlp)."""
+    mlp = model.arch.mlp(_block(model, layer))
+    if model.arch.family == "gpt2":
+        return mlp.act(mlp.c_fc(h))                                        # GELU
+    return mlp.act_fn(mlp.gate_proj(h)) * mlp.up_proj(h)                  # SwiGLU / GeGLU
+
+
+def attention_output(model: LoadedModel, layer: int, z: torch.Tensor) -> torch.Tensor:
+    """What attention adds to the residual from the head mixes z (H, T, hd): (T, d)."""
+    block = _block(model, layer)
+    H, T, hd = z.shape
+    out = model.arch.attn_out_proj(block)(z.transpose(0, 1).reshape(T, H * hd))   # (T, d)
+    post = model.arch.attn_post_norm(block)
+    return out if post is None else post(out)
+
+
+def block_parts(model: LoadedModel, layer: int, x: torch.Tensor, heads_off: Sequence[int] = (),
+                mlp_off: bool = False) -> BlockParts:
+    """Run block ``layer`` on the residual ``x`` (T, d) that entered it, keeping every stage.
+
+    ``heads_off`` are zeroed before the output projection and ``mlp_off`` zeroes what the MLP
+    adds, exactly as :func:`explainer.trace` switches them off.
+    """
+    block, arch = _block(model, layer), model.arch
+    x = x.to(model.device, torch.float32)
+    with torch.inference_mode():
+        parts = qkv(model, layer, x)
+        z = head_mix(parts)                                                # (H, T, hd)
+        if heads_off:
+            z[list(heads_off)] = 0
+        attn_added = attention_output(model, layer, z)                     # (T, d)
+        mid = x + attn_added
+        act = mlp_hidden(model, layer, arch.mlp_in_norm(block)(mid))       # (T, d_mlp)
+        mlp_added = arch.mlp_down(block)(act)
+        post = arch.mlp_post_norm(block)
+        if post is not None:
+            mlp_added = post(mlp_added)
+        if mlp_off:
+            mlp_added = torch.zeros_like(mlp_added)
+        out = mid + mlp_added
+    cpu = lambda t: t.detach().to("cpu", torch.float32)                   # noqa: E731
+    return BlockParts(layer, cpu(attn_added), cpu(mid), cpu(act), cpu(mlp_added), cpu(out))

@@ -1,0 +1,50 @@
+"""Memory budget: estimate what a request will take before it starts, refuse what cannot fit.
+
+No input may make the process grow until the operating system kills it. Every trace and every
+large on-demand tensor is estimated first; above the budget it is refused with a
+:class:`TooLarge` error that says how much it needs and what to do. The budget is
+``LLM_EXPLAINER_MEMORY_GB`` (gigabytes) when set, else a quarter of the machine's memory
+(at most 8 GB).
+"""
+from __future__ import annotations
+
+import os
+
+_GB = 2**30
+
+
+class TooLarge(ValueError):
+    """A request would need more memory than this server allows; the message says what to do."""
+
+
+def budget_bytes() -> int:
+    """Bytes one request may use."""
+    raw = os.environ.get("LLM_EXPLAINER_MEMORY_GB", "").strip()
+    if raw:
+        try:
+            return max(int(float(raw) * _GB), 2**16)
+        except ValueError:
+            pass
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = 16 * _GB
+    return int(min(total // 4, 8 * _GB))
+
+
+def human(n: float) -> str:
+    """1536 → '1.5 KB' … in powers of 1024."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def check_fits(nbytes: int, what: str) -> None:
+    """Raise :class:`TooLarge` when ``nbytes`` exceed the budget."""
+    limit = budget_bytes()
+    if nbytes > limit:
+        raise TooLarge(f"{what[:1].upper()}{what[1:]} would need about {human(nbytes)}, more than the "
+                       f"{human(limit)} this server allows for one request. Ask for fewer tokens, rows or "
+                       f"layers at a time (or raise LLM_EXPLAINER_MEMORY_GB).")
