@@ -190,6 +190,13 @@ def mlp_kind(hf_model: nn.Module, arch: Architecture) -> str:
     return "GeGLU" if "gelu" in act else "SwiGLU"
 
 
+def norm_gain(norm: nn.Module) -> torch.Tensor:
+    """The per-dimension scale a norm applies after normalising: its weight, or 1 + weight for
+    Gemma's RMSNorm (which stores the offset from 1). (d,), float32 on the CPU."""
+    weight = norm.weight.detach().float().cpu()
+    return 1.0 + weight if type(norm).__name__.startswith("Gemma") else weight
+
+
 def unembed(hf_model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Logits from final-normed hidden states: [..., d_model] -> [..., vocab] (with any soft cap)."""
     logits = hf_model.get_output_embeddings()(x)

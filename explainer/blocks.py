@@ -147,15 +147,32 @@ def attention_rows(parts: QKV, rows: torch.Tensor, heads: Sequence[int] | None =
     return out
 
 
-def head_mix(parts: QKV) -> torch.Tensor:
-    """What every head reads, A·v, before the output projection: (H, T, hd)."""
+def head_mix(parts: QKV, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """What every head reads, A·v, before the output projection: (H, R, hd) for query ``rows`` (all: (H, T, hd)).
+
+    Layers that read every earlier position use the fused kernel (sdpa, causal) when all rows
+    are asked for; windowed or soft-capped layers, and a few rows, go through :func:`weights_for`.
+    Both give eager attention's numbers to float32 rounding.
+    """
     H, T, hd = parts.q.shape
-    z = torch.empty(H, T, hd, device=parts.q.device)
+    if rows is None and parts.window is None and parts.softcap is None:
+        with torch.inference_mode():
+            z = torch.nn.functional.scaled_dot_product_attention(
+                parts.q[None], parts.k[None], parts.v[None], is_causal=True, scale=parts.scale,
+                enable_gqa=parts.group > 1)                                # (1, H, T, hd)
+        return z[0]
+    rows = torch.arange(T) if rows is None else rows
+    z = torch.empty(H, rows.numel(), hd, device=parts.q.device)
     kv = torch.tensor([parts.kv_head(h) for h in range(H)], device=parts.v.device)
-    for chunk, a, b in row_chunks(parts, H):
+    done = 0
+    for chunk, a, b in row_chunks(parts, H, rows):
         w = weights_for(parts, chunk, None, (a, b))                        # (H, R, K)
-        z[:, chunk] = torch.matmul(w, parts.v[kv, a:b])                    # (H, R, hd)
+        z[:, done:done + chunk.numel()] = torch.matmul(w, parts.v[kv, a:b])   # (H, R, hd)
+        done += chunk.numel()
     return z
+
+
+PART_FIELDS = ("attn_added", "mid", "mlp_act", "mlp_added", "out")
 
 
 @dataclass(frozen=True)
@@ -192,22 +209,23 @@ def attention_output(model: LoadedModel, layer: int, z: torch.Tensor) -> torch.T
 
 
 def block_parts(model: LoadedModel, layer: int, x: torch.Tensor, heads_off: Sequence[int] = (),
-                mlp_off: bool = False) -> BlockParts:
+                mlp_off: bool = False, rows: torch.Tensor | None = None, parts: QKV | None = None) -> BlockParts:
     """Run block ``layer`` on the residual ``x`` (T, d) that entered it, keeping every stage.
 
-    ``heads_off`` are zeroed before the output projection and ``mlp_off`` zeroes what the MLP
-    adds, exactly as :func:`explainer.trace` switches them off.
+    ``rows``: only these query positions (attention still reads every key), e.g. the last one;
+    every result then has R rows. ``heads_off`` are zeroed before the output projection and
+    ``mlp_off`` zeroes what the MLP adds, exactly as :func:`explainer.trace` switches them off.
     """
     block, arch = _block(model, layer), model.arch
     x = x.to(model.device, torch.float32)
     with torch.inference_mode():
-        parts = qkv(model, layer, x)
-        z = head_mix(parts)                                                # (H, T, hd)
+        parts = parts or qkv(model, layer, x)
+        z = head_mix(parts, rows)                                          # (H, R, hd)
         if heads_off:
             z[list(heads_off)] = 0
-        attn_added = attention_output(model, layer, z)                     # (T, d)
-        mid = x + attn_added
-        act = mlp_hidden(model, layer, arch.mlp_in_norm(block)(mid))       # (T, d_mlp)
+        attn_added = attention_output(model, layer, z)                     # (R, d)
+        mid = (x if rows is None else x[rows.to(x.device)]) + attn_added
+        act = mlp_hidden(model, layer, arch.mlp_in_norm(block)(mid))       # (R, d_mlp)
         mlp_added = arch.mlp_down(block)(act)
         post = arch.mlp_post_norm(block)
         if post is not None:

@@ -51,6 +51,11 @@ class _PartCache:
         self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, key: Any) -> Any:
+        with self._lock:
+            item = self._items.get(key)
+            return None if item is None else item[0]
+
     def get(self, key: Any, compute: Callable[[], Any], size: Callable[[Any], int]) -> Any:
         with self._lock:
             if key in self._items:
@@ -92,6 +97,7 @@ class Trace:
     windows: tuple[int | None, ...] = ()           # per layer: positions a query reads (None: all)
     _residual: torch.Tensor = field(default=None, repr=False)     # (n+1, T, d)
     _last_logits: torch.Tensor = field(default=None, repr=False)  # (V,) float32, HF's own
+    _summary: dict = field(default=None, repr=False, compare=False)  # small per-layer numbers of the pass
     _model: "LoadedModel | None" = field(default=None, repr=False, compare=False)
     _parts: _PartCache = field(default=None, repr=False, compare=False)
 
@@ -123,7 +129,19 @@ class Trace:
 
     def kept_bytes(self) -> int:
         """Bytes of tensor data the trace itself keeps."""
-        return _tensor_bytes(self.token_ids, self._residual, self._last_logits)
+        return _tensor_bytes(self.token_ids, self._residual, self._last_logits, *(self._summary or {}).values())
+
+    def write_norms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """L2 norms of what every attention and every MLP added at every position: two (n, T).
+
+        Measured during the pass itself, so the whole-model view costs nothing extra.
+        """
+        return self._summary["attn_norms"].clone(), self._summary["mlp_norms"].clone()
+
+    def mlp_peaks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per layer and neuron, the activation where |activation| is largest and its position:
+        (n, d_mlp) float, (n, d_mlp) long. Measured during the pass."""
+        return self._summary["mlp_peak"].clone(), self._summary["mlp_peak_pos"].clone()
 
     def cache_budget(self) -> int:
         """Bytes the on-demand cache of this trace may hold (recomputed layers, queries and keys)."""
@@ -149,12 +167,22 @@ class Trace:
     def _heads_off(self, layer: int) -> tuple[int, ...]:
         return tuple(sorted(h for l, h in self.ablated_heads if l == layer))
 
-    def parts(self, layer: int) -> blocks.BlockParts:
-        """Everything block ``layer`` computed, recomputed from the residual it read (cached)."""
+    def parts(self, layer: int, rows: Rows = None) -> blocks.BlockParts:
+        """Everything block ``layer`` computed (at query ``rows``, default all), recomputed from the
+        residual it read. The whole layer is cached; a few rows are computed alone (cheap)."""
         self._check_layer(layer)
-        return self._parts.get(("parts", layer), lambda: blocks.block_parts(
-            self.model, layer, self._residual[layer], self._heads_off(layer), layer in self.ablated_mlps),
-            lambda p: p.nbytes())
+        full_key = ("parts", layer)
+        if rows is not None:
+            rows_t = self.rows(rows)
+            cached = self._parts.peek(full_key)
+            if cached is not None:
+                return blocks.BlockParts(layer, *(getattr(cached, f)[rows_t] for f in blocks.PART_FIELDS))
+            return self._parts.get(("parts", layer, tuple(rows_t.tolist())), lambda: blocks.block_parts(
+                self.model, layer, self._residual[layer], self._heads_off(layer), layer in self.ablated_mlps,
+                rows=rows_t, parts=self.qkv(layer)), lambda p: p.nbytes())
+        return self._parts.get(full_key, lambda: blocks.block_parts(
+            self.model, layer, self._residual[layer], self._heads_off(layer), layer in self.ablated_mlps,
+            parts=self.qkv(layer)), lambda p: p.nbytes())
 
     def qkv(self, layer: int) -> blocks.QKV:
         """Queries, keys and values of ``layer`` (cached)."""
@@ -203,21 +231,25 @@ class Trace:
 
     # ------------------------------------------------------------ what each block adds
 
-    def attn_out_at(self, layer: int) -> torch.Tensor:
-        """What attention in block ``layer`` adds to the residual: (T, d)."""
-        return self.parts(layer).attn_added.clone()
+    def attn_out_at(self, layer: int, rows: Rows = None) -> torch.Tensor:
+        """What attention in block ``layer`` adds to the residual: (T, d), or (R, d) at ``rows``."""
+        return self.parts(layer, rows).attn_added.clone()
 
-    def mlp_out_at(self, layer: int) -> torch.Tensor:
-        """What the MLP in block ``layer`` adds to the residual: (T, d)."""
-        return self.parts(layer).mlp_added.clone()
+    def mlp_out_at(self, layer: int, rows: Rows = None) -> torch.Tensor:
+        """What the MLP in block ``layer`` adds to the residual: (T, d), or (R, d) at ``rows``."""
+        return self.parts(layer, rows).mlp_added.clone()
 
-    def mid(self, layer: int) -> torch.Tensor:
-        """The residual between attention and the MLP of block ``layer``: (T, d)."""
-        return self.parts(layer).mid.clone()
+    def mid(self, layer: int, rows: Rows = None) -> torch.Tensor:
+        """The residual between attention and the MLP of block ``layer``: (T, d), or (R, d)."""
+        return self.parts(layer, rows).mid.clone()
 
-    def mlp_activation(self, layer: int) -> torch.Tensor:
+    def mlp_activation(self, layer: int, rows: Rows = None) -> torch.Tensor:
         """MLP hidden activations of one layer (T, d_mlp), the input of its down projection."""
-        return self.parts(layer).mlp_act.clone()
+        return self.parts(layer, rows).mlp_act.clone()
+
+    def stream_at(self, positions: Rows) -> torch.Tensor:
+        """The residual stream at some positions, every row: (n+1, P, d)."""
+        return self._residual[:, self.rows(positions)].clone()
 
     def _stacked(self, name: str, width: int) -> torch.Tensor:
         check_fits(4 * self.n_layers * self.n_tokens * width, f"every layer's {name}")
@@ -291,6 +323,7 @@ class Trace:
         """Write an .npz (a path or a binary file object): the residual stream, logits and metadata."""
         arrays = {"residual": self._residual.numpy(), "last_logits": self._last_logits.numpy(),
                   "token_ids": self.token_ids.numpy()}
+        arrays.update({f"summary_{k}": v.numpy() for k, v in (self._summary or {}).items()})
         for i, rot in enumerate(self.rotaries):
             arrays[f"rotary_inv_freq_{i}"] = rot.inv_freq.numpy()
         arrays["metadata"] = np.frombuffer(json.dumps(self.metadata()).encode("utf-8"), dtype=np.uint8)
@@ -343,4 +376,5 @@ class Trace:
             ablated_heads=frozenset(tuple(x) for x in meta["ablated_heads"]),
             ablated_mlps=frozenset(meta["ablated_mlps"]),
             _residual=arrays["residual"], _last_logits=arrays["last_logits"], _model=model,
+            _summary={k.removeprefix("summary_"): v for k, v in arrays.items() if k.startswith("summary_")},
         )

@@ -229,7 +229,7 @@ def _forward(model: LoadedModel, batch: list[_Request]) -> list[Trace]:
         input_ids[b, :len(req.ids)] = torch.tensor(req.ids)
     me = threading.get_ident()
     progress = next((r.progress for r in batch if r.progress is not None and r.owner == me), None)
-    with _hooked(model, B, T, batch[0].ablation, progress) as rec, torch.inference_mode():
+    with _hooked(model, [len(r.ids) for r in batch], batch[0].ablation, progress) as rec, torch.inference_mode():
         out = model.hf_model(input_ids=input_ids.to(model.device), use_cache=False, logits_to_keep=1)
         logits = out.logits[:, -1].float()                      # (B, V) at the last (padded) position
         del out
@@ -241,7 +241,8 @@ def _forward(model: LoadedModel, batch: list[_Request]) -> list[Trace]:
             norm = model.arch.final_norm(model.hf_model)
             last = torch.stack([rec.residual[-1, b, len(r.ids) - 1] for b, r in enumerate(batch)])  # (B, d)
             logits = unembed(model.hf_model, norm(last)).float()                                    # (B, V)
-    return [_build(model, req, rec.residual[:, b, :len(req.ids)], logits[b]) for b, req in enumerate(batch)]
+    return [_build(model, req, rec.residual[:, b, :len(req.ids)], logits[b], rec.summary(b))
+            for b, req in enumerate(batch)]
 
 
 def _pad_id(model: LoadedModel) -> int:
@@ -253,13 +254,20 @@ def _pad_id(model: LoadedModel) -> int:
 
 
 class _Recorder:
-    """The residual stream of one batched pass, filled by the hooks of one thread."""
+    """The residual stream of one batched pass, and small per-layer summaries, filled by the hooks
+    of one thread. ``lengths`` are the prompts' real lengths (the rest of each row is padding)."""
 
-    def __init__(self, model: LoadedModel, B: int, T: int, owner: int) -> None:
+    def __init__(self, model: LoadedModel, lengths: list[int], owner: int) -> None:
         self.owner = owner
         self.n_layers = model.n_layers
-        self.residual = torch.empty(model.n_layers + 1, B, T, model.d_model, device=model.device)  # (n+1, B, T, d)
-        self.got: set[int] = set()
+        self.lengths = lengths
+        B, T, n, dev = len(lengths), max(lengths), model.n_layers, model.device
+        self.residual = torch.empty(n + 1, B, T, model.d_model, device=dev)    # (n+1, B, T, d)
+        self.attn_norms = torch.empty(n, B, T, device=dev)                     # |what attention adds|
+        self.mlp_norms = torch.empty(n, B, T, device=dev)                      # |what the MLP adds|
+        self.mlp_peak = torch.empty(n, B, model.d_mlp, device=dev)             # signed act at max |act|
+        self.mlp_peak_pos = torch.empty(n, B, model.d_mlp, dtype=torch.long, device=dev)
+        self.got: set[tuple[str, int]] = set()
 
     def mine(self) -> bool:
         return threading.get_ident() == self.owner
@@ -269,10 +277,31 @@ class _Recorder:
             raise RuntimeError(f"Captured residual has shape {tuple(value.shape)}, "
                                f"expected {tuple(self.residual[i].shape)}.")
         self.residual[i].copy_(value)
-        self.got.add(i)
+        self.got.add(("residual", i))
+
+    def put_norms(self, name: str, i: int, added: torch.Tensor) -> None:
+        getattr(self, name)[i].copy_(torch.linalg.vector_norm(added.float(), dim=-1))   # (B, T)
+        self.got.add((name, i))
+
+    def put_mlp_peaks(self, i: int, act: torch.Tensor) -> None:
+        """Per prompt, each neuron's largest |activation| over its real tokens: (B, d_mlp)."""
+        for b, n in enumerate(self.lengths):
+            where = act[b, :n].abs().argmax(dim=0)                              # (d_mlp,)
+            self.mlp_peak_pos[i, b] = where
+            self.mlp_peak[i, b] = act[b, :n].gather(0, where[None])[0]
+        self.got.add(("mlp_peak", i))
 
     def complete(self) -> bool:
-        return self.got == set(range(self.n_layers + 1))
+        n = self.n_layers
+        need = {("residual", i) for i in range(n + 1)}
+        need |= {(k, i) for k in ("attn_norms", "mlp_norms", "mlp_peak") for i in range(n)}
+        return need <= self.got
+
+    def summary(self, b: int) -> dict[str, torch.Tensor]:
+        n = self.lengths[b]
+        return {"attn_norms": _owned(self.attn_norms[:, b, :n]), "mlp_norms": _owned(self.mlp_norms[:, b, :n]),
+                "mlp_peak": _owned(self.mlp_peak[:, b]),
+                "mlp_peak_pos": self.mlp_peak_pos[:, b].to("cpu").clone()}
 
 
 def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
@@ -280,11 +309,11 @@ def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _hooked(model: LoadedModel, B: int, T: int, ablation: Ablation,
+def _hooked(model: LoadedModel, lengths: list[int], ablation: Ablation,
             progress: Progress | None) -> Iterator[_Recorder]:
     """Register capture (and ablation) hooks; always remove them, even if the forward raises."""
     arch, hf = model.arch, model.hf_model
-    rec = _Recorder(model, B, T, threading.get_ident())
+    rec = _Recorder(model, lengths, threading.get_ident())
     heads, mlps = ablation
     handles: list[Any] = []
 
@@ -296,10 +325,25 @@ def _hooked(model: LoadedModel, B: int, T: int, ablation: Ablation,
                     progress(i / (model.n_layers + 1), f"{i}/{model.n_layers}")
         return hook
 
+    def added(name: str, i: int):
+        def hook(module, args, output):
+            if rec.mine():
+                rec.put_norms(name, i, output[0] if isinstance(output, tuple) else output)
+        return hook
+
+    def mlp_act(i: int):
+        def hook(module, args):
+            if rec.mine():
+                rec.put_mlp_peaks(i, args[0])                     # (B, T, d_mlp)
+        return hook
+
     try:
         for i, block in enumerate(arch.blocks(hf)):
             handles.append(block.register_forward_pre_hook(block_in(i), with_kwargs=True))
-            handles.extend(_ablation_hooks(model, block, i, rec, heads, mlps))
+            handles.extend(_ablation_hooks(model, block, i, rec, heads, mlps))   # before the captures below
+            handles.append(arch.attn_added(block).register_forward_hook(added("attn_norms", i)))
+            handles.append(arch.mlp_added(block).register_forward_hook(added("mlp_norms", i)))
+            handles.append(arch.mlp_down(block).register_forward_pre_hook(mlp_act(i)))
         handles.append(arch.final_norm(hf).register_forward_pre_hook(block_in(model.n_layers), with_kwargs=True))
         yield rec
     finally:
@@ -332,7 +376,8 @@ def _ablation_hooks(model: LoadedModel, block, i: int, rec: _Recorder, heads: fr
 # ---------------------------------------------------------------- building the Trace
 
 
-def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logits: torch.Tensor) -> Trace:
+def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logits: torch.Tensor,
+           summary: dict[str, torch.Tensor]) -> Trace:
     rotaries = rotary_infos(model)
     return Trace(
         model_name=model.name,
@@ -355,6 +400,7 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
         ablated_mlps=req.ablation[1],
         _residual=_owned(residual),                              # (n+1, T, d)
         _last_logits=_owned(last_logits),                        # (V,)
+        _summary=summary,
         _model=model,
     )
 

@@ -20,9 +20,12 @@ import threading
 import weakref
 from dataclasses import dataclass
 
+from typing import Callable
+
 import numpy as np
 import torch
 
+from explainer.blocks import QKV, row_chunks, weights_for
 from explainer.trace import Trace
 
 MAX_WINDOW = 128
@@ -78,7 +81,7 @@ def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, wind
     heads = tuple(range(trace.n_heads)) if heads is None else tuple(heads)
     window = window or window_for(trace.n_tokens)
     sl = slice(window.start, window.stop)
-    w = trace.attention(layer)[list(heads)][:, sl, sl].numpy()              # (h, W, W)
+    w = trace.attention(layer, rows=range(window.start, window.stop), heads=heads)[:, :, sl].numpy()  # (h, W, W)
     pos = np.arange(window.start, window.stop)
     masked = pos[None, :] > pos[:, None]                                    # (W, W) key after query
     w = np.where(masked[None], np.nan, w)
@@ -108,7 +111,7 @@ def reads(trace: Trace, layer: int, head: int, query: int) -> Reads:
     _check_layer(trace, layer)
     if not 0 <= query < trace.n_tokens:
         raise ValueError(f"There is no token {query} (tokens 0–{trace.n_tokens - 1}).")
-    row = trace.attention(layer)[head, query, : query + 1].numpy()
+    row = trace.attention(layer, rows=[query], heads=[head])[0, 0, : query + 1].numpy()
     return Reads(layer, head, query, row)
 
 
@@ -170,10 +173,64 @@ def _induction(attention: torch.Tensor, token_ids: torch.Tensor) -> np.ndarray:
     return per_query[:, queries].mean(-1).numpy()
 
 
-def head_stats(trace: Trace) -> HeadStats:
-    """Statistics for every head of every layer (reads one layer's attention at a time)."""
-    parts = [layer_head_stats(trace.attention(layer), trace.token_ids) for layer in range(trace.n_layers)]
+def head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None) -> HeadStats:
+    """Statistics for every head of every layer, exact, in chunks of query rows (memory stays small
+    at any length); ``progress(fraction, message)`` after each layer."""
+    parts = []
+    for layer in range(trace.n_layers):
+        parts.append(layer_head_stats_streamed(trace.qkv(layer), trace.token_ids))
+        if progress is not None:
+            progress((layer + 1) / trace.n_layers, f"{layer + 1}/{trace.n_layers}")
     return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS})
+
+
+def layer_head_stats_streamed(parts: QKV, token_ids: torch.Tensor) -> dict[str, np.ndarray]:
+    """:func:`layer_head_stats` from queries and keys, never holding more than a chunk of rows."""
+    H, T = parts.q.shape[0], parts.n_tokens
+    if T < 2:
+        nan = np.full(H, np.nan)
+        return {"entropy": np.zeros(H), "previous": nan, "first": nan, "induction": nan}
+    sums = {name: torch.zeros(H, dtype=torch.double) for name in ("entropy", "previous", "first")}
+    qi, kj = _induction_pairs(token_ids)                                # (P,) queries and the keys they should read
+    per_query = torch.zeros(H, T, dtype=torch.double)
+    for rows, a, b in row_chunks(parts, H, torch.arange(1, T)):
+        w = weights_for(parts, rows, None, (a, b)).cpu()                # (H, R, K) keys a..b-1
+        local = torch.arange(rows.numel())
+        sums["entropy"] += torch.special.entr(w).sum(-1).double().sum(-1)
+        if int(rows[0]) - 1 >= a:                                      # the previous key is in the span
+            sums["previous"] += w[:, local, rows - 1 - a].double().sum(-1)
+        if a == 0:
+            sums["first"] += w[:, :, 0].double().sum(-1)
+        pick = (qi >= rows[0]) & (qi <= rows[-1]) & (kj >= a)
+        if pick.any():
+            got = w[:, qi[pick] - rows[0], kj[pick] - a].double()        # (H, P')
+            per_query.index_add_(1, qi[pick], got)
+    queries = torch.zeros(T, dtype=torch.bool)
+    queries[qi] = True
+    induction = per_query[:, queries].mean(-1).numpy() if queries.any() else np.full(H, np.nan)
+    return {"entropy": (sums["entropy"] / (T - 1) / np.log(2)).numpy(),
+            "previous": (sums["previous"] / (T - 1)).numpy(), "first": (sums["first"] / (T - 1)).numpy(),
+            "induction": induction}
+
+
+def _induction_pairs(token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(query i, key j+1) for every earlier copy j of token i with j + 1 < i: the keys an induction head reads."""
+    ids = token_ids.long()
+    order = torch.argsort(ids, stable=True)
+    qi, kj = [], []
+    sorted_ids = ids[order]
+    starts = torch.nonzero(torch.diff(sorted_ids, prepend=sorted_ids[:1] - 1)).flatten().tolist() + [len(ids)]
+    for s, e in zip(starts[:-1], starts[1:]):
+        if e - s < 2:
+            continue
+        pos = order[s:e].sort().values                                  # positions of one repeated token
+        i, j = torch.meshgrid(pos, pos, indexing="ij")
+        keep = j + 1 < i
+        qi.append(i[keep])
+        kj.append(j[keep] + 1)
+    if not qi:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    return torch.cat(qi), torch.cat(kj)
 
 
 _stats_cache: "weakref.WeakKeyDictionary[Trace, HeadStats]" = weakref.WeakKeyDictionary()

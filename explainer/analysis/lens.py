@@ -6,6 +6,7 @@ from typing import Sequence
 
 import torch
 
+from explainer.arch import unembed
 from explainer.models import LoadedModel
 from explainer.trace import Trace
 
@@ -36,20 +37,20 @@ def logit_lens_at(model: LoadedModel, trace: Trace, positions: Sequence[int], ch
     Each position costs (n+1) products with the whole unembedding, so a page that shows a
     window of positions asks for that window instead of the whole prompt.
     """
-    cols = torch.tensor([p % trace.n_tokens for p in positions], dtype=torch.long)   # (P,)
-    residual = trace.residual[:, cols]                           # (n+1, P, d)
+    cols = trace.rows(list(positions))                           # (P,)
+    residual = trace.stream_at(cols)                             # (n+1, P, d)
     n1, P, _ = residual.shape
-    final = trace.logits[cols].argmax(-1)                        # (P,)
+    final = trace.logits_at(cols).argmax(-1)                     # (P,)
     top_ids = torch.empty(n1, P, dtype=torch.long)
     top_probs = torch.empty(n1, P)
     t_probs = torch.empty(n1, P)
     t_ranks = torch.empty(n1, P, dtype=torch.long)
     norm = model.arch.final_norm(model.hf_model)
-    head = model.hf_model.get_output_embeddings()
+    chunk = max(1, min(chunk, (64 * 2**20) // (4 * n1 * model.vocab_size)))   # (n+1, chunk, V) stays ≤ 64 MB
     with torch.inference_mode():
         for start in range(0, P, chunk):                         # bounded memory: (n+1, chunk, V)
             sl = slice(start, min(P, start + chunk))
-            logits = head(norm(residual[:, sl].to(model.device))).float().cpu()   # (n+1, c, V)
+            logits = unembed(model.hf_model, norm(residual[:, sl].to(model.device))).float().cpu()   # (n+1, c, V)
             log_total = torch.logsumexp(logits, dim=-1)          # (n+1, c): softmax's denominator
             best, best_i = logits.max(-1)
             top_ids[:, sl], top_probs[:, sl] = best_i, torch.exp(best - log_total)

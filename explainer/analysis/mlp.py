@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from explainer.arch import norm_gain
 from explainer.models import LoadedModel
 from explainer.trace import Trace
 
@@ -32,7 +33,6 @@ class MlpOverview:
     peak: torch.Tensor           # (n, R) float
     peak_token: torch.Tensor     # (n, R) long
     heat_neurons: torch.Tensor   # (n, HEATMAP_NEURONS) long: per layer, the neurons the heatmap shows
-    heat_values: torch.Tensor    # (n, T, HEATMAP_NEURONS) their activations at every token
 
 
 @dataclass(frozen=True)
@@ -78,22 +78,19 @@ _memo_lock = threading.Lock()
 
 
 def mlp_overview(trace: Trace, per_layer: int = 10) -> MlpOverview:
-    """Scan every layer once (memoised per trace: sliders that change the view never rescan)."""
+    """The strongest neurons of every layer, from the peaks measured during the forward pass
+    (memoised per trace: sliders that change the view never rescan)."""
     with _memo_lock:
         found = _memo.get(trace)
     if found is not None and found.neurons.shape[1] >= per_layer:
         return found
-    acts = trace.mlp_activations                                # (n, T, d_mlp)
-    strength, where = acts.abs().max(dim=1)                     # (n, d_mlp) over tokens
-    k = min(max(per_layer, HEATMAP_NEURONS), acts.shape[-1])
-    _, order = torch.topk(strength, k, dim=-1)                  # (n, k) strongest neurons per layer
+    peak_all, where = trace.mlp_peaks()                         # (n, d_mlp) each, measured in the pass
+    k = min(max(per_layer, HEATMAP_NEURONS), peak_all.shape[-1])
+    _, order = torch.topk(peak_all.abs(), k, dim=-1)            # (n, k) strongest neurons per layer
     peak_token = where.gather(1, order)                         # (n, k)
-    chosen = acts.gather(2, order[:, None, :].expand(-1, acts.shape[1], -1))  # (n, T, k)
-    peak = chosen.gather(1, peak_token[:, None, :]).squeeze(1)  # (n, k) signed value at the peak
-    heat = order[:, :HEATMAP_NEURONS]                           # (n, N)
-    heat_values = chosen[:, :, :HEATMAP_NEURONS].clone()        # (n, T, N)
+    peak = peak_all.gather(1, order)                            # (n, k) signed value at the peak
     r = min(per_layer, k)
-    result = MlpOverview(order[:, :r], peak[:, :r], peak_token[:, :r], heat, heat_values)
+    result = MlpOverview(order[:, :r], peak[:, :r], peak_token[:, :r], order[:, :HEATMAP_NEURONS])
     with _memo_lock:
         _memo[trace] = result
     return result
@@ -104,8 +101,8 @@ def layer_activations(trace: Trace, layer: int, n_neurons: int = HEATMAP_NEURONS
     _check_layer(trace.n_layers, layer)
     view = mlp_overview(trace)
     n = min(n_neurons, view.heat_neurons.shape[1])
-    return LayerActivations(layer, tuple(int(i) for i in view.heat_neurons[layer, :n]),
-                            view.heat_values[layer, :, :n].clone())
+    neurons = view.heat_neurons[layer, :n]
+    return LayerActivations(layer, tuple(int(i) for i in neurons), trace.mlp_activation(layer)[:, neurons])
 
 
 def token_neurons(trace: Trace, layer: int, token: int, k: int = 15) -> TokenNeurons:
@@ -114,7 +111,7 @@ def token_neurons(trace: Trace, layer: int, token: int, k: int = 15) -> TokenNeu
     if not -trace.n_tokens <= token < trace.n_tokens:
         raise ValueError(f"There is no token {token} (the text has {trace.n_tokens}).")
     token %= trace.n_tokens
-    row = trace.mlp_activation(layer)[token]                    # (d_mlp,) one layer copied, not all
+    row = trace.mlp_activation(layer, rows=[token])[0]          # (d_mlp,) this position only
     _, idx = torch.topk(row.abs(), min(k, row.numel()))
     return TokenNeurons(layer, token, tuple(int(i) for i in idx), tuple(float(row[i]) for i in idx))
 
@@ -123,15 +120,18 @@ def output_direction(model: LoadedModel, layer: int, neuron: int) -> torch.Tenso
     """What neuron ``neuron`` of ``layer`` adds to the residual per unit activation: (d_model,).
 
     Llama's down_proj is an nn.Linear with weight (d_model, d_mlp): the column. GPT-2's c_proj
-    is a Conv1D with weight (d_mlp, d_model), stored transposed: the row.
+    is a Conv1D with weight (d_mlp, d_model), stored transposed: the row. Gemma 3 normalises what
+    its MLP adds (post-feedforward norm): the direction is then scaled by that norm's learned
+    gain; its data-dependent 1/rms factor (one positive number per token) is left out.
     """
     _check_layer(model.n_layers, layer)
     if not 0 <= neuron < model.d_mlp:
         raise ValueError(f"There is no neuron {neuron} (layer {layer} has {model.d_mlp}: 0–{model.d_mlp - 1}).")
     down = model.arch.mlp_down(model.arch.blocks(model.hf_model)[layer])
     weight = down.weight.detach()
-    column = weight[:, neuron] if isinstance(down, nn.Linear) else weight[neuron, :]
-    return column.float().cpu().clone()
+    column = (weight[:, neuron] if isinstance(down, nn.Linear) else weight[neuron, :]).float().cpu()
+    post = model.arch.mlp_post_norm(model.arch.blocks(model.hf_model)[layer])
+    return column.clone() if post is None else column * norm_gain(post)
 
 
 def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: int = 12) -> NeuronEffect:
@@ -143,7 +143,7 @@ def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: 
     logit changes per unit of activation, up to that positive overall scale.
     """
     direction = output_direction(model, layer, neuron)             # (d,)
-    gain = model.arch.final_norm(model.hf_model).weight.detach().float().cpu()  # (d,)
+    gain = norm_gain(model.arch.final_norm(model.hf_model))     # (d,)
     with torch.inference_mode():
         scores = model.unembedding_matrix() @ (direction * gain)   # (V,)
     up_v, up_i = torch.topk(scores, k)

@@ -105,15 +105,17 @@ class AnswerGrowth:
 
 
 def residual_norms(trace: Trace) -> ResidualNorms:
-    """L2 norm of the residual stream (n+1, T)."""
-    norms = trace.residual.norm(dim=-1)                           # (n+1, T)
+    """L2 norm of the residual stream (n+1, T), one row at a time."""
+    norms = torch.stack([trace.stream(layer).norm(dim=-1) for layer in range(trace.n_layers + 1)])   # (n+1, T)
     return ResidualNorms(trace.tokens, norms.numpy().astype(np.float32))
 
 
 def block_writes(trace: Trace) -> BlockWrites:
-    """L2 norms of every attention and MLP output (n, T), and their medians over positions."""
-    attn = trace.attn_out.norm(dim=-1)                            # (n, T)
-    mlp = trace.mlp_out.norm(dim=-1)                              # (n, T)
+    """L2 norms of every attention and MLP output (n, T), and their medians over positions.
+
+    The norms were measured during the forward pass itself (:meth:`Trace.write_norms`).
+    """
+    attn, mlp = trace.write_norms()                               # (n, T) each
     return BlockWrites(trace.tokens, attn.numpy().astype(np.float32), mlp.numpy().astype(np.float32),
                        attn.median(dim=-1).values.numpy().astype(np.float32),
                        mlp.median(dim=-1).values.numpy().astype(np.float32))

@@ -35,7 +35,7 @@ def plan_tour(model: LoadedModel, trace: Trace) -> tuple[TourStep, ...]:
     first_layer = readout.first_layers[-1]
     prev_layer, prev_head = most_previous_token_head(stats) or (0, 0)
     induction = most_induction_head(stats)
-    mlp_layer = int(trace.mlp_out[:, -1].norm(dim=-1)[1:].argmax()) + 1 if trace.n_layers > 1 else 0
+    mlp_layer = int(trace.write_norms()[1][1:, -1].argmax()) + 1 if trace.n_layers > 1 else 0
     neurons = token_neurons(trace, mlp_layer, -1, k=1)
     steps = [
         TourStep("overview", "overview", {}, {"n_tokens": trace.n_tokens, "n_layers": trace.n_layers,

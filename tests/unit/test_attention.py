@@ -163,3 +163,17 @@ def test_long_window_figure_size():
                     np.where(masked[None], np.nan, a), masked)
     size = len(figs.attention_heatmap(p, 0, T_EN).to_json()) + len(figs.head_grid(p, T_EN).to_json())
     assert size < 1_500_000
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 512])
+def test_streamed_stats_equal_stats_of_the_whole_pattern(tiny_model, monkeypatch, chunk_bytes):
+    from explainer import blocks
+    if chunk_bytes:                                             # force many small chunks of query rows
+        monkeypatch.setattr(blocks, "CHUNK_BYTES", chunk_bytes)
+    text = "the cat and the dog and the cat and the dog sat on the mat of the cat " * 2
+    tr = explainer.trace(tiny_model, text)
+    streamed = att.head_stats(tr)
+    for layer in range(tr.n_layers):
+        whole = att.layer_head_stats(tr.attention(layer), tr.token_ids)
+        for name in att.STATS:
+            np.testing.assert_allclose(streamed.get(name)[layer], whole[name], rtol=1e-5, atol=1e-7, err_msg=name)

@@ -59,6 +59,8 @@ def test_output_direction_is_what_down_projection_adds(tiny_model):
     onehot[0, n] = 1.0
     with torch.inference_mode():
         expected = (down(onehot) - down(torch.zeros_like(onehot)))[0]
+    if tiny_model.arch.family == "gemma3":                             # then its post-norm's gain (1 + weight)
+        expected = expected * (1 + block.post_feedforward_layernorm.weight.detach())
     assert torch.allclose(mlp.output_direction(tiny_model, 1, n), expected, atol=1e-6)
     with pytest.raises(ValueError):
         mlp.output_direction(tiny_model, 0, tiny_model.d_mlp)
@@ -68,6 +70,8 @@ def test_neuron_effect_ranks_scores(traced):
     model, tr = traced
     eff = mlp.neuron_effect(model, tr, 0, 3, k=6)
     gain = model.arch.final_norm(model.hf_model).weight.detach()
+    if model.arch.family == "gemma3":                                  # Gemma's RMSNorm scales by 1 + weight
+        gain = gain + 1
     scores = model.unembedding_matrix() @ (mlp.output_direction(model, 0, 3) * gain)
     assert list(eff.up_ids) == torch.topk(scores, 6).indices.tolist()
     assert list(eff.down_ids) == torch.topk(-scores, 6).indices.tolist()

@@ -296,8 +296,9 @@ def test_kept_memory_grows_with_tokens_not_their_square(tiny_llama):
     short = explainer.trace(tiny_llama, "word " * 30, max_tokens=30)
     long = explainer.trace(tiny_llama, "word " * 120, max_tokens=120)
     assert long.n_tokens == 4 * short.n_tokens
-    per_token = lambda t: (t.kept_bytes() - 4 * t.vocab_size) / t.n_tokens       # noqa: E731
-    assert per_token(long) == pytest.approx(per_token(short), rel=0.01)
+    m = tiny_llama
+    per_token = 4 * (m.n_layers + 1) * m.d_model + 2 * 4 * m.n_layers + 8   # residual, write norms, token id
+    assert long.kept_bytes() - short.kept_bytes() == per_token * (long.n_tokens - short.n_tokens)
 
 
 def test_byte_pieces_are_legible(tiny_gpt2):
@@ -364,3 +365,38 @@ def test_save_and_load_round_trip(tiny_model, tmp_path):
         assert torch.equal(getattr(loaded, name), getattr(t, name)), name
     assert (loaded.positions is None) == (t.positions is None)
     assert loaded.metadata() == t.metadata() and loaded.windows == t.windows
+
+
+def test_a_few_rows_equal_the_whole_layer(tiny_model):
+    t = explainer.trace(tiny_model, TEXT)
+    fresh = explainer.trace(tiny_model, TEXT + " ")                    # nothing cached yet
+    rows = [0, 4, fresh.n_tokens - 1]
+    for layer in range(tiny_model.n_layers):
+        part = fresh.parts(layer, rows)                                # computed for these rows alone
+        whole = t.parts(layer)
+        rows_t = [0, 4, t.n_tokens - 1]
+        if fresh.n_tokens == t.n_tokens:
+            torch.testing.assert_close(part.attn_added, whole.attn_added[rows_t], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(part.out, fresh.stream(layer + 1)[rows], atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(fresh.mlp_out_at(layer, rows), fresh.mlp_out_at(layer)[rows], atol=1e-5, rtol=1e-5)
+
+
+def test_summaries_of_the_pass_match_the_recomputed_blocks(tiny_model):
+    t = explainer.trace(tiny_model, TEXT, ablate_mlps=[0])
+    attn_norms, mlp_norms = t.write_norms()
+    torch.testing.assert_close(attn_norms, t.attn_out.norm(dim=-1), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(mlp_norms, t.mlp_out.norm(dim=-1), atol=1e-4, rtol=1e-4)
+    assert torch.all(mlp_norms[0] == 0)                                # switched off: adds nothing
+    peak, where = t.mlp_peaks()
+    acts = t.mlp_activations                                           # (n, T, d_mlp)
+    torch.testing.assert_close(peak.abs(), acts.abs().amax(dim=1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(acts.gather(1, where[:, None, :])[:, 0], peak, atol=1e-5, rtol=1e-5)
+
+
+def test_batched_summaries_ignore_the_padding(tiny_llama):
+    short, long = tracing.trace_many(tiny_llama, ["a cat", TEXT])
+    alone = explainer.trace(tiny_llama, "a cat")
+    assert short.write_norms()[0].shape == (tiny_llama.n_layers, short.n_tokens)
+    torch.testing.assert_close(short.mlp_peaks()[0], alone.mlp_peaks()[0], atol=1e-5, rtol=1e-4)
+    assert torch.equal(short.mlp_peaks()[1], alone.mlp_peaks()[1])
+    assert int(short.mlp_peaks()[1].max()) < short.n_tokens
