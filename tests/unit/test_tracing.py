@@ -2,10 +2,8 @@
 Hugging Face forward (sdpa for logits, eager for attention weights), bookkeeping, safety, bounds."""
 from __future__ import annotations
 
-import copy
 import math
 import threading
-from functools import lru_cache
 
 import pytest
 import torch
@@ -14,28 +12,9 @@ import explainer
 from explainer import tracing
 from explainer.budget import TooLarge
 from explainer.trace import Trace
+from tests.reference import eager_forward, plain_logits, relative
 
 TEXT = "The cat sat on the mat because the cat was tired, and then the dog sat on the cat."
-
-
-@lru_cache(maxsize=8)
-def _eager_copy(model):
-    ref = copy.deepcopy(model.hf_model)
-    ref.set_attn_implementation("eager")
-    return ref.eval()
-
-
-def eager_forward(model, ids):
-    """A plain HF forward with eager attention (the only one that returns attention weights)."""
-    with torch.no_grad():
-        return _eager_copy(model)(input_ids=ids[None], output_attentions=True, output_hidden_states=True,
-                                  use_cache=False)
-
-
-def plain_logits(model, ids):
-    """A plain HF forward as the model is loaded (sdpa)."""
-    with torch.no_grad():
-        return model.hf_model(input_ids=ids[None], use_cache=False).logits[0]
 
 
 def test_shapes(tiny_model):
@@ -66,8 +45,7 @@ def test_token_ids_are_what_the_tokenizer_gives(tiny_model):
 def test_logits_equal_a_plain_hf_forward(tiny_model):
     t = explainer.trace(tiny_model, TEXT)
     ref = plain_logits(tiny_model, t.token_ids)
-    rel = (t.logits - ref).abs().max() / ref.abs().max()
-    assert rel <= 1e-4
+    assert relative(t.logits, ref) <= 1e-4
     torch.testing.assert_close(t.next_token_logits, ref[-1], rtol=1e-5, atol=1e-5)
 
 
