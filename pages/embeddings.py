@@ -108,6 +108,7 @@ with map_box:
             slot.empty()
             vmap = vocab.build_map(model, t)
     if vmap is not None:
+        vmap = vocab.with_places(model, vmap, list(pv.ids) + list(nb.ids[:6] if nb else ()))
         fig = vfig.vocab_map_figure(vmap, labels, pv.ids, nb.ids[:6] if nb else (), t["map_chart"], t["map_all"],
                                     t["map_prompt"], t["map_neighbours"].format(word=html.escape(word_text)), "id", pres)
         figure(fig, "emb_map", data=pd.DataFrame({"id": range(vmap.n_tokens), "token": labels[:vmap.n_tokens],

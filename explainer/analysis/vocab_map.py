@@ -4,6 +4,14 @@ Rows of the input embedding matrix ``E`` (V, d) are L2-normalised (cosine geomet
 reduced by PCA to 50 dims and laid out by UMAP (cosine, fixed seed). The first build
 takes about 30–60 s on SmolLM2 (numba compiles UMAP); the result is saved as a small
 ``.npz`` under the cache folder and loads in well under a second afterwards.
+
+A vocabulary larger than :data:`MAX_LAYOUT_TOKENS` (Gemma 3 has 262,144 tokens) is laid out
+on its first :data:`MAX_LAYOUT_TOKENS` ordinary pieces (SentencePiece and BPE vocabularies keep
+their pieces in order of score or merge rank, so these are the common ones; special, unused
+and byte tokens are left out). Any other token gets its place when a page asks for it
+(:func:`place`): the similarity-weighted mean of its :data:`PLACE_NEIGHBOURS` nearest laid-out
+tokens (cosine, in the same PCA space). So the user's prompt and every neighbour a page lists
+are on the map, and ``laid_out`` says which tokens UMAP itself saw.
 """
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +31,9 @@ from explainer.paths import cache_dir
 
 Progress = Callable[[float, str], None]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAX_LAYOUT_TOKENS = 50_000
+PLACE_NEIGHBOURS = 10
 PCA_DIMS = 50           # UMAP runs on the top principal components, not on all d
 MIN_UMAP_TOKENS = 50    # below this UMAP's neighbour graph is meaningless: plain PCA
 N_NEIGHBORS = 15
@@ -44,6 +54,17 @@ class VocabMap:
     d_model: int
     build_seconds: float      # how long the original build took
     from_cache: bool          # True when this object was read from disk
+    laid_out: np.ndarray | None = None   # (V,) bool, big vocabularies: the tokens UMAP laid out
+    basis: np.ndarray | None = None      # (d, p) PCA directions and ``mean`` (p,) of the unit rows
+    mean: np.ndarray | None = None
+
+    @property
+    def shown_ids(self) -> np.ndarray:
+        """Ids drawn as the map's background: every token, or the laid-out part of a big vocabulary."""
+        return np.arange(self.n_tokens) if self.laid_out is None else np.flatnonzero(self.laid_out)
+
+    def has_place(self, ids: Sequence[int]) -> bool:
+        return bool(np.isfinite(self.coords[np.asarray(list(ids), dtype=np.int64)]).all())
 
     @property
     def n_tokens(self) -> int:
@@ -56,10 +77,11 @@ def _cache_path(cache_key: str) -> Path:
 
 
 def _fingerprint(embedding: torch.Tensor) -> np.ndarray:
-    """A few cheap numbers that change when the matrix does (not a cryptographic hash)."""
-    e = embedding.detach().double()
-    return np.array([e.sum().item(), e.abs().sum().item(), e[0].sum().item(),
-                     e[-1].sum().item()], dtype=np.float64)
+    """A few cheap numbers that change when the matrix does (not a cryptographic hash): sums over
+    every 61st row, so a 262,144-row matrix costs milliseconds, not a float64 copy of it."""
+    e = embedding.detach()[::61].double()
+    return np.array([e.sum().item(), e.abs().sum().item(), embedding[0].double().sum().item(),
+                     embedding[-1].double().sum().item()], dtype=np.float64)
 
 
 def load_vocab_map(cache_key: str, embedding: torch.Tensor | None = None) -> VocabMap | None:
@@ -78,8 +100,11 @@ def load_vocab_map(cache_key: str, embedding: torch.Tensor | None = None) -> Voc
                 if not np.allclose(z["fingerprint"], _fingerprint(embedding), rtol=1e-6):
                     return None
             coords.setflags(write=False)
+            big = {k: z[k] for k in ("laid_out", "basis", "mean") if k in z.files}
+            if "laid_out" in big:
+                big["laid_out"] = big["laid_out"].astype(bool)
             return VocabMap(cache_key, coords, str(z["method"]), int(z["d_model"]),
-                            float(z["build_seconds"]), True)
+                            float(z["build_seconds"]), True, **big)
     except (OSError, KeyError, ValueError):
         return None
 
@@ -89,23 +114,34 @@ def save_vocab_map(vmap: VocabMap, embedding: torch.Tensor) -> Path:
     path = _cache_path(vmap.cache_key)
     tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, coords=vmap.coords, method=np.array(vmap.method),
+        big = {k: getattr(vmap, k) for k in ("laid_out", "basis", "mean") if getattr(vmap, k) is not None}
+        np.savez(f, coords=vmap.coords, method=np.array(vmap.method), **big,
                  d_model=np.array(vmap.d_model), build_seconds=np.array(vmap.build_seconds),
                  fingerprint=_fingerprint(embedding), format_version=np.array(FORMAT_VERSION))
     os.replace(tmp, path)  # atomic: a reader never sees half a file
     return path
 
 
-def _pca(x: torch.Tensor, dims: int) -> torch.Tensor:
-    """Project rows of ``x`` (N, d) onto their top ``dims`` principal components."""
-    x = x.double()
-    xc = x - x.mean(dim=0)                                   # (N, d)
-    _, vecs = torch.linalg.eigh(xc.T @ xc)                   # (d, d), ascending
-    top = vecs[:, -dims:].flip(1)                            # (d, dims)
-    out = (xc @ top).float()                                 # (N, dims)
+def _pca_basis(x: torch.Tensor, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (d,) and top ``dims`` principal directions (d, dims) of the rows of ``x`` (N, d)."""
+    mean = x.mean(dim=0)
+    xc = (x - mean).double() if x.shape[0] <= MAX_LAYOUT_TOKENS else x - mean   # float64 while it is cheap
+    _, vecs = torch.linalg.eigh((xc.T @ xc).double())        # (d, d), ascending
+    return mean, vecs[:, -dims:].flip(1).float()             # (d,), (d, dims)
+
+
+def _project(x: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor, dims: int) -> torch.Tensor:
+    """Rows of ``x`` (N, d) on the principal directions, zero-padded to ``dims``: (N, dims)."""
+    out = ((x - mean).double() @ basis.double()).float()    # (N, p)
     if out.shape[1] < dims:                                  # d < dims: pad with zeros
         out = torch.cat([out, out.new_zeros(out.shape[0], dims - out.shape[1])], dim=1)
     return out
+
+
+def _pca(x: torch.Tensor, dims: int) -> torch.Tensor:
+    """Project rows of ``x`` (N, d) onto their top ``dims`` principal components."""
+    mean, basis = _pca_basis(x, min(dims, x.shape[1]))
+    return _project(x, mean, basis, dims)
 
 
 def _exact_knn(x: torch.Tensor, k: int, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
@@ -143,11 +179,80 @@ def _lock_for(key: str) -> threading.Lock:
         return _BUILD_LOCKS.setdefault(key, threading.Lock())
 
 
+def _build(embedding: torch.Tensor, cache_key: str, report: Progress, ordinary: np.ndarray | None) -> VocabMap:
+    e = embedding.detach().float().cpu()                         # (V, d)
+    unit = e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)      # (V, d)
+    report(0.05, "pca")
+    V, d = e.shape
+    if V < MIN_UMAP_TOKENS:
+        coords = _pca(unit, 2).numpy().astype(np.float32)
+        coords.setflags(write=False)
+        return VocabMap(cache_key, coords, "pca", d, 0.0, False)
+    if V <= MAX_LAYOUT_TOKENS:
+        coords = _umap_2d(_pca(unit, min(PCA_DIMS, d)), report)   # (V, 50) → (V, 2)
+        coords.setflags(write=False)
+        return VocabMap(cache_key, coords, "umap", d, 0.0, False)
+    laid_out = layout_subset(V, ordinary)
+    members = torch.from_numpy(np.flatnonzero(laid_out))
+    mean, basis = _pca_basis(unit[members], min(PCA_DIMS, d))
+    layout = _umap_2d(_project(unit[members], mean, basis, PCA_DIMS), report)    # (M, 2)
+    coords = np.full((V, 2), np.nan, dtype=np.float32)
+    coords[members.numpy()] = layout
+    coords.setflags(write=False)
+    return VocabMap(cache_key, coords, "umap", d, 0.0, False, laid_out, basis.numpy(), mean.numpy())
+
+
+def layout_subset(n_tokens: int, ordinary: np.ndarray | None = None) -> np.ndarray:
+    """(V,) bool: the first :data:`MAX_LAYOUT_TOKENS` ids among the ``ordinary`` ones (all when None)."""
+    ok = np.ones(n_tokens, dtype=bool) if ordinary is None else np.asarray(ordinary, dtype=bool)
+    mask = np.zeros(n_tokens, dtype=bool)
+    mask[np.flatnonzero(ok)[:MAX_LAYOUT_TOKENS]] = True
+    return mask
+
+
+def _unit(rows: torch.Tensor) -> torch.Tensor:
+    return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def placement_base(vmap: VocabMap, embedding: torch.Tensor) -> torch.Tensor | None:
+    """The laid-out tokens in PCA space, unit length (M, p): what :func:`place` compares with.
+    About a second for 50,000 tokens; keep it (one per map) when placing often."""
+    if vmap.basis is None:
+        return None
+    members = torch.from_numpy(np.flatnonzero(vmap.laid_out))
+    rows = _unit(embedding.detach().float().cpu()[members])                             # (M, d)
+    return _unit(_project(rows, torch.from_numpy(vmap.mean), torch.from_numpy(vmap.basis), PCA_DIMS))
+
+
+def place(vmap: VocabMap, embedding: torch.Tensor, ids: Sequence[int],
+          base: torch.Tensor | None = None) -> VocabMap:
+    """``vmap`` with a place for every token in ``ids``: a token UMAP did not lay out goes to the
+    similarity-weighted mean of its :data:`PLACE_NEIGHBOURS` nearest laid-out tokens (cosine in
+    PCA space). ``base``: :func:`placement_base`, if already computed."""
+    want = np.array(sorted({int(i) for i in ids if 0 <= int(i) < vmap.n_tokens}), dtype=np.int64)
+    missing = want[~np.isfinite(vmap.coords[want]).all(axis=1)] if len(want) else want
+    if not len(missing) or vmap.basis is None:
+        return vmap
+    base = placement_base(vmap, embedding) if base is None else base                   # (M, p)
+    rows = _unit(embedding.detach().float().cpu()[torch.from_numpy(missing)])           # (P, d)
+    query = _unit(_project(rows, torch.from_numpy(vmap.mean), torch.from_numpy(vmap.basis), PCA_DIMS))
+    sims, near = (query @ base.T).topk(PLACE_NEIGHBOURS, dim=1)                         # (P, k)
+    weights = sims.clamp_min(1e-6)
+    xy = torch.from_numpy(vmap.coords[np.flatnonzero(vmap.laid_out)])                   # (M, 2)
+    coords = vmap.coords.copy()
+    coords[missing] = ((weights[..., None] * xy[near]).sum(1) / weights.sum(1, keepdim=True)).numpy()
+    coords.setflags(write=False)
+    return VocabMap(vmap.cache_key, coords, vmap.method, vmap.d_model, vmap.build_seconds, vmap.from_cache,
+                    vmap.laid_out, vmap.basis, vmap.mean)
+
+
 def build_vocab_map(embedding: torch.Tensor, cache_key: str,
-                    progress: Progress | None = None) -> VocabMap:
+                    progress: Progress | None = None, ordinary: np.ndarray | None = None) -> VocabMap:
     """Return the 2-D map of all V tokens, building and caching it on first use.
 
-    ``embedding`` (V, d). V < 50 falls back to PCA-2D. ``progress(fraction, phase)`` gets
+    ``embedding`` (V, d). V < 50 falls back to PCA-2D; above :data:`MAX_LAYOUT_TOKENS` the first
+    ones of ``ordinary`` (V,) bool (not special, unused or byte tokens) are laid out and the
+    others placed on demand (:func:`place`). ``progress(fraction, phase)`` gets
     phases: "cache", then "wait" (only while another caller builds the same key), "pca",
     "neighbours", "import_umap", "layout", "save", "done" (pages translate the names).
     Concurrent callers for the same key wait for one build instead of repeating it.
@@ -164,17 +269,9 @@ def build_vocab_map(embedding: torch.Tensor, cache_key: str,
             report(1.0, "done")
             return cached
         t0 = time.perf_counter()
-        e = embedding.detach().float().cpu()                     # (V, d)
-        unit = e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)  # (V, d)
-        report(0.05, "pca")
-        if e.shape[0] < MIN_UMAP_TOKENS:
-            coords, method = _pca(unit, 2).numpy().astype(np.float32), "pca"
-        else:
-            reduced = _pca(unit, min(PCA_DIMS, e.shape[1]))      # (V, 50)
-            coords, method = _umap_2d(reduced, report), "umap"
-        coords.setflags(write=False)
-        vmap = VocabMap(cache_key, coords, method, int(e.shape[1]),
-                        time.perf_counter() - t0, False)
+        vmap = _build(embedding, cache_key, report, ordinary)
+        vmap = VocabMap(vmap.cache_key, vmap.coords, vmap.method, vmap.d_model, time.perf_counter() - t0,
+                        False, vmap.laid_out, vmap.basis, vmap.mean)
         report(0.97, "save")
         save_vocab_map(vmap, embedding)
         report(1.0, "done")

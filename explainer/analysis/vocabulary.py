@@ -13,7 +13,9 @@ an empty label is ``<empty>``.
 """
 from __future__ import annotations
 
+import threading
 import unicodedata
+import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -153,9 +155,23 @@ def lookup_word(tokenizer: Any, word: str, labels: Sequence[str] | None = None) 
 Query = int | WordTokens | torch.Tensor
 
 
-def _unit_rows(embedding: torch.Tensor) -> torch.Tensor:
-    e = embedding.detach().float()
-    return e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)  # (V, d)
+_row_norms: dict[int, tuple["weakref.ref[torch.Tensor]", torch.Tensor]] = {}
+_row_norms_lock = threading.Lock()
+
+
+def _norms(embedding: torch.Tensor) -> torch.Tensor:
+    """|row| of every token vector (V,), computed once per matrix: a 262,144-row vocabulary is
+    then searched with one matrix-vector product instead of a normalised copy (670 MB).
+    (Keyed by identity: tensors compare element-wise, so they cannot be dictionary keys.)"""
+    with _row_norms_lock:
+        ref, found = _row_norms.get(id(embedding), (None, None))
+    if ref is None or ref() is not embedding:
+        found = embedding.detach().float().norm(dim=1).clamp_min(1e-12)   # (V,)
+        with _row_norms_lock:
+            for key in [k for k, (r, _) in _row_norms.items() if r() is None]:
+                del _row_norms[key]
+            _row_norms[id(embedding)] = (weakref.ref(embedding), found)
+    return found
 
 
 def _vector(embedding: torch.Tensor, query: Query) -> torch.Tensor:
@@ -179,9 +195,10 @@ def _query_name(query: Query, labels: Sequence[str]) -> str:
     return "<vector>" if isinstance(query, torch.Tensor) else labels[int(query)]
 
 
-def _cosines(unit: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+def _cosines(embedding: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of every token vector with ``vector``: (V,)."""
     v = vector / vector.norm().clamp_min(1e-12)
-    return unit @ v  # (V,)
+    return (embedding.detach().float() @ v) / _norms(embedding)  # (V,)
 
 
 # ------------------------------------------------------------------ nearest neighbours
@@ -212,7 +229,7 @@ def nearest_neighbours(embedding: torch.Tensor, token_labels: Sequence[str],
     ``embedding`` (V, d). The query is a token id, a :class:`WordTokens` or a (d,) vector;
     with ``exclude_query`` its own ids are left out (a token is always its own nearest).
     """
-    sims = _cosines(_unit_rows(embedding), _vector(embedding, vector_or_id))
+    sims = _cosines(embedding, _vector(embedding, vector_or_id))
     skip = tuple(exclude) + (_query_ids(vector_or_id) if exclude_query else ())
     return _top(sims, token_labels, _query_name(vector_or_id, token_labels), k, skip)
 
@@ -265,14 +282,13 @@ def analogy(embedding: torch.Tensor, labels: Sequence[str], a: int | WordTokens,
             b: int | WordTokens, c: int | WordTokens, k: int = 10,
             expected: int | WordTokens | None = None) -> Analogy:
     """Which tokens lie closest to ``a − b + c``? (3CosAdd on unit vectors.)"""
-    unit = _unit_rows(embedding)                                  # (V, d)
 
     def u(q: Query) -> torch.Tensor:
         v = _vector(embedding, q)
         return v / v.norm().clamp_min(1e-12)
 
     target = u(a) - u(b) + u(c)                                   # (d,)
-    sims = _cosines(unit, target)                                 # (V,)
+    sims = _cosines(embedding, target)                            # (V,)
     inputs = tuple(dict.fromkeys(_query_ids(a) + _query_ids(b) + _query_ids(c)))
     names = [_query_name(q, labels) for q in (a, b, c)]
     title = f"{names[0]} − {names[1]} + {names[2]}"

@@ -34,11 +34,12 @@ def vocab_map_figure(vmap: VocabMap, labels: Sequence[str], highlight_ids: Seque
     """
     xy = np.asarray(vmap.coords, dtype=np.float32)                 # (V, 2)
     n = xy.shape[0]
+    shown = vmap.shown_ids.astype(np.int32)                        # a big vocabulary draws its laid-out part
     names = _esc(list(labels)[:n])
     hover = f"%{{text}}<br>{id_label} %{{customdata}}<extra></extra>"
     fig = go.Figure(go.Scattergl(
-        x=xy[:, 0], y=xy[:, 1], mode="markers", name=all_name, text=names,
-        customdata=np.arange(n, dtype=np.int32), hovertemplate=hover,
+        x=xy[shown, 0], y=xy[shown, 1], mode="markers", name=all_name, text=[names[i] for i in shown],
+        customdata=shown, hovertemplate=hover,
         marker=dict(color=theme.MUTED, size=3 if not presenter else 4, opacity=0.45)))
     groups = [(secondary_ids, secondary_name, theme.PALETTE[0], 8),
               (highlight_ids, highlight_name, theme.ACCENT, 11)]

@@ -47,6 +47,12 @@ def embedding(model: LoadedModel) -> torch.Tensor:
     return _embedding(_key(model), model)
 
 
+def ordinary(model: LoadedModel) -> "np.ndarray":
+    """(V,) True for tokens a big vocabulary's map may lay out: not special, unused or byte tokens."""
+    import numpy as np
+    return np.array([not (lab.startswith("<") and lab.endswith(">")) for lab in labels(model)], dtype=bool)
+
+
 class _NotBuilt(LookupError):
     """Raised instead of returning None so that st.cache_resource never caches a miss."""
 
@@ -76,9 +82,22 @@ def build_map(model: LoadedModel, t: Mapping[str, str]) -> vocab_map.VocabMap:
         text = t["phase_" + phase] if phase in PHASES else phase
         bar.progress(min(max(fraction, 0.0), 1.0), text=text)
 
-    vmap = vocab_map.build_vocab_map(embedding(model), model.cache_key, report)
+    vmap = vocab_map.build_vocab_map(embedding(model), model.cache_key, report, ordinary(model))
     bar.empty()
     return vmap
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _placement_base(key: str, path: str, _vmap: vocab_map.VocabMap, _model: LoadedModel) -> torch.Tensor | None:
+    return vocab_map.placement_base(_vmap, embedding(_model))
+
+
+def with_places(model: LoadedModel, vmap: vocab_map.VocabMap, ids: Sequence[int]) -> vocab_map.VocabMap:
+    """``vmap`` with a place for each of ``ids`` (tokens a big vocabulary's layout left out)."""
+    if vmap.laid_out is None:
+        return vmap
+    base = _placement_base(_key(model), str(vocab_map._cache_path(model.cache_key)), vmap, model)
+    return vocab_map.place(vmap, embedding(model), ids, base)
 
 
 def words(model: LoadedModel, names: Sequence[str]) -> list[WordTokens]:

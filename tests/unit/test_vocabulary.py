@@ -252,3 +252,29 @@ def test_token_vectors_heatmap():
     assert hm.type == "heatmap" and np.asarray(hm.z).shape == (4, D) and hm.zmid == 0
     assert len(set(hm.y)) == 4 and "%{z}" in hm.hovertemplate and "%{y}" in hm.hovertemplate
     assert hm.y[3] == "3: &lt;0xE7&gt;"
+
+
+def test_a_big_vocabulary_lays_out_its_ordinary_part_and_places_the_rest(planted, cache, monkeypatch):
+    e, _ = planted
+    calls: list = []
+    monkeypatch.setattr(vm, "_umap_2d", fake_layout(calls))
+    monkeypatch.setattr(vm, "MAX_LAYOUT_TOKENS", 120)
+    ordinary = np.ones(V, dtype=bool)
+    ordinary[:10] = False                                        # say: special tokens
+    vmap = vm.build_vocab_map(e, "big", ordinary=ordinary)
+    assert calls == [(120, vm.PCA_DIMS)] and vmap.laid_out.sum() == 120
+    assert not vmap.laid_out[:10].any() and vmap.laid_out[10:130].all() and not vmap.laid_out[130:].any()
+    assert list(vmap.shown_ids) == list(range(10, 130))
+    assert not vmap.has_place([200]) and vmap.has_place([50])
+    loaded = vm.load_vocab_map("big", e)                         # laid_out and the PCA basis survive the cache
+    np.testing.assert_array_equal(loaded.laid_out, vmap.laid_out)
+    np.testing.assert_allclose(loaded.basis, vmap.basis)
+    e2 = e.clone()
+    e2[250] = e2[60] * 3.0                                       # token 250 points where 60 does
+    placed = vm.place(loaded, e2, [3, 250, 60])
+    assert placed.has_place([3, 250, 60]) and not placed.has_place([251])
+    np.testing.assert_allclose(placed.coords[60], loaded.coords[60])   # laid-out tokens keep their place
+    members = np.flatnonzero(loaded.laid_out)
+    spread = np.linalg.norm(loaded.coords[members] - loaded.coords[60], axis=1)
+    assert np.linalg.norm(placed.coords[250] - loaded.coords[60]) <= np.median(spread)
+    assert vm.place(placed, e2, [250]) is placed                  # nothing left to place: the same map
