@@ -165,11 +165,12 @@ def test_long_window_figure_size():
     assert size < 1_500_000
 
 
-@pytest.mark.parametrize("chunk_bytes", [None, 512])
-def test_streamed_stats_equal_stats_of_the_whole_pattern(tiny_model, monkeypatch, chunk_bytes):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_streamed_stats_equal_stats_of_the_whole_pattern(tiny_model, monkeypatch, chunked):
     from explainer import blocks
-    if chunk_bytes:                                             # force many small chunks of query rows
-        monkeypatch.setattr(blocks, "CHUNK_BYTES", chunk_bytes)
+    if chunked:                                                 # no fused kernel: many small chunks of rows
+        monkeypatch.setattr(att, "_fused_summaries", lambda parts: None)
+        monkeypatch.setattr(blocks, "CHUNK_BYTES", 512)
     text = "the cat and the dog and the cat and the dog sat on the mat of the cat " * 2
     tr = explainer.trace(tiny_model, text)
     streamed = att.head_stats(tr)
