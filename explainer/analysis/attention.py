@@ -16,13 +16,14 @@ average below skips it.
 """
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from explainer.analysis.qk import QKSteps
+from explainer.export import rounded
+from explainer.memo import per_trace
 from explainer.trace import Trace
 
 MAX_WINDOW = 128
@@ -66,14 +67,31 @@ class Pattern:
     tokens: tuple[str, ...]       # the W token labels of the window
     weights: np.ndarray
     masked: np.ndarray            # (W, W) True where the key comes after the query
+    chosen: int | None = None     # the head a page looks at (one of ``heads``; None: the first)
+    query: int | None = None      # the query position a page marks
+
+    @property
+    def chosen_index(self) -> int:
+        """Where the chosen head sits in ``heads`` (and in ``weights``)."""
+        return self.heads.index(self.chosen) if self.chosen in self.heads else 0
 
     def row_mass(self) -> np.ndarray:
         """(heads, W): how much of each query's attention falls inside the window (1 = all)."""
         return np.nansum(self.weights, axis=-1)
 
+    def rows(self) -> dict[str, object]:
+        """The chosen head's weights in the window (JSON: NaN where masked is null)."""
+        return {"layer": self.layer, "head": self.heads[self.chosen_index],
+                "positions": [self.window.start, self.window.stop], "tokens": list(self.tokens),
+                "weights": rounded(self.weights[self.chosen_index])}
 
-def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, window: Window | None = None) -> Pattern:
-    """Attention of ``heads`` (default: all) at ``layer`` for queries and keys in ``window``."""
+
+def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, window: Window | None = None,
+            chosen: int | None = None, query: int | None = None) -> Pattern:
+    """Attention of ``heads`` (default: all) at ``layer`` for queries and keys in ``window``.
+
+    ``chosen`` and ``query`` only say what a page looks at (they change no number).
+    """
     _check_layer(trace, layer)
     heads = tuple(range(trace.n_heads)) if heads is None else tuple(heads)
     window = window or window_for(trace.n_tokens)
@@ -82,7 +100,7 @@ def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, wind
     pos = np.arange(window.start, window.stop)
     masked = pos[None, :] > pos[:, None]                                    # (W, W) key after query
     w = np.where(masked[None], np.nan, w)
-    return Pattern(layer, heads, window, trace.tokens[sl], w, masked)
+    return Pattern(layer, heads, window, trace.tokens[sl], w, masked, chosen, query)
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,12 @@ class Reads:
     head: int
     query: int
     weights: np.ndarray           # (query+1,)
+    tokens: tuple[str, ...] = ()  # the prompt's token labels (all positions)
+    window: Window | None = None  # the positions a page shows
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"position": j, "token": self.tokens[j] if j < len(self.tokens) else "", "weight": float(w)}
+                for j, w in enumerate(self.weights)]
 
     def top(self, k: int = 12, at_least: float = 0.0) -> list[tuple[int, float]]:
         """The ``k`` heaviest (position, weight) pairs with weight ≥ ``at_least``, heaviest first."""
@@ -104,12 +128,32 @@ class Reads:
         return float(self.weights[:max(0, position)].sum())
 
 
-def reads(trace: Trace, layer: int, head: int, query: int) -> Reads:
+def reads(trace: Trace, layer: int, head: int, query: int, window: Window | None = None) -> Reads:
+    """The weights ``query`` gives keys 0..query at one head (``window``: the positions a page shows)."""
     _check_layer(trace, layer)
     if not 0 <= query < trace.n_tokens:
         raise ValueError(f"There is no token {query} (tokens 0–{trace.n_tokens - 1}).")
     row = trace.attention(layer)[head, query, : query + 1].numpy()
-    return Reads(layer, head, query, row)
+    return Reads(layer, head, query, row, trace.tokens, window or window_for(trace.n_tokens))
+
+
+@dataclass(frozen=True)
+class KeySteps:
+    """The q·k steps of one query (:class:`explainer.analysis.qk.QKSteps`) over the keys a page shows."""
+
+    steps: QKSteps
+    tokens: tuple[str, ...]       # the prompt's token labels (all positions)
+    window: Window
+
+    def rows(self) -> list[dict[str, object]]:
+        """Per key in the window: q·k, scaled, masked (−inf after the query) and the weight."""
+        return [{"position": j, "token": self.tokens[j], "score": score, "scaled": scaled, "masked": masked,
+                 "weight": weight} for j, score, scaled, masked, weight in self.steps.rows(self.window.start,
+                                                                                      self.window.stop)]
+
+
+def key_steps(steps: QKSteps, trace: Trace, window: Window) -> KeySteps:
+    return KeySteps(steps, trace.tokens, window)
 
 
 # ---------------------------------------------------------------- head statistics
@@ -123,6 +167,10 @@ class HeadStats:
     previous: np.ndarray
     first: np.ndarray
     induction: np.ndarray         # all NaN when the prompt repeats no token
+    chosen: tuple[int, int] | None = None    # the (layer, head) a page marks
+
+    def rows(self) -> dict[str, object]:
+        return {name: rounded(self.get(name)) for name in STATS}
 
     def get(self, name: str) -> np.ndarray:
         if name not in STATS:
@@ -176,19 +224,10 @@ def head_stats(trace: Trace) -> HeadStats:
     return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS})
 
 
-_stats_cache: "weakref.WeakKeyDictionary[Trace, HeadStats]" = weakref.WeakKeyDictionary()
-_stats_lock = threading.Lock()
-
-
+@per_trace
 def cached_head_stats(trace: Trace) -> HeadStats:
     """:func:`head_stats`, remembered for as long as the (immutable) trace lives."""
-    with _stats_lock:
-        hit = _stats_cache.get(trace)
-    if hit is None:
-        hit = head_stats(trace)
-        with _stats_lock:
-            _stats_cache[trace] = hit
-    return hit
+    return head_stats(trace)
 
 
 def most_previous_token_head(stats: HeadStats) -> tuple[int, int]:

@@ -50,6 +50,21 @@ class VocabMap:
         return int(self.coords.shape[0])
 
 
+@dataclass(frozen=True)
+class MapHighlights:
+    """The map as a page shows it: every token's label, the prompt's tokens and a word's neighbours."""
+
+    map: VocabMap
+    labels: tuple[str, ...]            # (V,) one label per token id
+    prompt_ids: tuple[int, ...]
+    neighbour_ids: tuple[int, ...] = ()
+    word: str = ""                     # whose neighbours are highlighted
+
+    def rows(self) -> list[dict[str, object]]:
+        xy = self.map.coords.tolist()
+        return [{"id": i, "token": lab, "x": x, "y": y} for i, (lab, (x, y)) in enumerate(zip(self.labels, xy))]
+
+
 def _cache_path(cache_key: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key).strip("._") or "default"
     return cache_dir("vocab_maps") / f"{safe}.npz"

@@ -5,7 +5,7 @@ import torch
 
 import explainer
 from explainer.trace import Trace
-from explainer.ui.resources import _trace_cache
+from explainer.ui.resources import cached_traces
 from tests.app.conftest import open_page
 
 PROMPT = "The capital of France is Paris. The capital of Germany is"
@@ -22,8 +22,8 @@ def test_trace_download_loads_back_equal(default_model):
     at = open_page("tokens")
     assert not at.exception
     _download(at, "download_trace")
-    cached = next(v for k, (v, _) in _trace_cache()._items.items() 
-                  if k[0] == default_model.name and k[2] == PROMPT and not k[4] and not k[5])
+    cached = next(v for k, v in cached_traces()
+                  if k.model == default_model.name and k.text == PROMPT and not k.ablate_heads and not k.ablate_mlps)
     loaded = Trace.load(io.BytesIO(cached.to_bytes()))
     fresh = explainer.trace(default_model, PROMPT, 256)
     for name in ("token_ids", "residual", "attentions", "logits", "mlp_activations"):
