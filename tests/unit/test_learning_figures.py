@@ -109,13 +109,6 @@ def test_heldout_masks_objectives_and_candidates() -> None:
     assert R.distribution_dict(_dist("p", ("a", 0.25))) == {"a": 0.25}
 
 
-def test_english_and_chinese_texts_have_the_same_keys_and_placeholders() -> None:
-    import re
-    assert set(T) == set(T_ZH)
-    for key in T:
-        assert set(re.findall(r"\{(\w+)\}", T[key])) == set(re.findall(r"\{(\w+)\}", T_ZH[key])), key
-
-
 def test_loss_rows_join_training_and_heldout_by_step():
     rows = R.LossCurves((3.0, 2.0, 1.5), ((0, 4.0), (2, 2.5))).rows()
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
