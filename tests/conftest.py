@@ -1,5 +1,11 @@
-"""Shared fixtures: tiny random models (GPT-2 and Llama paths) and the real default model."""
+"""Shared fixtures: tiny random models (GPT-2 and Llama paths) and the real default model.
+
+Markers are checked at collection: a test under ``tests/integration`` or one that asks for the
+real ``default_model`` must carry ``integration``, and one under ``tests/e2e`` must carry ``slow``.
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -51,3 +57,17 @@ def tiny_model(request, tokenizer):
 def default_model():
     """The real embedded SmolLM2-135M."""
     return explainer.load_model()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse to run tests whose markers do not say what they need (``-m`` would mis-select them)."""
+    wrong = []
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        real = "integration" in parts or "default_model" in getattr(item, "fixturenames", ())
+        if real and item.get_closest_marker("integration") is None:
+            wrong.append(f"{item.nodeid}: uses the real model, mark it integration")
+        if "e2e" in parts and item.get_closest_marker("slow") is None:
+            wrong.append(f"{item.nodeid}: drives a browser, mark it slow")
+    if wrong:
+        raise pytest.UsageError("Tests with missing markers:\n" + "\n".join(wrong))

@@ -66,6 +66,7 @@ def test_default_prompt_without_map_shows_everything_else(map_cache):
     assert not list(map_cache.glob("*.npz"))                  # nothing was built
 
 
+@pytest.mark.integration
 def test_prebuilt_map_is_drawn_with_the_prompt_highlighted(map_cache, default_model):
     emb = default_model.embedding_matrix()
     coords = np.random.default_rng(0).normal(size=(emb.shape[0], 2)).astype(np.float32)

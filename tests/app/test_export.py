@@ -1,6 +1,8 @@
 """Export: the whole trace downloads as .npz and loads back equal; data downloads carry the numbers."""
+import csv
 import io
 
+import pytest
 import torch
 
 import explainer
@@ -18,6 +20,7 @@ def _download(at, key):
     return found[0]
 
 
+@pytest.mark.integration
 def test_trace_download_loads_back_equal(default_model):
     at = open_page("tokens")
     assert not at.exception
@@ -32,9 +35,16 @@ def test_trace_download_loads_back_equal(default_model):
 
 
 def test_chart_data_download_has_every_token():
+    from explainer.analysis.tokens import token_stats
+    from explainer.ui.widgets import export
+
     at = open_page("tokens")
     button = _download(at, "tokens_bytes")
-    assert button.proto.label.startswith("⬇")
+    assert button.proto.label == "⬇ Data (CSV)"
+    trace = next(v for k, v in cached_traces() if k.text == PROMPT and not k.ablate_heads and not k.ablate_mlps)
+    rows = list(csv.DictReader(io.StringIO(export(token_stats(trace).rows()).decode("utf-8"))))
+    assert [r["token"] for r in rows] == list(trace.tokens)                  # every token, as its text
+    assert [int(r["id"]) for r in rows] == trace.token_ids.tolist()
 
 
 def test_svg_format_switch_changes_the_chart_config():

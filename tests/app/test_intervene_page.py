@@ -1,4 +1,5 @@
 """Intervene: switching parts off changes the prediction for this view only."""
+import pytest
 import torch
 
 import explainer
@@ -30,6 +31,7 @@ def test_heads_from_the_url_and_bad_values_ignored():
     assert at.multiselect[0].value == [(0, 1)]
 
 
+@pytest.mark.integration
 def test_other_sessions_see_the_unmodified_model(default_model):
     prompt = "The capital of France is Paris. The capital of Germany is"
     normal = explainer.trace(default_model, prompt, 256)
@@ -41,6 +43,7 @@ def test_other_sessions_see_the_unmodified_model(default_model):
     assert cached, "the unablated trace stays cached for everyone"
 
 
+@pytest.mark.integration
 def test_switching_off_heads_changes_the_prediction_and_back_restores_it(default_model):
     prompt = "The capital of France is Paris. The capital of Germany is"
     normal = explainer.trace(default_model, prompt, 256)
