@@ -67,7 +67,7 @@ picked = st.pills(t["pick_step"], list(range(len(steps))), default=len(steps) - 
 so_far = gen.SoFar(ctx.trace.text, tuple(steps), len(steps) - 1 if picked is None else picked)
 text_box.html(figs.text_html(so_far, view))
 st.caption(t["full_text"])
-st.code(gen.decode(model, run["ids"], steps), language=None, wrap_lines=True)
+st.code(gen.decode(model, run["ids"], steps, whole_characters=True), language=None, wrap_lines=True)
 chosen = steps[so_far.selected]
 figure(figs.step_figure(chosen, view), "gen_step", chosen)
 figure(figs.confidence_figure(so_far, view), "gen_confidence", so_far)

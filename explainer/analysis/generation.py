@@ -159,7 +159,14 @@ def generate(model: LoadedModel, text: str, n_steps: int, settings: GenerationSe
     return Generation(tuple(ids), tuple(steps), decode(model, ids, steps), truncated)
 
 
-def decode(model: LoadedModel, ids: list[int] | tuple[int, ...], steps: list[Step] | tuple[Step, ...]) -> str:
-    """Prompt and generated tokens decoded together (characters split over tokens rejoin)."""
+def decode(model: LoadedModel, ids: list[int] | tuple[int, ...], steps: list[Step] | tuple[Step, ...],
+           whole_characters: bool = False) -> str:
+    """Prompt and generated tokens decoded together (characters split over tokens rejoin).
+
+    ``whole_characters``: leave out a character whose bytes are not all generated yet (it would
+    read "�"); it appears once the step that completes it is there.
+    """
     with model.lock:
-        return model.tokenizer.decode(list(ids) + [s.chosen_id for s in steps])
+        text = model.tokenizer.decode(list(ids) + [s.chosen_id for s in steps])
+    unfinished = whole_characters and steps and pending(steps[0].context + b"".join(s.chosen_bytes for s in steps))
+    return text.rstrip("\ufffd") if unfinished else text

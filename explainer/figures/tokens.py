@@ -62,8 +62,8 @@ def chip_row(chips: Sequence[Chip], groups: Sequence[CharGroup], view: View, bef
                      f'<span style="{_GROUP_TEXT}">{tokens.for_html(group.text)}</span>'
                      f'<span style="display:flex">{"".join(c.html() for c in inner)}</span></span>')
         i = group.stop
-    style = ' style="white-space:pre-wrap"' if wrap else ""
-    return f'<div class="tok-row"{style}>' + "".join(parts) + "</div>"
+    style = "align-items:flex-end" + (";white-space:pre-wrap" if wrap else "")   # chips on one baseline
+    return f'<div class="tok-row" style="{style}">' + "".join(parts) + "</div>"
 
 
 def token_chips_html(stats: TokenStats, view: View) -> str:
@@ -82,7 +82,7 @@ def token_chips_html(stats: TokenStats, view: View) -> str:
 
 def bytes_per_token_figure(stats: TokenStats, view: View) -> go.Figure:
     """Bars of how many bytes each token stands for. Reads ``bytes_title``, ``axis_token``, ``axis_bytes``."""
-    labels = [f"{p.index}:{tokens.for_plotly(p.label)}" for p in stats.pieces]
+    labels = tokens.plotly_axis([p.label for p in stats.pieces])
     sizes = [len(p.hex_bytes.split()) for p in stats.pieces]
     fig = go.Figure(go.Bar(
         x=labels, y=sizes, marker_color=[chip_colour(p.index) for p in stats.pieces],

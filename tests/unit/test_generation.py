@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from explainer.analysis import generation as gen
+from explainer.tokens import token_pieces
 from explainer.figures import generation as figs
 from explainer.text import texts
 from explainer.view import View
@@ -99,3 +100,16 @@ def test_pill_label_escapes_markdown():
     step = gen.Step(0, 1, " **bold** [x](y)", 0.5, 1.0, (1,), ("a",), (0.5,), (1.0,), 1.0, 1, True, None, False)
     label = figs.pill_label(step)
     assert label.startswith("1 · ") and "\\*\\*bold\\*\\*" in label and "\\[x\\]\\(y\\)" in label
+
+
+def test_the_full_text_waits_for_a_character_to_be_complete(tiny_gpt2):
+    """Byte pieces of one character: the text shows no "�" before the last byte, the character after it."""
+    ids = tiny_gpt2.tokenizer.encode("Cats:", add_special_tokens=False)
+    cat = tiny_gpt2.tokenizer.encode("猫", add_special_tokens=False)           # byte-level BPE: several ids
+    assert len(cat) > 1
+    raw = token_pieces(tiny_gpt2, cat)
+    steps = [gen.Step(i, cid, "", 0.5, 1.0, (), (), (), (), 1.0, 1, True, None, False, chosen_bytes=raw[i])
+             for i, cid in enumerate(cat)]
+    assert gen.decode(tiny_gpt2, ids, steps[:-1], whole_characters=True) == "Cats:"
+    assert gen.decode(tiny_gpt2, ids, steps[:-1]).startswith("Cats:\ufffd")        # the exact decode
+    assert gen.decode(tiny_gpt2, ids, steps, whole_characters=True) == "Cats:猫"
