@@ -5,9 +5,10 @@ What results carry (data):
   Qwen) can split one character over several tokens; SentencePiece (Gemma) falls back to
   ``<0xNN>`` byte pieces. Special tokens keep their own text.
 - :func:`legible`: a token's text, with nothing hidden: bytes that are not a whole UTF-8
-  character become ``<0xE7>``, control characters their Unicode pictures (newline ``␊``, tab
-  ``␉``, NUL ``␀``), and a bare U+FFFD its bytes. Spaces stay spaces (" Paris").
-  ``Trace.tokens``, :func:`token_labels` and :func:`vocabulary_labels` are all this.
+  character become ``<0xE7>``, a newline ``↵``, a tab ``⇥``, other control characters and a bare
+  U+FFFD their bytes (``<0x00>``). Spaces stay spaces (" Paris"). ``Trace.tokens``,
+  :func:`token_labels` and :func:`vocabulary_labels` are all this. (Arrows, not the Unicode
+  "control pictures" ␊ ␀: few fonts have those, and browsers drew them as empty boxes.)
 
 What every page shows (screen), through these functions only:
 - :func:`shown`: every space becomes ``␣`` ("␣Paris"), an empty token ``∅``.
@@ -115,13 +116,14 @@ def legible(data: bytes) -> str:
     return "".join(out)
 
 
+_PICTURES = {"\n": "↵", "\t": "⇥"}
+
+
 def _visible(ch: str) -> str:
+    if ch in _PICTURES:
+        return _PICTURES[ch]
     code = ord(ch)
-    if code < 0x20:
-        return chr(0x2400 + code)                  # ␀ … ␟: newline ␊, tab ␉, return ␍
-    if code == 0x7F:
-        return "␡"
-    if 0x80 <= code < 0xA0 or ch == "\ufffd":     # C1 controls and a bare "�": show the bytes
+    if code < 0x20 or 0x7F <= code < 0xA0 or ch == "\ufffd":   # other controls and a bare "�": the bytes
         return "".join(f"<0x{b:02X}>" for b in ch.encode("utf-8"))
     return ch
 

@@ -128,3 +128,16 @@ def test_tokens_are_escaped_by_the_one_rule_only():
                  if path not in allowed
                  for i, line in enumerate(text.splitlines(), 1) if re.search(r"html\.escape|markdown_safe|_md_safe", line)]
     assert not offenders, offenders
+
+
+def test_charts_export_results_not_hand_made_tables():
+    """figure(fig, key, result): no page or ui module shapes export rows or passes labels itself."""
+    offenders = []
+    for path, text in _sources(ROOT / "pages", LIBRARY / "ui").items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "figure":
+                extra = [k.arg for k in node.keywords] + [ast.unparse(a) for a in node.args[2:]
+                                                          if isinstance(a, (ast.Dict, ast.List, ast.Call))]
+                if extra or len(node.args) > 3:
+                    offenders.append(f"{path}:{node.lineno}: {extra}")
+    assert not offenders, offenders

@@ -31,7 +31,7 @@ def test_journey_shapes_and_top_prediction(traced):
     assert j.next_ids[0] == int(probs.argmax())
     assert j.top_prob == pytest.approx(float(probs.max()), rel=1e-9)
     assert list(j.next_probs) == sorted(j.next_probs, reverse=True) and len(j.next_ids) == 3
-    assert j.top_label == model.tokenizer.decode([j.next_ids[0]]).replace("\n", "␊")
+    assert j.top_label == model.tokenizer.decode([j.next_ids[0]]).replace("\n", "↵")
 
 
 def test_model_card_counts_every_parameter_once(tiny_model):

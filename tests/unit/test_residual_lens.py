@@ -97,7 +97,7 @@ def test_readout_labels_are_the_tokenizers(traced):
     lens = logit_lens_at(model, trace, range(2, 6))
     assert readout.start == 2 and readout.stop == 6 and readout.tokens == trace.tokens[2:6]
     first = model.tokenizer.decode([int(lens.top_ids[0, 0])])
-    assert readout.top_labels[0][0] == first.replace("\n", "␊")
+    assert readout.top_labels[0][0] == first.replace("\n", "↵")
     with pytest.raises(IndexError):
         res.lens_readout(model, trace, 5, trace.n_tokens + 1)
 

@@ -31,7 +31,7 @@ def _visible_text(markup: str) -> str:
 def test_legible_keeps_text_and_shows_what_cannot_be_seen():
     assert tokens.legible(b" Paris") == " Paris"
     assert tokens.legible(CAT_BYTES[:1]) == "<0xE7>" and tokens.legible(CAT_BYTES[1:]) == "<0x8C><0xAB>"
-    assert tokens.legible(b"a\n\t\x00") == "a␊␉␀"
+    assert tokens.legible(b"a\n\t\x00\r\x7f") == "a↵⇥<0x00><0x0D><0x7F>"
     assert tokens.legible("\ufffd".encode()) == "<0xEF><0xBF><0xBD>"        # never a bare "�"
     assert tokens.legible(b" \xe7") == " <0xE7>"
 

@@ -154,7 +154,7 @@ class FakeModel:
 def test_token_labels_are_legible_and_consistent():
     labels = tokens.vocabulary_labels(FakeModel(FakeByteTokenizer(), vocab_size=15))
     assert labels[:4] == ("<|endoftext|>", " cat", "cat", " dog")
-    assert labels[7] == "<0xE7>" and labels[8] == "␊"
+    assert labels[7] == "<0xE7>" and labels[8] == "↵"
     assert labels[9] == "<0xEF><0xBF><0xBD>" and labels[10] == " " and labels[12] == " 你"
     assert labels[13:] == ("<unused 13>", "<unused 14>")
     assert not any("�" in s for s in labels)
