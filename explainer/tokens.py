@@ -103,7 +103,7 @@ def token_bytes(tokenizer: Any, ids: Sequence[int]) -> list[bytes]:
 
 # ----------------------------------------------------------------------------- labels
 def legible(data: bytes) -> str:
-    """A token's text from its bytes: stray bytes as ``<0xNN>``, control characters as pictures."""
+    """A token's text from its bytes: stray bytes as ``<0xNN>``, newline ``↵``, tab ``⇥``, other controls as bytes."""
     out: list[str] = []
     while data:
         try:
