@@ -144,6 +144,19 @@ def check_structure(arch: Architecture, hf_model: nn.Module) -> None:
 # ---------------------------------------------------------------- per-layer facts
 
 
+@dataclass(frozen=True)
+class RotaryInfo:
+    """Rotary position embedding parameters: pair i of a head rotates by pos * inv_freq[i].
+
+    ``layers`` lists the blocks that use this base (Gemma 3 has two: local and global layers).
+    """
+
+    theta: float
+    head_dim: int
+    inv_freq: torch.Tensor           # (head_dim / 2,)
+    layers: tuple[int, ...] = ()
+
+
 def layer_types(hf_model: nn.Module) -> tuple[str, ...]:
     """"full_attention" or "sliding_attention" for every block (all full when the config says nothing)."""
     cfg = hf_model.config

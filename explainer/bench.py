@@ -8,20 +8,26 @@ ratio still holds. A missed target is reported in the table, never raised: the f
 returns 0 either way.
 
 The sections live in ``bench_trace`` (1, 2, 7: the library), ``ui.bench_app`` (4, 5, 8: the
-Streamlit app) and ``bench_cold`` (3, 6, 9: cold starts, the vocabulary map, training).
+Streamlit app) and ``bench_cold`` (3, 6, 9: cold starts, the vocabulary map, training); they
+share only ``bench_rows`` (the table's rows and statistics) with this runner.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
+
+from explainer import bench_cold, bench_trace
+from explainer.bench_rows import Row, fmt, judge, median, percentile, timed
+from explainer.ui import bench_app
+
+__all__ = ["ALL_SECTIONS", "Row", "fmt", "judge", "markdown_report", "median", "parse_sections", "percentile",
+           "run_benchmark", "table_lines", "timed"]
 
 ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 SECTION_TITLES = {
@@ -29,53 +35,6 @@ SECTION_TITLES = {
     5: "view change (no forward)", 6: "vocabulary map", 7: "classroom (30 threads)",
     8: "figure bytes per page", 9: "tiny-model training",
 }
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the table. ``value``/``target`` are numbers in ``unit``; None means no number."""
-
-    section: int
-    metric: str
-    value: float | None = None
-    unit: str = ""
-    target: float | None = None       # pass when value <= target (every target here is a ceiling)
-    note: str = ""                    # shown instead of / after the value (e.g. "skipped: no chromium")
-    skipped: bool = False
-    error: bool = False
-
-    @property
-    def result(self) -> str:
-        return judge(self.value, self.target, skipped=self.skipped, error=self.error)
-
-
-def judge(value: float | None, target: float | None, skipped: bool = False, error: bool = False) -> str:
-    """"pass" / "FAIL" against a ceiling; "skipped", "error", or "info" (no target) otherwise."""
-    if error:
-        return "error"
-    if skipped:
-        return "skipped"
-    if target is None:
-        return "info"
-    if value is None:
-        return "FAIL"
-    return "pass" if value <= target else "FAIL"
-
-
-def fmt(value: float | None, unit: str) -> str:
-    """A number with its unit, with sensible precision (``1.23 s``, ``45 ms``, ``587.2 MB``)."""
-    if value is None:
-        return "—"
-    if unit == "×":
-        return f"{value:.2f}×"
-    if unit in ("s", "ms"):
-        digits = 3 if abs(value) < 1 else 2 if abs(value) < 100 else 0
-        return f"{value:.{digits}f} {unit}"
-    if unit in ("MB", "kB"):
-        return f"{value:.1f} {unit}"
-    if unit == "":
-        return f"{value:g}"
-    return f"{value:g} {unit}"
 
 
 def table_lines(rows: Sequence[Row]) -> list[str]:
@@ -148,26 +107,6 @@ def markdown_report(rows: Sequence[Row], info: dict[str, str], seconds: float, a
     return "\n".join(head + table_lines(rows) + tail) + "\n"
 
 
-def median(xs: Sequence[float]) -> float:
-    return float(statistics.median(xs))
-
-
-def percentile(xs: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile, ``q`` in [0, 100]."""
-    s = sorted(xs)
-    if not s:
-        raise ValueError("no values")
-    k = (len(s) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return float(s[lo] + (s[hi] - s[lo]) * (k - lo))
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
 def parse_sections(spec: str | None) -> list[int]:
     if not spec or spec.strip().lower() == "all":
         return list(ALL_SECTIONS)
@@ -184,8 +123,6 @@ def run_benchmark(args: argparse.Namespace) -> int:
     ``args``: quick, sections, out, device; optionally ``model`` (a LoadedModel or a model
     name) to benchmark instead of the embedded default (tests pass a tiny model).
     """
-    from explainer import bench_cold, bench_trace
-    from explainer.ui import bench_app
     from explainer.models import pick_device
 
     sections = parse_sections(getattr(args, "sections", "all"))

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from explainer.bench import Row
+from explainer.bench_rows import Row
 from explainer.paths import CACHE_ENV, REPO_ROOT
 
 TARGET_FIRST_LOAD = 35.0

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 import explainer
-from explainer.bench import Row, median, percentile, timed
+from explainer.bench_rows import Row, median, percentile, timed
 from explainer.models import LoadedModel
 from explainer.tracing import tokenize
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Any, Callable, Generic, Hashable, TypeVar
 
 V = TypeVar("V")
 
@@ -61,3 +61,30 @@ class ByteLRU(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class PartCache:
+    """A trace's own LRU of recomputed parts (layers, queries and keys), bounded in bytes, safe
+    across threads. Two sessions asking for the same part at once may both compute it (cheap)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def peek(self, key: Any) -> Any:
+        with self._lock:
+            item = self._items.get(key)
+            return None if item is None else item[0]
+
+    def get(self, key: Any, compute: Callable[[], Any], size: Callable[[Any], int]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = compute()
+        with self._lock:
+            self._items[key] = (value, size(value))
+            while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.max_bytes:
+                self._items.popitem(last=False)
+        return value

@@ -2,12 +2,15 @@
 
 A result is remembered for as long as its trace lives (the trace cache owns traces, so a
 forgotten trace takes its results with it) and is computed once even when thirty sessions ask
-for it at the same moment (single flight). Arguments after the trace form the key; a
-``LoadedModel`` among them is left out of the key (a trace belongs to one model).
+for it at the same moment (single flight). Arguments after the trace form the key (with their
+defaults filled in, so ``f(t)`` and ``f(t, k=10)`` share one entry); a ``LoadedModel`` among
+them is left out of the key (a trace belongs to one model). :func:`remembered` is the same
+memo by hand, for results built piece by piece (the logit lens, one position at a time).
 """
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import weakref
 from typing import Any, Callable, Hashable, TypeVar
@@ -41,6 +44,12 @@ def remembered(trace: Any, key: Hashable, compute: Callable[[], R]) -> R:
             _flights.pop((id(trace), key), None)
 
 
+def recall(trace: Any, key: Hashable, default: Any = None) -> Any:
+    """What is stored for ``key`` on ``trace``, or ``default`` (never computes)."""
+    with _store_lock:
+        return _store.get(trace, {}).get(key, default)
+
+
 def per_trace(fn: Callable[..., R]) -> Callable[..., R]:
     """Decorate ``fn(..., trace, ...)``: remember its result per trace and per other arguments.
 
@@ -49,13 +58,17 @@ def per_trace(fn: Callable[..., R]) -> Callable[..., R]:
     """
     from explainer.models import LoadedModel
 
+    signature = inspect.signature(fn)
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> R:
-        plain = [a for a in args if not isinstance(a, LoadedModel)]
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        plain = [(name, value) for name, value in bound.arguments.items() if not isinstance(value, LoadedModel)]
         if not plain:
             raise TypeError(f"{fn.__name__} needs a trace to remember its result by.")
-        trace, rest = plain[0], tuple(plain[1:])
-        key = (fn.__module__, fn.__qualname__, rest, tuple(sorted(kwargs.items())))
+        trace, rest = plain[0][1], tuple(plain[1:])
+        key = (fn.__module__, fn.__qualname__, rest)
         return remembered(trace, key, lambda: fn(*args, **kwargs))
 
     return wrapper

@@ -10,63 +10,21 @@ accessor returns a fresh float32 tensor, so callers can never change what is sha
 from __future__ import annotations
 
 import io
-import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Iterable
 
-import numpy as np
 import torch
 
 from explainer import blocks
+from explainer.arch import RotaryInfo  # noqa: F401 - part of this module's API
 from explainer.budget import check_fits
+from explainer.cache import PartCache
 
 if TYPE_CHECKING:
     from explainer.models import LoadedModel
 
-FORMAT_VERSION = 2
 Rows = int | slice | range | Iterable[int] | torch.Tensor | None
-
-
-@dataclass(frozen=True)
-class RotaryInfo:
-    """Rotary position embedding parameters: pair i of a head rotates by pos * inv_freq[i].
-
-    ``layers`` lists the blocks that use this base (Gemma 3 has two: local and global layers).
-    """
-
-    theta: float
-    head_dim: int
-    inv_freq: torch.Tensor           # (head_dim / 2,)
-    layers: tuple[int, ...] = ()
-
-
-class _PartCache:
-    """Per-trace LRU of recomputed block parts, bounded in bytes, safe across threads."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def peek(self, key: Any) -> Any:
-        with self._lock:
-            item = self._items.get(key)
-            return None if item is None else item[0]
-
-    def get(self, key: Any, compute: Callable[[], Any], size: Callable[[Any], int]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key][0]
-        value = compute()
-        with self._lock:
-            self._items[key] = (value, size(value))
-            while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.max_bytes:
-                self._items.popitem(last=False)
-        return value
 
 
 def _tensor_bytes(*tensors: torch.Tensor) -> int:
@@ -99,11 +57,11 @@ class Trace:
     _last_logits: torch.Tensor = field(default=None, repr=False)  # (V,) float32, HF's own
     _summary: dict = field(default=None, repr=False, compare=False)  # small per-layer numbers of the pass
     _model: "LoadedModel | None" = field(default=None, repr=False, compare=False)
-    _parts: _PartCache = field(default=None, repr=False, compare=False)
+    _parts: PartCache = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self._parts is None:
-            object.__setattr__(self, "_parts", _PartCache(self.cache_budget()))
+            object.__setattr__(self, "_parts", PartCache(self.cache_budget()))
 
     # ------------------------------------------------------------ what is kept
 
@@ -321,18 +279,8 @@ class Trace:
 
     def save(self, path: str | Path | BinaryIO) -> str | Path | BinaryIO:
         """Write an .npz (a path or a binary file object): the residual stream, logits and metadata."""
-        arrays = {"residual": self._residual.numpy(), "last_logits": self._last_logits.numpy(),
-                  "token_ids": self.token_ids.numpy()}
-        arrays.update({f"summary_{k}": v.numpy() for k, v in (self._summary or {}).items()})
-        for i, rot in enumerate(self.rotaries):
-            arrays[f"rotary_inv_freq_{i}"] = rot.inv_freq.numpy()
-        arrays["metadata"] = np.frombuffer(json.dumps(self.metadata()).encode("utf-8"), dtype=np.uint8)
-        if hasattr(path, "write"):
-            np.savez_compressed(path, **arrays)
-            return path
-        with Path(path).open("wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        return Path(path)
+        from explainer.trace_file import write
+        return write(self, path)
 
     def to_bytes(self) -> bytes:
         """The .npz file as bytes (for a download button)."""
@@ -342,39 +290,12 @@ class Trace:
 
     def metadata(self) -> dict:
         """Everything but the tensors, as JSON-ready values."""
-        return {
-            "format": FORMAT_VERSION, "model_name": self.model_name, "text": self.text,
-            "tokens": list(self.tokens), "token_bytes": [b.hex() for b in self.token_bytes],
-            "truncated": self.truncated, "arch": self.arch, "n_layers": self.n_layers,
-            "n_heads": self.n_heads, "d_model": self.d_model, "d_mlp": self.d_mlp,
-            "vocab_size": self.vocab_size, "precision": self.precision,
-            "rotaries": [{"theta": r.theta, "head_dim": r.head_dim, "layers": list(r.layers)} for r in self.rotaries],
-            "windows": list(self.windows),
-            "ablated_heads": sorted(map(list, self.ablated_heads)),
-            "ablated_mlps": sorted(self.ablated_mlps),
-        }
+        from explainer.trace_file import metadata
+        return metadata(self)
 
     @classmethod
     def load(cls, path: str | Path | BinaryIO, model: "LoadedModel | None" = None) -> "Trace":
         """Read a trace written by :meth:`save`. On-demand stages need its model: pass it, or it is
         loaded by name the first time one is asked for."""
-        source = path if hasattr(path, "read") else Path(path)
-        with np.load(source, allow_pickle=False) as data:
-            meta = json.loads(bytes(data["metadata"]).decode("utf-8"))
-            if meta.get("format") != FORMAT_VERSION:
-                raise ValueError(f"Unsupported trace file format {meta.get('format')!r}; trace the text again.")
-            arrays = {name: torch.from_numpy(data[name].copy()) for name in data.files if name != "metadata"}
-        rotaries = tuple(RotaryInfo(r["theta"], r["head_dim"], arrays[f"rotary_inv_freq_{i}"], tuple(r["layers"]))
-                         for i, r in enumerate(meta["rotaries"]))
-        return cls(
-            model_name=meta["model_name"], text=meta["text"], token_ids=arrays["token_ids"],
-            tokens=tuple(meta["tokens"]), token_bytes=tuple(bytes.fromhex(b) for b in meta["token_bytes"]),
-            truncated=meta["truncated"], arch=meta["arch"], n_layers=meta["n_layers"],
-            n_heads=meta["n_heads"], d_model=meta["d_model"], d_mlp=meta["d_mlp"],
-            vocab_size=meta["vocab_size"], precision=meta["precision"],
-            rotary=rotaries[0] if rotaries else None, rotaries=rotaries, windows=tuple(meta["windows"]),
-            ablated_heads=frozenset(tuple(x) for x in meta["ablated_heads"]),
-            ablated_mlps=frozenset(meta["ablated_mlps"]),
-            _residual=arrays["residual"], _last_logits=arrays["last_logits"], _model=model,
-            _summary={k.removeprefix("summary_"): v for k, v in arrays.items() if k.startswith("summary_")},
-        )
+        from explainer.trace_file import read
+        return read(cls, path, model)

@@ -1,11 +1,11 @@
 """One forward pass at plain-forward speed → a :class:`Trace` that keeps the residual stream.
 
 The pass runs the model as it is (its fastest attention, sdpa), with hooks that copy the
-residual entering every block and leaving the last one, and asks the model for the last
-position's logits only. Everything else is recomputed on demand from that stream
-(:mod:`explainer.blocks`). Hooks are registered inside :func:`_hooked` (removed in
-``finally``), under the model's lock, and record only calls from the running thread, so the
-shared model is never modified and concurrent sessions never mix their captures.
+residual entering every block and leaving the last one (:mod:`explainer.capture`), and asks
+the model for the last position's logits only. Everything else is recomputed on demand from
+that stream (:mod:`explainer.blocks`). The pass runs under the model's lock; its hooks are
+removed in ``finally`` and record only the running thread's calls, so the shared model is
+never modified and concurrent sessions never mix their captures.
 
 Traces asked for at the same moment by different sessions run together as one right-padded
 batch (:class:`_Batcher`): with causal attention a real token never reads the padding after
@@ -13,17 +13,16 @@ it, so every prompt's numbers are those of the prompt traced alone.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import torch
 
 from explainer.arch import layer_types, rope_theta, sliding_window, unembed
 from explainer.budget import TooLarge, budget_bytes, check_fits, human
+from explainer.capture import Ablation, Progress, hooked, owned
 from explainer.models import LoadedModel
 from explainer.tokens import legible, token_bytes
 from explainer.trace import RotaryInfo, Trace
@@ -32,8 +31,6 @@ DEFAULT_MAX_TOKENS = 1024
 MAX_TRACE_TOKENS = 8192           # the longest text any model is traced on (SmolLM2's whole context)
 MAX_BATCH_TOKENS = 4096           # padded tokens in one batch of concurrent traces
 MAX_BATCH = 32
-Progress = Callable[[float, str], None]
-Ablation = tuple[frozenset, frozenset]
 
 
 def tokenize(model: LoadedModel, text: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> tuple[list[int], bool]:
@@ -229,7 +226,7 @@ def _forward(model: LoadedModel, batch: list[_Request]) -> list[Trace]:
         input_ids[b, :len(req.ids)] = torch.tensor(req.ids)
     me = threading.get_ident()
     progress = next((r.progress for r in batch if r.progress is not None and r.owner == me), None)
-    with _hooked(model, [len(r.ids) for r in batch], batch[0].ablation, progress) as rec, torch.inference_mode():
+    with hooked(model, [len(r.ids) for r in batch], batch[0].ablation, progress) as rec, torch.inference_mode():
         out = model.hf_model(input_ids=input_ids.to(model.device), use_cache=False, logits_to_keep=1)
         logits = out.logits[:, -1].float()                      # (B, V) at the last (padded) position
         del out
@@ -251,126 +248,6 @@ def _pad_id(model: LoadedModel) -> int:
         if isinstance(candidate, int) and 0 <= candidate < model.vocab_size:
             return candidate
     return 0
-
-
-class _Recorder:
-    """The residual stream of one batched pass, and small per-layer summaries, filled by the hooks
-    of one thread. ``lengths`` are the prompts' real lengths (the rest of each row is padding)."""
-
-    def __init__(self, model: LoadedModel, lengths: list[int], owner: int) -> None:
-        self.owner = owner
-        self.n_layers = model.n_layers
-        self.lengths = lengths
-        B, T, n, dev = len(lengths), max(lengths), model.n_layers, model.device
-        self.residual = torch.empty(n + 1, B, T, model.d_model, device=dev)    # (n+1, B, T, d)
-        self.attn_norms = torch.empty(n, B, T, device=dev)                     # |what attention adds|
-        self.mlp_norms = torch.empty(n, B, T, device=dev)                      # |what the MLP adds|
-        self.mlp_peak = torch.empty(n, B, model.d_mlp, device=dev)             # signed act at max |act|
-        self.mlp_peak_pos = torch.empty(n, B, model.d_mlp, dtype=torch.long, device=dev)
-        self.got: set[tuple[str, int]] = set()
-
-    def mine(self) -> bool:
-        return threading.get_ident() == self.owner
-
-    def put(self, i: int, value: torch.Tensor) -> None:
-        if value.shape != self.residual[i].shape:              # copy_ would broadcast silently
-            raise RuntimeError(f"Captured residual has shape {tuple(value.shape)}, "
-                               f"expected {tuple(self.residual[i].shape)}.")
-        self.residual[i].copy_(value)
-        self.got.add(("residual", i))
-
-    def put_norms(self, name: str, i: int, added: torch.Tensor) -> None:
-        getattr(self, name)[i].copy_(torch.linalg.vector_norm(added.float(), dim=-1))   # (B, T)
-        self.got.add((name, i))
-
-    def put_mlp_peaks(self, i: int, act: torch.Tensor) -> None:
-        """Per prompt, each neuron's largest |activation| over its real tokens: (B, d_mlp)."""
-        for b, n in enumerate(self.lengths):
-            where = act[b, :n].abs().argmax(dim=0)                              # (d_mlp,)
-            self.mlp_peak_pos[i, b] = where
-            self.mlp_peak[i, b] = act[b, :n].gather(0, where[None])[0]
-        self.got.add(("mlp_peak", i))
-
-    def complete(self) -> bool:
-        n = self.n_layers
-        need = {("residual", i) for i in range(n + 1)}
-        need |= {(k, i) for k in ("attn_norms", "mlp_norms", "mlp_peak") for i in range(n)}
-        return need <= self.got
-
-    def summary(self, b: int) -> dict[str, torch.Tensor]:
-        n = self.lengths[b]
-        return {"attn_norms": _owned(self.attn_norms[:, b, :n]), "mlp_norms": _owned(self.mlp_norms[:, b, :n]),
-                "mlp_peak": _owned(self.mlp_peak[:, b]),
-                "mlp_peak_pos": self.mlp_peak_pos[:, b].to("cpu").clone()}
-
-
-def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
-    return args[0] if args else kwargs["hidden_states"]
-
-
-@contextlib.contextmanager
-def _hooked(model: LoadedModel, lengths: list[int], ablation: Ablation,
-            progress: Progress | None) -> Iterator[_Recorder]:
-    """Register capture (and ablation) hooks; always remove them, even if the forward raises."""
-    arch, hf = model.arch, model.hf_model
-    rec = _Recorder(model, lengths, threading.get_ident())
-    heads, mlps = ablation
-    handles: list[Any] = []
-
-    def block_in(i: int):
-        def hook(module, args, kwargs):
-            if rec.mine():
-                rec.put(i, _first_tensor(args, kwargs))           # (B, T, d)
-                if progress is not None and i:
-                    progress(i / (model.n_layers + 1), f"{i}/{model.n_layers}")
-        return hook
-
-    def added(name: str, i: int):
-        def hook(module, args, output):
-            if rec.mine():
-                rec.put_norms(name, i, output[0] if isinstance(output, tuple) else output)
-        return hook
-
-    def mlp_act(i: int):
-        def hook(module, args):
-            if rec.mine():
-                rec.put_mlp_peaks(i, args[0])                     # (B, T, d_mlp)
-        return hook
-
-    try:
-        for i, block in enumerate(arch.blocks(hf)):
-            handles.append(block.register_forward_pre_hook(block_in(i), with_kwargs=True))
-            handles.extend(_ablation_hooks(model, block, i, rec, heads, mlps))   # before the captures below
-            handles.append(arch.attn_added(block).register_forward_hook(added("attn_norms", i)))
-            handles.append(arch.mlp_added(block).register_forward_hook(added("mlp_norms", i)))
-            handles.append(arch.mlp_down(block).register_forward_pre_hook(mlp_act(i)))
-        handles.append(arch.final_norm(hf).register_forward_pre_hook(block_in(model.n_layers), with_kwargs=True))
-        yield rec
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _ablation_hooks(model: LoadedModel, block, i: int, rec: _Recorder, heads: frozenset,
-                    mlps: frozenset) -> list[Any]:
-    """Zero switched-off heads before the output projection, and what a switched-off MLP adds."""
-    arch, hd = model.arch, model.head_dim
-    handles = []
-    off = sorted(h for layer, h in heads if layer == i)
-    if off:
-        def zero_heads(module, args):
-            if rec.mine():
-                x = args[0].clone()                               # (B, T, H*hd), heads side by side
-                for h in off:
-                    x[..., h * hd:(h + 1) * hd] = 0
-                return (x, *args[1:])
-        handles.append(arch.attn_out_proj(block).register_forward_pre_hook(zero_heads))
-    if i in mlps:
-        def zero_mlp(module, args, output):
-            if rec.mine():
-                return torch.zeros_like(output)                   # MLP switched off
-        handles.append(arch.mlp_added(block).register_forward_hook(zero_mlp))
-    return handles
 
 
 # ---------------------------------------------------------------- building the Trace
@@ -398,19 +275,11 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
         windows=_windows(model),
         ablated_heads=req.ablation[0],
         ablated_mlps=req.ablation[1],
-        _residual=_owned(residual),                              # (n+1, T, d)
-        _last_logits=_owned(last_logits),                        # (V,)
+        _residual=owned(residual),                              # (n+1, T, d)
+        _last_logits=owned(last_logits),                        # (V,)
         _summary=summary,
         _model=model,
     )
-
-
-def _owned(t: torch.Tensor) -> torch.Tensor:
-    """``t`` as a contiguous float32 CPU tensor of its own (no copy when it already is one)."""
-    if t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() and t.storage_offset() == 0 \
-            and t.untyped_storage().nbytes() == t.numel() * 4:
-        return t
-    return t.detach().to("cpu", torch.float32).clone(memory_format=torch.contiguous_format)
 
 
 def _windows(model: LoadedModel) -> tuple[int | None, ...]:

@@ -1,7 +1,10 @@
 """Attention: which earlier tokens each token reads, head by head, with the real q·k numbers."""
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
+from explainer import tokens
 from explainer.analysis import attention as att
 from explainer.analysis.qk import difference_from_trace, qk_steps
 from explainer.figures import attention as figs
@@ -11,68 +14,61 @@ from explainer.ui.resources import page_context
 from explainer.ui.widgets import figure, header, int_slider, token_picker
 
 ctx = page_context("attention")
-t, tr, common = ctx.t, ctx.trace, ctx.common
-header(t, ctx.presenter)
+t, tr, common, view = ctx.t, ctx.trace, ctx.common, ctx.view
+header(view)
 
 
 def jump(layer: int, head: int) -> None:
-    for name, value in (("layer", layer), ("head", head)):
-        state.push(name, value)
-        st.session_state.pop("w_" + name, None)   # int_slider would otherwise keep the live slider value
+    state.push("layer", layer)
+    state.push("head", head)
 
 
 cols = st.columns(3)
 with cols[0]:
-    layer = int_slider("layer", common["layer"], 0, tr.n_layers - 1, stale=common["stale_value"])
+    layer = int_slider("layer", common["layer"], 0, tr.n_layers - 1)
 with cols[1]:
-    head = int_slider("head", common["head"], 0, tr.n_heads - 1, stale=common["stale_value"])
+    head = int_slider("head", common["head"], 0, tr.n_heads - 1)
 with cols[2]:
-    query = token_picker("token", t["query_label"], tr.tokens, stale=common["stale_value"])
+    query = token_picker("token", t["query_label"], tr.tokens)
 window = att.window_around(tr.n_tokens, query)
 if window.size < tr.n_tokens:
     st.caption(t["window_note"].format(n=tr.n_tokens, start=window.start, last=window.stop - 1))
 
 st.subheader(t["heatmap_section"])
-layer_pattern = att.pattern(tr, layer, window=window)
-figure(figs.attention_heatmap(layer_pattern, head, t, query, ctx.presenter), "attention_heatmap",
-       data={"layer": layer, "head": head, "positions": [window.start, window.stop],
-             "tokens": list(layer_pattern.tokens), "weights": figs.rounded(layer_pattern.weights[head])},
-       labels=common)
+layer_pattern = att.pattern(tr, layer, window=window, chosen=head, query=query)
+figure(figs.attention_heatmap(layer_pattern, view), "attention_heatmap", layer_pattern)
 st.markdown(t["mask_note"])
-figure(figs.head_grid(layer_pattern, t, head, ctx.presenter), "attention_grid", labels=common)
-if not ctx.presenter:
+figure(figs.head_grid(layer_pattern, view), "attention_grid")
+if not view.presenter:
     st.caption(t["grid_note"])
 
 st.subheader(t["arcs_section"])
-reads = att.reads(tr, layer, head, query)
-figure(figs.reads_arcs(reads, tr.tokens, window, t, ctx.presenter), "attention_arcs",
-       data=pd.DataFrame({"position": range(query + 1), "token": tr.tokens[:query + 1], "weight": reads.weights}),
-       labels=common)
+reads = att.reads(tr, layer, head, query, window)
+figure(figs.reads_arcs(reads, view), "attention_arcs", reads)
 if reads.share_before(window.start) > 0.005:
     st.caption(t["outside_window"].format(share=f"{reads.share_before(window.start):.0%}"))
 
 st.subheader(t["steps_section"])
-steps = qk_steps(ctx.model, tr, layer, head, query)
-kv_note = (t["kv_note"].format(head=head, kv=steps.kv_head, group=", ".join(map(str, steps.sharing)))
-           if steps.sharing else "")
-if not ctx.presenter:
-    st.markdown(t["steps_intro"].format(d=steps.head_dim, kv_note=kv_note))
-table = pd.DataFrame(steps.rows(window.start, window.stop),
-                     columns=[t["col_position"], t["col_score"], t["col_scaled"], t["col_masked"], t["col_weight"]])
-table.insert(1, t["col_token"], tr.tokens[window.start:window.stop])
-figure(figs.qk_steps_figure(steps, tr.tokens, window, t, ctx.presenter), "attention_steps", data=table,
-       labels=common)
-st.caption(t["steps_check"].format(err=difference_from_trace(steps, tr)))
-if not ctx.presenter:
-    st.dataframe(table[table[t["col_position"]] <= query], hide_index=True, width="stretch")
+steps = att.key_steps(qk_steps(ctx.model, tr, layer, head, query), tr, window)
+kv_note = (t["kv_note"].format(head=head, kv=steps.steps.kv_head, group=", ".join(map(str, steps.steps.sharing)))
+           if steps.steps.sharing else "")
+if not view.presenter:
+    st.markdown(t["steps_intro"].format(d=steps.steps.head_dim, kv_note=kv_note))
+figure(figs.qk_steps_figure(steps, view), "attention_steps", steps)
+st.caption(t["steps_check"].format(err=difference_from_trace(steps.steps, tr)))
+if not view.presenter:
+    table = pd.DataFrame([r for r in steps.rows() if r["position"] <= query])
+    table["token"] = table["token"].map(tokens.shown)
+    st.dataframe(table.rename(columns={k: t["col_" + k] for k in ("position", "token", "score", "scaled",
+                                                                   "masked", "weight")}),
+                 hide_index=True, width="stretch")
 
 st.subheader(t["stats_section"])
-if not ctx.presenter:
+if not view.presenter:
     st.markdown(t["stats_intro"])
 with st.spinner(t["stats_spinner"]):
-    stats = att.cached_head_stats(tr)
-figure(figs.head_stats_figure(stats, t, (layer, head), ctx.presenter), "attention_head_stats",
-       data={name: figs.rounded(stats.get(name)) for name in att.STATS}, labels=common)
+    stats = replace(att.cached_head_stats(tr), chosen=(layer, head))
+figure(figs.head_stats_figure(stats, view), "attention_head_stats", stats)
 st.markdown(t["jump_label"])
 best = {"previous": att.most_previous_token_head(stats), "induction": att.most_induction_head(stats),
         "first": att.most_first_token_head(stats), "focused": att.most_focused_head(stats)}

@@ -1,5 +1,4 @@
 """Generation: the model writes one token at a time, each chosen from its own distribution."""
-import pandas as pd
 import streamlit as st
 
 from explainer.analysis import generation as gen
@@ -8,8 +7,8 @@ from explainer.ui.resources import page_context
 from explainer.ui.widgets import choose, figure, float_slider, header, int_slider
 
 ctx = page_context("generation")
-t, model = ctx.t, ctx.model
-header(t, ctx.presenter)
+t, model, view = ctx.t, ctx.model, ctx.view
+header(view)
 
 mode = choose("decode", t["mode"], ["greedy", "sample"], format_func=lambda m: t["mode_" + m], radio=True,
               horizontal=True)
@@ -19,11 +18,11 @@ if mode == "sample":
     with c[0]:
         temp = float_slider("temp", t["temp"], 0.05, 5.0, 0.05)
     with c[1]:
-        top_k = int_slider("top_k", t["top_k"], 0, 200, stale=ctx.common["stale_value"])
+        top_k = int_slider("top_k", t["top_k"], 0, 200)
     with c[2]:
         top_p = float_slider("top_p", t["top_p"], 0.01, 1.0, 0.01)
     with c[3]:
-        seed = int_slider("seed", t["seed"], 0, 999, help=t["seed_help"], stale=ctx.common["stale_value"])
+        seed = int_slider("seed", t["seed"], 0, 999, help=t["seed_help"])
     settings = gen.GenerationSettings(greedy=False, temperature=temp, top_k=top_k or None, top_p=top_p)
 
 # Per-user generation so far; a new model, text or setting starts again from the prompt.
@@ -53,24 +52,22 @@ elif wanted:
         step = gen.continue_generation(model, run["ids"], run["steps"], settings, seed)
         run["steps"].append(step)
         bar.progress((i + 1) / min(wanted, room), text=t["progress"].format(i=i + 1, n=min(wanted, room)))
-        text_box.html(figs.text_html(ctx.trace.text, run["steps"], step.index, t["chip_hover"]))
+        text_box.html(figs.text_html(gen.SoFar(ctx.trace.text, tuple(run["steps"]), step.index), view))
         if step.is_end:
             break
     bar.empty()
 
 steps = run["steps"]
 if not steps:
-    text_box.html(figs.text_html(ctx.trace.text, [], None, t["chip_hover"]))
+    text_box.html(figs.text_html(gen.SoFar(ctx.trace.text, ()), view))
     st.info(t["start_hint"])
     st.stop()
 picked = st.pills(t["pick_step"], list(range(len(steps))), default=len(steps) - 1,
                   format_func=lambda i: figs.pill_label(steps[i]))
-picked = len(steps) - 1 if picked is None else picked
-text_box.html(figs.text_html(ctx.trace.text, steps, picked, t["chip_hover"]))
+so_far = gen.SoFar(ctx.trace.text, tuple(steps), len(steps) - 1 if picked is None else picked)
+text_box.html(figs.text_html(so_far, view))
 st.caption(t["full_text"])
-st.code(gen.decode(model, run["ids"], steps), language=None, wrap_lines=True)
-table = pd.DataFrame([{"step": s.index + 1, "token": s.chosen_label, "id": s.chosen_id, "probability": s.chosen_prob,
-                       "entropy_bits": s.entropy_bits, "seed": s.seed} for s in steps])
-figure(figs.step_figure(steps[picked], t, ctx.presenter), "gen_step", labels=ctx.common,
-       data={"step": picked + 1, "candidates": list(zip(steps[picked].top_labels, steps[picked].top_probs))})
-figure(figs.confidence_figure(steps, picked, t, ctx.presenter), "gen_confidence", data=table, labels=ctx.common)
+st.code(gen.decode(model, run["ids"], steps, whole_characters=True), language=None, wrap_lines=True)
+chosen = steps[so_far.selected]
+figure(figs.step_figure(chosen, view), "gen_step", chosen)
+figure(figs.confidence_figure(so_far, view), "gen_confidence", so_far)

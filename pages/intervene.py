@@ -1,20 +1,19 @@
 """Intervene: switch off attention heads or MLP layers and watch the prediction change."""
-import pandas as pd
 import streamlit as st
 
-from explainer.analysis.compare import compare_distributions, format_heads, parse_heads, parse_layers
+from explainer import tokens
+from explainer.analysis.compare import compare_distributions
 from explainer.figures.compare import distribution_change_figure
-from explainer.tokens import token_labels
 from explainer.ui import state
 from explainer.ui.resources import get_trace, page_context
 from explainer.ui.widgets import figure, header
 
 ctx = page_context("intervene")
-t, m, base = ctx.t, ctx.model, ctx.trace
-header(t, ctx.presenter)
+t, m, base, view = ctx.t, ctx.model, ctx.trace, ctx.view
+header(view)
 
-heads, bad_heads = parse_heads(state.get("off"), m.n_layers, m.n_heads)
-mlps, bad_mlps = parse_layers(state.get("mlp_off"), m.n_layers)
+heads, bad_heads = state.heads_from_url(state.get("off"), m.n_layers, m.n_heads)
+mlps, bad_mlps = state.layers_from_url(state.get("mlp_off"), m.n_layers)
 if bad_heads or bad_mlps:
     st.info(t["bad_values"].format(values=", ".join(bad_heads + bad_mlps)))
 
@@ -25,8 +24,8 @@ chosen = cols[0].multiselect(t["heads_label"], options, default=sorted(heads),
                              help=t["heads_help"], key=f"heads_{m.name}")
 chosen_mlps = cols[1].multiselect(t["mlps_label"], list(range(m.n_layers)), default=sorted(mlps),
                                   format_func=lambda l: t["mlp_option"].format(layer=l), key=f"mlps_{m.name}")
-state.put("off", format_heads(frozenset(chosen)))
-state.put("mlp_off", ",".join(map(str, sorted(chosen_mlps))))
+state.put("off", state.heads_to_url(frozenset(chosen)))
+state.put("mlp_off", state.layers_to_url(chosen_mlps))
 
 if not chosen and not chosen_mlps:
     st.info(t["nothing_off"])
@@ -34,18 +33,12 @@ if not chosen and not chosen_mlps:
 
 with st.spinner(ctx.common["tracing"]):
     after = get_trace(m, base.text, int(state.get("max_tokens")), frozenset(chosen), frozenset(chosen_mlps))
-change = compare_distributions(base.next_token_logits, after.next_token_logits, k=8)
-with m.lock:
-    labels = token_labels(m.tokenizer, change.ids)
-    top_before, top_after = token_labels(m.tokenizer, [change.top_before, change.top_after])
+change = compare_distributions(base.next_token_logits, after.next_token_logits, k=8, model=m)
 
 c = st.columns(3)
-c[0].metric(t["top_before"], repr(top_before))
-c[1].metric(t["top_after"], repr(top_after), delta=t["changed"] if change.top_changed else t["same"],
+c[0].metric(t["top_before"], tokens.shown(change.top_labels[0]))
+c[1].metric(t["top_after"], tokens.shown(change.top_labels[1]), delta=t["changed"] if change.top_changed else t["same"],
             delta_color="inverse" if change.top_changed else "off")
 c[2].metric(t["moved"], f"{change.total_variation:.1%}", help=t["moved_help"])
-fig = distribution_change_figure(change, labels, t["before"], t["after"], t["chart_title"], t["prob"], ctx.presenter)
-table = pd.DataFrame({"token": labels, "id": change.ids, "before": change.before, "after": change.after,
-                      "change": change.delta})
-figure(fig, "intervene_change", data=table, labels=ctx.common)
+figure(distribution_change_figure(change, view), "intervene_change", change)
 st.caption(t["kl"].format(kl=change.kl_bits))

@@ -10,21 +10,22 @@ from explainer.ui import learning_sections as sections
 from explainer.ui.resources import start_page
 from explainer.ui.widgets import header
 
-lang, presenter, t, common = start_page("learning")
-header(t, presenter)
+view = start_page("learning")
+t = view.t
+header(view)
 
 st.header(t["train_section"])
 st.markdown(t["train_intro"])
 running = (trainer := ui.current_trainer()) is not None and trainer.snapshot().running
-setup = ui.corpus_controls(t, lang, running)
+setup = ui.corpus_controls(t, view.lang, running)
 if setup is None:                     # the custom text is unusable: the message is already shown
     st.stop()
 trainer = ui.session_trainer(setup)
 ui.restore_pending(trainer, setup, t)
 ui.training_buttons(trainer, t)
-ui.live_training(trainer, t, common, presenter)
+ui.live_training(trainer, view)
 
-sections.ngram_section(trainer, setup, t, common, presenter)
-sections.objectives_section(trainer, setup, t, common, presenter)
-sections.finetune_section(trainer, setup, t, common, presenter)
+sections.ngram_section(trainer, setup, view)
+sections.objectives_section(trainer, setup, view)
+sections.finetune_section(trainer, setup, view)
 sections.save_section(trainer, setup, t)

@@ -1,9 +1,9 @@
 """Overview: the whole journey from text to next token, with this prompt's live shapes."""
-import pandas as pd
 import streamlit as st
 
 from explainer.analysis.overview import journey, model_card, scale
-from explainer.figures.overview import human, journey_figure, markdown_safe, parameters_figure, scale_figure
+from explainer.figures.overview import human, journey_figure, parameters_figure, scale_figure
+from explainer.tokens import for_markdown, markdown_text
 from explainer.ui.resources import page_context
 from explainer.ui.widgets import figure, header
 
@@ -14,24 +14,17 @@ LINKS = [("pages/tokens.py", "link_tokens", "🔤"), ("pages/embeddings.py", "li
          ("pages/next_token.py", "link_next_token", "🎲"), ("pages/generation.py", "link_generation", "✍️")]
 
 ctx = page_context("overview")
-t, presenter = ctx.t, ctx.presenter
+t, view = ctx.t, ctx.view
 trip = journey(ctx.model, ctx.trace)
 card = model_card(ctx.model)
 sizes = scale(card)
 notice = t["notice"].format(n_chars=trip.n_chars, n_tokens=trip.n_tokens, d_model=trip.d_model,
-                            n_layers=trip.n_layers, vocab=f"{trip.vocab_size:,}", top=markdown_safe(trip.top_label),
+                            n_layers=trip.n_layers, vocab=f"{trip.vocab_size:,}", top=for_markdown(trip.top_label),
                             top_prob=f"{trip.top_prob:.1%}", total=human(card.parameters.total))
-header({**t, "notice": notice, "notice_label": ctx.common["notice_label"]}, presenter)
+header(view.adding(notice=notice))
 
 st.subheader(t["diagram_title"])
-stages = pd.DataFrame({"stage": ["tokens", "vectors", "residual", "logits", "probabilities"],
-                       "shape": [[trip.n_tokens], [trip.n_tokens, trip.d_model], [trip.n_tokens, trip.d_model],
-                                 [trip.n_tokens, trip.vocab_size], [trip.vocab_size]]})
-figure(journey_figure(trip, t, presenter), "overview_journey",
-       data={"stages": stages.to_dict("records"), "blocks": trip.n_layers,
-             "next_tokens": [{"token": lab, "id": i, "probability": p}
-                             for lab, i, p in zip(trip.next_labels, trip.next_ids, trip.next_probs)]},
-       labels=ctx.common)
+figure(journey_figure(trip, view), "overview_journey", trip)
 st.markdown(f"**{t['links_title']}**")
 for col, (page, key, icon) in zip(st.columns(4) * 2, LINKS):
     col.page_link(page, label=t[key], icon=icon)
@@ -44,16 +37,13 @@ facts = [(t["card_params"], human(card.parameters.total)), (t["card_layers"], ca
          (t["card_position"], t["position_rotary" if card.rotary else "position_learned"])]
 for col, (label, value) in zip(st.columns(4) * 2, facts):
     col.metric(label, value)
-st.caption(f"{t['card_name']}: {markdown_safe(card.name)} ({card.family}) · {t['card_device']}: {card.device}")
+st.caption(f"{t['card_name']}: {markdown_text(card.name)} ({card.family}) · {t['card_device']}: {card.device}")
 
 left, right = st.columns(2)
 with left:
-    params = pd.DataFrame({"component": list(card.parameters.by_component),
-                           "parameters": list(card.parameters.by_component.values())})
-    figure(parameters_figure(card, t, presenter), "overview_params", data=params, labels=ctx.common)
+    figure(parameters_figure(card, view), "overview_params", card)
     if card.tied_head:
         st.caption(t["tied_note"])
 with right:
-    figure(scale_figure(sizes, t, presenter), "overview_scale",
-           data=pd.DataFrame({"model": sizes.names, "parameters": sizes.totals}), labels=ctx.common)
+    figure(scale_figure(sizes, view), "overview_scale", sizes)
     st.caption(t["scale_note"].format(ratio=max(sizes.totals) / card.parameters.total))

@@ -1,5 +1,12 @@
-"""Shared fixtures: tiny random models of every family the tracer knows, and the real models."""
+"""Shared fixtures: tiny random models of every family the tracer knows, and the real models.
+
+Markers are checked at collection: a test under ``tests/integration`` or one that asks for a
+real model (``default_model``, ``gemma_model``) must carry ``integration``, and one under
+``tests/e2e`` must carry ``slow``.
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -90,3 +97,17 @@ def default_model():
 def gemma_model():
     """The real embedded Gemma 3 270M."""
     return explainer.load_model("gemma-3-270m")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse to run tests whose markers do not say what they need (``-m`` would mis-select them)."""
+    wrong = []
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        real = "integration" in parts or {"default_model", "gemma_model"} & set(getattr(item, "fixturenames", ()))
+        if real and item.get_closest_marker("integration") is None:
+            wrong.append(f"{item.nodeid}: uses the real model, mark it integration")
+        if "e2e" in parts and item.get_closest_marker("slow") is None:
+            wrong.append(f"{item.nodeid}: drives a browser, mark it slow")
+    if wrong:
+        raise pytest.UsageError("Tests with missing markers:\n" + "\n".join(wrong))

@@ -16,8 +16,6 @@ average below skips it.
 """
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
 from typing import Callable
@@ -25,7 +23,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from explainer.blocks import QKV, row_chunks, weights_for
+from explainer.analysis.qk import QKSteps
+from explainer.export import rounded
+from explainer.analysis.head_rows import layer_head_stats_streamed
+from explainer.memo import remembered
 from explainer.trace import Trace
 
 MAX_WINDOW = 128
@@ -69,14 +70,31 @@ class Pattern:
     tokens: tuple[str, ...]       # the W token labels of the window
     weights: np.ndarray
     masked: np.ndarray            # (W, W) True where the key comes after the query
+    chosen: int | None = None     # the head a page looks at (one of ``heads``; None: the first)
+    query: int | None = None      # the query position a page marks
+
+    @property
+    def chosen_index(self) -> int:
+        """Where the chosen head sits in ``heads`` (and in ``weights``)."""
+        return self.heads.index(self.chosen) if self.chosen in self.heads else 0
 
     def row_mass(self) -> np.ndarray:
         """(heads, W): how much of each query's attention falls inside the window (1 = all)."""
         return np.nansum(self.weights, axis=-1)
 
+    def rows(self) -> dict[str, object]:
+        """The chosen head's weights in the window (JSON: NaN where masked is null)."""
+        return {"layer": self.layer, "head": self.heads[self.chosen_index],
+                "positions": [self.window.start, self.window.stop], "tokens": list(self.tokens),
+                "weights": rounded(self.weights[self.chosen_index])}
 
-def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, window: Window | None = None) -> Pattern:
-    """Attention of ``heads`` (default: all) at ``layer`` for queries and keys in ``window``."""
+
+def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, window: Window | None = None,
+            chosen: int | None = None, query: int | None = None) -> Pattern:
+    """Attention of ``heads`` (default: all) at ``layer`` for queries and keys in ``window``.
+
+    ``chosen`` and ``query`` only say what a page looks at (they change no number).
+    """
     _check_layer(trace, layer)
     heads = tuple(range(trace.n_heads)) if heads is None else tuple(heads)
     window = window or window_for(trace.n_tokens)
@@ -85,7 +103,7 @@ def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, wind
     pos = np.arange(window.start, window.stop)
     masked = pos[None, :] > pos[:, None]                                    # (W, W) key after query
     w = np.where(masked[None], np.nan, w)
-    return Pattern(layer, heads, window, trace.tokens[sl], w, masked)
+    return Pattern(layer, heads, window, trace.tokens[sl], w, masked, chosen, query)
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,12 @@ class Reads:
     head: int
     query: int
     weights: np.ndarray           # (query+1,)
+    tokens: tuple[str, ...] = ()  # the prompt's token labels (all positions)
+    window: Window | None = None  # the positions a page shows
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"position": j, "token": self.tokens[j] if j < len(self.tokens) else "", "weight": float(w)}
+                for j, w in enumerate(self.weights)]
 
     def top(self, k: int = 12, at_least: float = 0.0) -> list[tuple[int, float]]:
         """The ``k`` heaviest (position, weight) pairs with weight ≥ ``at_least``, heaviest first."""
@@ -107,12 +131,32 @@ class Reads:
         return float(self.weights[:max(0, position)].sum())
 
 
-def reads(trace: Trace, layer: int, head: int, query: int) -> Reads:
+def reads(trace: Trace, layer: int, head: int, query: int, window: Window | None = None) -> Reads:
+    """The weights ``query`` gives keys 0..query at one head (``window``: the positions a page shows)."""
     _check_layer(trace, layer)
     if not 0 <= query < trace.n_tokens:
         raise ValueError(f"There is no token {query} (tokens 0–{trace.n_tokens - 1}).")
     row = trace.attention(layer, rows=[query], heads=[head])[0, 0, : query + 1].numpy()
-    return Reads(layer, head, query, row)
+    return Reads(layer, head, query, row, trace.tokens, window or window_for(trace.n_tokens))
+
+
+@dataclass(frozen=True)
+class KeySteps:
+    """The q·k steps of one query (:class:`explainer.analysis.qk.QKSteps`) over the keys a page shows."""
+
+    steps: QKSteps
+    tokens: tuple[str, ...]       # the prompt's token labels (all positions)
+    window: Window
+
+    def rows(self) -> list[dict[str, object]]:
+        """Per key in the window: q·k, scaled, masked (−inf after the query) and the weight."""
+        return [{"position": j, "token": self.tokens[j], "score": score, "scaled": scaled, "masked": masked,
+                 "weight": weight} for j, score, scaled, masked, weight in self.steps.rows(self.window.start,
+                                                                                      self.window.stop)]
+
+
+def key_steps(steps: QKSteps, trace: Trace, window: Window) -> KeySteps:
+    return KeySteps(steps, trace.tokens, window)
 
 
 # ---------------------------------------------------------------- head statistics
@@ -126,6 +170,10 @@ class HeadStats:
     previous: np.ndarray
     first: np.ndarray
     induction: np.ndarray         # all NaN when the prompt repeats no token
+    chosen: tuple[int, int] | None = None    # the (layer, head) a page marks
+
+    def rows(self) -> dict[str, object]:
+        return {name: rounded(self.get(name)) for name in STATS}
 
     def get(self, name: str) -> np.ndarray:
         if name not in STATS:
@@ -174,8 +222,8 @@ def _induction(attention: torch.Tensor, token_ids: torch.Tensor) -> np.ndarray:
 
 
 def head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None) -> HeadStats:
-    """Statistics for every head of every layer, exact, in chunks of query rows (memory stays small
-    at any length); ``progress(fraction, message)`` after each layer."""
+    """Statistics for every head of every layer, exact at any length without a (T, T) pattern
+    (:mod:`explainer.analysis.head_rows`); ``progress(fraction, message)`` after each layer."""
     parts = []
     for layer in range(trace.n_layers):
         parts.append(layer_head_stats_streamed(trace.qkv(layer), trace.token_ids))
@@ -184,139 +232,10 @@ def head_stats(trace: Trace, progress: Callable[[float, str], None] | None = Non
     return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS})
 
 
-def layer_head_stats_streamed(parts: QKV, token_ids: torch.Tensor) -> dict[str, np.ndarray]:
-    """:func:`layer_head_stats` from queries and keys, never holding a (T, T) pattern.
-
-    Each query row's softmax is summed up by its log-normaliser ``lse`` and its mean score
-    E_p[s]: entropy = lse − E_p[s] (nats), and any single weight is exp(s_ij − lse_i). So the
-    statistics need only those two numbers per row plus the few scores they point at.
-    """
-    H, T = parts.q.shape[0], parts.n_tokens
-    if T < 2:
-        nan = np.full(H, np.nan)
-        return {"entropy": np.zeros(H), "previous": nan, "first": nan, "induction": nan}
-    lse, mean_score = row_summaries(parts)                              # (H, T) float64 each
-    rows = torch.arange(1, T)
-    entropy = (lse[:, 1:] - mean_score[:, 1:]).mean(-1) / np.log(2)     # nats → bits, (H,)
-    previous = _weights_at(parts, lse, rows, rows - 1).mean(-1)          # (H,)
-    first = _weights_at(parts, lse, rows, torch.zeros_like(rows)).mean(-1)
-    qi, kj = _induction_pairs(token_ids)                                # (P,) queries and the keys they should read
-    if qi.numel() == 0:
-        induction = np.full(H, np.nan)
-    else:
-        per_query = torch.zeros(H, T, dtype=torch.double).index_add_(1, qi, _weights_at(parts, lse, qi, kj))
-        queries = torch.zeros(T, dtype=torch.bool)
-        queries[qi] = True
-        induction = per_query[:, queries].mean(-1).numpy()
-    return {"entropy": entropy.numpy(), "previous": previous.numpy(), "first": first.numpy(),
-            "induction": induction}
-
-
-def row_summaries(parts: QKV) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per head and query row: log Σ_j exp(s_ij) and E_p[s] = Σ_j p_ij s_ij, both (H, T) float64.
-
-    A layer that reads every earlier position gets both from one fused causal attention call
-    with the keys as values (Σ_j p_ij k_j, dotted with the query, is E_p[s] because a score is
-    linear in its key) — the cost of that layer's attention in a forward pass. Windowed or
-    soft-capped layers go row chunk by row chunk (a window keeps them cheap).
-    """
-    fused = _fused_summaries(parts) if parts.window is None and parts.softcap is None else None
-    if fused is not None:
-        return fused
-    H, T = parts.q.shape[0], parts.n_tokens
-    lse, mean_score = torch.empty(H, T, dtype=torch.double), torch.empty(H, T, dtype=torch.double)
-    for rows, a, b in row_chunks(parts, H):
-        w = weights_for(parts, rows, None, (a, b))                      # (H, R, K), 0 where hidden
-        scores = _scores(parts, rows, a, b)                             # (H, R, K), -inf where hidden
-        lse[:, rows] = torch.logsumexp(scores, dim=-1).double().cpu()
-        mean_score[:, rows] = torch.where(w > 0, w * scores, 0.0).sum(-1).double().cpu()
-    return lse, mean_score
-
-
-def _fused_summaries(parts: QKV) -> tuple[torch.Tensor, torch.Tensor] | None:
-    kv = torch.tensor([parts.kv_head(h) for h in range(parts.q.shape[0])], device=parts.k.device)
-    q, k = parts.q[None], parts.k[kv][None]                             # (1, H, T, hd) each
-    try:
-        with torch.inference_mode():
-            if q.device.type == "cpu":
-                out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-                    q, k, k, 0.0, True, scale=parts.scale)
-            else:
-                out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(
-                    q, k, k, None, True, 0.0, True, scale=parts.scale)[:2]
-    except (RuntimeError, AttributeError, TypeError):                  # no fused kernel here: chunk it
-        return None
-    mean_score = parts.scale * (q[0] * out[0]).sum(-1).double()         # (H, T)
-    return lse[0].double().cpu(), mean_score.cpu()
-
-
-def _scores(parts: QKV, rows: torch.Tensor, a: int, b: int) -> torch.Tensor:
-    """Scaled (and soft-capped) scores of ``rows`` over keys [a, b), −inf where hidden: (H, R, K)."""
-    kv = torch.tensor([parts.kv_head(h) for h in range(parts.q.shape[0])], device=parts.k.device)
-    s = torch.matmul(parts.q[:, rows], parts.k[kv, a:b].transpose(1, 2)) * parts.scale
-    if parts.softcap is not None:
-        s = torch.tanh(s / parts.softcap) * parts.softcap
-    key, row = torch.arange(a, b, device=s.device)[None], rows.to(s.device)[:, None]
-    hidden = (key > row) | ((key <= row - parts.window) if parts.window is not None else False)
-    return s.masked_fill(hidden[None], float("-inf"))
-
-
-def _weights_at(parts: QKV, lse: torch.Tensor, qi: torch.Tensor, kj: torch.Tensor,
-                chunk: int = 16_384) -> torch.Tensor:
-    """Attention weight of query ``qi[p]`` on key ``kj[p]`` for every head: (H, P) float64.
-
-    exp(s − lse) from the two vectors alone; 0 where the key is after the query or outside the window.
-    """
-    H = parts.q.shape[0]
-    kv = torch.tensor([parts.kv_head(h) for h in range(H)], device=parts.k.device)
-    keys = parts.k[kv]                                                   # (H, T, hd), once per layer
-    out = torch.empty(H, qi.numel(), dtype=torch.double)
-    for start in range(0, qi.numel(), chunk):
-        i, j = qi[start:start + chunk], kj[start:start + chunk]
-        s = (parts.q[:, i] * keys[:, j]).sum(-1) * parts.scale          # (H, c) float32, like the model
-        if parts.softcap is not None:
-            s = torch.tanh(s / parts.softcap) * parts.softcap
-        w = torch.exp(s.cpu().double() - lse[:, i])
-        hidden = j > i
-        if parts.window is not None:
-            hidden |= j <= i - parts.window
-        out[:, start:start + chunk] = w.masked_fill(hidden[None], 0.0)
-    return out
-
-
-def _induction_pairs(token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(query i, key j+1) for every earlier copy j of token i with j + 1 < i: the keys an induction head reads."""
-    ids = token_ids.long()
-    order = torch.argsort(ids, stable=True)
-    qi, kj = [], []
-    sorted_ids = ids[order]
-    starts = torch.nonzero(torch.diff(sorted_ids, prepend=sorted_ids[:1] - 1)).flatten().tolist() + [len(ids)]
-    for s, e in zip(starts[:-1], starts[1:]):
-        if e - s < 2:
-            continue
-        pos = order[s:e].sort().values                                  # positions of one repeated token
-        i, j = torch.meshgrid(pos, pos, indexing="ij")
-        keep = j + 1 < i
-        qi.append(i[keep])
-        kj.append(j[keep] + 1)
-    if not qi:
-        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-    return torch.cat(qi), torch.cat(kj)
-
-
-_stats_cache: "weakref.WeakKeyDictionary[Trace, HeadStats]" = weakref.WeakKeyDictionary()
-_stats_lock = threading.Lock()
-
-
-def cached_head_stats(trace: Trace) -> HeadStats:
-    """:func:`head_stats`, remembered for as long as the (immutable) trace lives."""
-    with _stats_lock:
-        hit = _stats_cache.get(trace)
-    if hit is None:
-        hit = head_stats(trace)
-        with _stats_lock:
-            _stats_cache[trace] = hit
-    return hit
+def cached_head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None) -> HeadStats:
+    """:func:`head_stats`, remembered for as long as the (immutable) trace lives (``progress``
+    only reports the first computation; it is not part of the key)."""
+    return remembered(trace, ("head_stats",), lambda: head_stats(trace, progress))
 
 
 def most_previous_token_head(stats: HeadStats) -> tuple[int, int]:

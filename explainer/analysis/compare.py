@@ -1,11 +1,15 @@
-"""Two next-token distributions side by side: an intervention, two prompts, or two models."""
+"""Two next-token distributions side by side: an intervention, two prompts, or two models.
+
+(The URL's ``"layer.head,…"`` format for switched-off parts is read in ``explainer.ui.state``.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from explainer.tokens import token_labels
 
 if TYPE_CHECKING:
     from explainer.analysis.attention import HeadStats
@@ -26,6 +30,12 @@ class DistributionChange:
     top_after: int
     kl_bits: float               # KL(before ‖ after) in bits; 0 when identical
     total_variation: float       # half the L1 distance: the probability mass that moved
+    labels: tuple[str, ...] = ()             # token labels of ``ids`` (with a model)
+    top_labels: tuple[str, str] = ("", "")   # labels of ``top_before`` and ``top_after``
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"token": lab, "id": i, "before": b, "after": a, "change": a - b}
+                for lab, i, b, a in zip(self.labels, self.ids, self.before, self.after)]
 
     @property
     def delta(self) -> tuple[float, ...]:
@@ -36,8 +46,9 @@ class DistributionChange:
         return self.top_before != self.top_after
 
 
-def compare_distributions(before_logits: torch.Tensor, after_logits: torch.Tensor, k: int = 10) -> DistributionChange:
-    """Compare two logit vectors over the same vocabulary (V,)."""
+def compare_distributions(before_logits: torch.Tensor, after_logits: torch.Tensor, k: int = 10,
+                          model: Any = None) -> DistributionChange:
+    """Compare two logit vectors over the same vocabulary (V,); with ``model`` (a LoadedModel), label the tokens."""
     if before_logits.shape != after_logits.shape:
         raise ValueError("Both distributions must cover the same vocabulary.")
     p = torch.softmax(before_logits.double(), -1)
@@ -47,43 +58,14 @@ def compare_distributions(before_logits: torch.Tensor, after_logits: torch.Tenso
     ids = union[order]
     mask = p > 0
     kl = float((p[mask] * (torch.log2(p[mask]) - torch.log2(q[mask].clamp_min(1e-300)))).sum())
+    shown = [int(i) for i in ids]
+    tops = (int(p.argmax()), int(q.argmax()))
+    names = token_labels(model, shown + list(tops)) if model is not None else ()
     return DistributionChange(
-        ids=tuple(int(i) for i in ids), before=tuple(float(p[i]) for i in ids),
-        after=tuple(float(q[i]) for i in ids), top_before=int(p.argmax()), top_after=int(q.argmax()),
-        kl_bits=max(kl, 0.0), total_variation=float((p - q).abs().sum() / 2))
-
-
-def parse_heads(raw: str, n_layers: int, n_heads: int) -> tuple[frozenset[tuple[int, int]], list[str]]:
-    """Parse "3.5,4.1" into {(3, 5), (4, 1)}; returns the valid pairs and the rejected parts."""
-    heads: set[tuple[int, int]] = set()
-    bad: list[str] = []
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        try:
-            layer, head = (int(x) for x in part.split("."))
-        except ValueError:
-            bad.append(part)
-            continue
-        if 0 <= layer < n_layers and 0 <= head < n_heads:
-            heads.add((layer, head))
-        else:
-            bad.append(part)
-    return frozenset(heads), bad
-
-
-def parse_layers(raw: str, n_layers: int) -> tuple[frozenset[int], list[str]]:
-    """Parse "2,7" into {2, 7}; returns the valid layers and the rejected parts."""
-    layers: set[int] = set()
-    bad: list[str] = []
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        if part.isdigit() and int(part) < n_layers:
-            layers.add(int(part))
-        else:
-            bad.append(part)
-    return frozenset(layers), bad
-
-
-def format_heads(heads: frozenset[tuple[int, int]]) -> str:
-    return ",".join(f"{l}.{h}" for l, h in sorted(heads))
+        ids=tuple(shown), before=tuple(float(p[i]) for i in ids),
+        after=tuple(float(q[i]) for i in ids), top_before=tops[0], top_after=tops[1],
+        kl_bits=max(kl, 0.0), total_variation=float((p - q).abs().sum() / 2),
+        labels=tuple(names[:-2]), top_labels=(names[-2], names[-1]) if names else ("", ""))
 
 
 @dataclass(frozen=True)
@@ -93,6 +75,9 @@ class HeadMapComparison:
     stat: str
     left: np.ndarray
     right: np.ndarray
+
+    def rows(self) -> dict[str, object]:
+        return {"statistic": self.stat, "left": self.left.tolist(), "right": self.right.tolist()}
 
     @property
     def difference(self) -> np.ndarray | None:
@@ -115,6 +100,10 @@ class GrowthComparison:
     probs_right: np.ndarray
     answer_right: str
     first_right: int
+
+    def rows(self) -> dict[str, object]:
+        return {"left": {"answer": self.answer_left, "probability": self.probs_left.tolist()},
+                "right": {"answer": self.answer_right, "probability": self.probs_right.tolist()}}
 
 
 def compare_answer_growth(left: "LensReadout", right: "LensReadout") -> GrowthComparison:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from explainer.analysis.prediction import adjusted_probs, entropy_bits, sample, softmax_probs, token_labels
+from explainer.analysis.prediction import adjusted_probs, entropy_bits, sample, softmax_probs
 from explainer.models import LoadedModel
+from explainer.tokens import legible, pending, token_pieces
 from explainer.tracing import tokenize
 
 MAX_NEW_TOKENS = 64
@@ -48,6 +49,30 @@ class Step:
     greedy: bool
     seed: int | None                # the step's own seed when sampling
     is_end: bool                    # the model chose its end-of-text token
+    chosen_bytes: bytes = b""
+    top_bytes: tuple[bytes, ...] = ()
+    context: bytes = b""            # the bytes of a character left unfinished before this step
+
+    def rows(self) -> dict[str, object]:
+        return {"step": self.index + 1, "candidates": [[lab, p] for lab, p in zip(self.top_labels, self.top_probs)]}
+
+
+@dataclass(frozen=True)
+class SoFar:
+    """What a page shows of a generation: the prompt, the steps so far and the one looked at."""
+
+    prompt: str
+    steps: tuple[Step, ...]
+    selected: int | None = None     # index of the step a page looks at
+
+    @property
+    def context(self) -> bytes:
+        """The bytes of a character the prompt left unfinished (the first step continues it)."""
+        return self.steps[0].context if self.steps else b""
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"step": s.index + 1, "token": s.chosen_label, "id": s.chosen_id, "probability": s.chosen_prob,
+                 "entropy_bits": s.entropy_bits, "seed": s.seed} for s in self.steps]
 
 
 @dataclass(frozen=True)
@@ -95,14 +120,18 @@ def generate_step(model: LoadedModel, ids: list[int], settings: GenerationSettin
         chosen = sample(adjusted, step_seed)
     top_probs, top_ids = torch.topk(base, min(settings.show, base.numel()))
     ids_shown = [int(i) for i in top_ids]
-    labels = token_labels(model, ids_shown + [chosen])
+    before = list(ids[-4:])                                               # a character is at most 4 bytes
+    pieces = token_pieces(model, before + ids_shown + [chosen])
+    labels = tuple(legible(p) for p in pieces[len(before):])
     eos = getattr(model.tokenizer, "eos_token_id", None)
     return Step(
         index=index, chosen_id=chosen, chosen_label=labels[-1], chosen_prob=float(base[chosen]),
         chosen_adjusted=float(adjusted[chosen]), top_ids=tuple(ids_shown), top_labels=labels[:-1],
         top_probs=tuple(float(p) for p in top_probs), top_adjusted=tuple(float(adjusted[i]) for i in ids_shown),
         entropy_bits=entropy_bits(base), kept=int((adjusted > 0).sum()), greedy=settings.greedy,
-        seed=None if settings.greedy else int(step_seed), is_end=eos is not None and chosen == eos)
+        seed=None if settings.greedy else int(step_seed), is_end=eos is not None and chosen == eos,
+        chosen_bytes=pieces[-1], top_bytes=tuple(pieces[len(before):-1]),
+        context=pending(b"".join(pieces[:len(before)])))
 
 
 def continue_generation(model: LoadedModel, ids: list[int], steps: list[Step], settings: GenerationSettings,
@@ -130,7 +159,14 @@ def generate(model: LoadedModel, text: str, n_steps: int, settings: GenerationSe
     return Generation(tuple(ids), tuple(steps), decode(model, ids, steps), truncated)
 
 
-def decode(model: LoadedModel, ids: list[int] | tuple[int, ...], steps: list[Step] | tuple[Step, ...]) -> str:
-    """Prompt and generated tokens decoded together (characters split over tokens rejoin)."""
+def decode(model: LoadedModel, ids: list[int] | tuple[int, ...], steps: list[Step] | tuple[Step, ...],
+           whole_characters: bool = False) -> str:
+    """Prompt and generated tokens decoded together (characters split over tokens rejoin).
+
+    ``whole_characters``: leave out a character whose bytes are not all generated yet (it would
+    read "�"); it appears once the step that completes it is there.
+    """
     with model.lock:
-        return model.tokenizer.decode(list(ids) + [s.chosen_id for s in steps])
+        text = model.tokenizer.decode(list(ids) + [s.chosen_id for s in steps])
+    unfinished = whole_characters and steps and pending(steps[0].context + b"".join(s.chosen_bytes for s in steps))
+    return text.rstrip("\ufffd") if unfinished else text

@@ -7,15 +7,15 @@ unembedding it says which next tokens the neuron pushes up or down when it fires
 """
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from explainer.arch import norm_gain
+from explainer.memo import per_trace
 from explainer.models import LoadedModel
+from explainer.tokens import token_labels
 from explainer.trace import Trace
 
 HEATMAP_NEURONS = 40
@@ -33,6 +33,11 @@ class MlpOverview:
     peak: torch.Tensor           # (n, R) float
     peak_token: torch.Tensor     # (n, R) long
     heat_neurons: torch.Tensor   # (n, HEATMAP_NEURONS) long: per layer, the neurons the heatmap shows
+    tokens: tuple[str, ...] = ()  # the prompt's token labels
+
+    def rows(self) -> dict[str, object]:
+        return {"layer_neurons": self.neurons.tolist(), "peak_activation": self.peak.tolist(),
+                "peak_token": self.peak_token.tolist(), "tokens": list(self.tokens)}
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,13 @@ class LayerActivations:
     layer: int
     neurons: tuple[int, ...]     # (N,) neuron ids, strongest first
     values: torch.Tensor         # (T, N) signed activations
+    tokens: tuple[str, ...] = ()  # (T,) the prompt's token labels
+    window: range = range(0)     # the positions a page shows
+
+    def rows(self) -> list[dict[str, object]]:
+        """One row per shown position: its token and every neuron's activation."""
+        return [{"position": p, "token": self.tokens[p],
+                 **{f"n{n}": float(self.values[p, j]) for j, n in enumerate(self.neurons)}} for p in self.window]
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,10 @@ class TokenNeurons:
     token: int
     neurons: tuple[int, ...]
     values: tuple[float, ...]    # signed activations, ordered by |value| descending
+    label: str = ""              # the token's label
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"neuron": n, "activation": v} for n, v in zip(self.neurons, self.values)]
 
 
 @dataclass(frozen=True)
@@ -71,38 +87,58 @@ class NeuronEffect:
     down_scores: tuple[float, ...]
     direction_norm: float
     activations: tuple[float, ...]   # (T,) this neuron's activation at every prompt token
+    up_labels: tuple[str, ...] = ()
+    down_labels: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()     # (T,) the prompt's token labels
+    window: range = range(0)         # the positions a page shows
+
+    def rows(self) -> dict[str, object]:
+        return {"layer": self.layer, "neuron": self.neuron,
+                "pushes_up": [[lab, s] for lab, s in zip(self.up_labels, self.up_scores)],
+                "pushes_down": [[lab, s] for lab, s in zip(self.down_labels, self.down_scores)]}
+
+    @property
+    def firing(self) -> "NeuronFiring":
+        """Where this neuron fires along the prompt (its own figure and download)."""
+        return NeuronFiring(self.layer, self.neuron, self.tokens, self.activations, self.window)
 
 
-_memo: "weakref.WeakKeyDictionary[Trace, MlpOverview]" = weakref.WeakKeyDictionary()
-_memo_lock = threading.Lock()
+@dataclass(frozen=True)
+class NeuronFiring:
+    """One neuron's activation at every prompt token; a page shows the positions in ``window``."""
+
+    layer: int
+    neuron: int
+    tokens: tuple[str, ...]
+    activations: tuple[float, ...]
+    window: range
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"token": tok, "activation": a} for tok, a in zip(self.tokens, self.activations)]
 
 
+@per_trace
 def mlp_overview(trace: Trace, per_layer: int = 10) -> MlpOverview:
     """The strongest neurons of every layer, from the peaks measured during the forward pass
-    (memoised per trace: sliders that change the view never rescan)."""
-    with _memo_lock:
-        found = _memo.get(trace)
-    if found is not None and found.neurons.shape[1] >= per_layer:
-        return found
+    (remembered per trace: sliders that change the view never rescan)."""
     peak_all, where = trace.mlp_peaks()                         # (n, d_mlp) each, measured in the pass
     k = min(max(per_layer, HEATMAP_NEURONS), peak_all.shape[-1])
     _, order = torch.topk(peak_all.abs(), k, dim=-1)            # (n, k) strongest neurons per layer
     peak_token = where.gather(1, order)                         # (n, k)
     peak = peak_all.gather(1, order)                            # (n, k) signed value at the peak
     r = min(per_layer, k)
-    result = MlpOverview(order[:, :r], peak[:, :r], peak_token[:, :r], order[:, :HEATMAP_NEURONS])
-    with _memo_lock:
-        _memo[trace] = result
-    return result
+    return MlpOverview(order[:, :r], peak[:, :r], peak_token[:, :r], order[:, :HEATMAP_NEURONS], trace.tokens)
 
 
-def layer_activations(trace: Trace, layer: int, n_neurons: int = HEATMAP_NEURONS) -> LayerActivations:
-    """The ``n_neurons`` most active neurons of ``layer`` at every token."""
+def layer_activations(trace: Trace, layer: int, n_neurons: int = HEATMAP_NEURONS,
+                      window: range | None = None) -> LayerActivations:
+    """The ``n_neurons`` most active neurons of ``layer`` at every token (``window``: the positions shown)."""
     _check_layer(trace.n_layers, layer)
     view = mlp_overview(trace)
     n = min(n_neurons, view.heat_neurons.shape[1])
     neurons = view.heat_neurons[layer, :n]
-    return LayerActivations(layer, tuple(int(i) for i in neurons), trace.mlp_activation(layer)[:, neurons])
+    return LayerActivations(layer, tuple(int(i) for i in neurons), trace.mlp_activation(layer)[:, neurons], trace.tokens,
+                            range(trace.n_tokens) if window is None else window)
 
 
 def token_neurons(trace: Trace, layer: int, token: int, k: int = 15) -> TokenNeurons:
@@ -113,7 +149,8 @@ def token_neurons(trace: Trace, layer: int, token: int, k: int = 15) -> TokenNeu
     token %= trace.n_tokens
     row = trace.mlp_activation(layer, rows=[token])[0]          # (d_mlp,) this position only
     _, idx = torch.topk(row.abs(), min(k, row.numel()))
-    return TokenNeurons(layer, token, tuple(int(i) for i in idx), tuple(float(row[i]) for i in idx))
+    return TokenNeurons(layer, token, tuple(int(i) for i in idx), tuple(float(row[i]) for i in idx),
+                        trace.tokens[token])
 
 
 def output_direction(model: LoadedModel, layer: int, neuron: int) -> torch.Tensor:
@@ -134,7 +171,8 @@ def output_direction(model: LoadedModel, layer: int, neuron: int) -> torch.Tenso
     return column.clone() if post is None else column * norm_gain(post)
 
 
-def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: int = 12) -> NeuronEffect:
+def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: int = 12,
+                  window: range | None = None) -> NeuronEffect:
     """Top-k / bottom-k tokens of the neuron's output direction through the unembedding.
 
     Approximation (direct effect only): the final norm's learned weight is applied as a
@@ -149,8 +187,10 @@ def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: 
     up_v, up_i = torch.topk(scores, k)
     down_v, down_i = torch.topk(-scores, k)
     acts = trace.mlp_activation(layer)[:, neuron]                  # (T,)
+    names = token_labels(model, _ints(up_i) + _ints(down_i))
     return NeuronEffect(layer, neuron, _ints(up_i), _floats(up_v), _ints(down_i), _floats(-down_v),
-                        float(direction.norm()), _floats(acts))
+                        float(direction.norm()), _floats(acts), names[:len(up_i)], names[len(up_i):], trace.tokens,
+                        range(trace.n_tokens) if window is None else window)
 
 
 def _check_layer(n_layers: int, layer: int) -> None:

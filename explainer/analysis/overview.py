@@ -33,6 +33,15 @@ class Journey:
     def top_label(self) -> str:
         return self.next_labels[0]
 
+    def rows(self) -> dict[str, object]:
+        """The shape of every stage, the number of blocks and the top next tokens."""
+        stages = {"tokens": [self.n_tokens], "vectors": [self.n_tokens, self.d_model],
+                  "residual": [self.n_tokens, self.d_model], "logits": [self.n_tokens, self.vocab_size],
+                  "probabilities": [self.vocab_size]}
+        return {"stages": [{"stage": k, "shape": v} for k, v in stages.items()], "blocks": self.n_layers,
+                "next_tokens": [{"token": lab, "id": i, "probability": p}
+                                for lab, i, p in zip(self.next_labels, self.next_ids, self.next_probs)]}
+
     @property
     def top_prob(self) -> float:
         return self.next_probs[0]
@@ -57,6 +66,9 @@ class ModelCard:
     tied_head: bool                      # the output head reuses the embedding matrix
     parameters: ParameterCount
 
+    def rows(self) -> list[dict[str, object]]:
+        return [{"component": c, "parameters": n} for c, n in self.parameters.by_component.items()]
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -66,14 +78,16 @@ class Scale:
     totals: tuple[int, ...]
     this_index: int                      # which entry is the loaded model
 
+    def rows(self) -> list[dict[str, object]]:
+        return [{"model": name, "parameters": total} for name, total in zip(self.names, self.totals)]
+
 
 def journey(model: LoadedModel, trace: Trace, show: int = 3) -> Journey:
     """Live shapes of every stage for ``trace`` and the model's top next tokens."""
     probs = softmax_probs(trace.next_token_logits)               # (V,) float64
     top_p, top_i = torch.topk(probs, min(show, probs.numel()))
     ids = [int(i) for i in top_i]
-    with model.lock:                                             # the tokenizer is shared
-        labels = token_labels(model.tokenizer, ids)
+    labels = token_labels(model, ids)
     return Journey(
         text=trace.text, n_chars=len(trace.text), n_tokens=trace.n_tokens, d_model=trace.d_model,
         n_layers=trace.n_layers, n_heads=trace.n_heads, d_mlp=trace.d_mlp, vocab_size=trace.vocab_size,

@@ -9,11 +9,13 @@ two tokens are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from explainer.analysis.qk import QueryKeys, rotate
+from explainer.export import rounded
 from explainer.models import LoadedModel
 from explainer.trace import RotaryInfo, Trace
 
@@ -40,6 +42,25 @@ class LearnedPositions:
     def dim_stride(self) -> int:
         return self.dims[1] - self.dims[0] if len(self.dims) > 1 else 1
 
+    @property
+    def similarities(self) -> "PositionSimilarity":
+        """The position × position cosine table (its own figure and download)."""
+        return PositionSimilarity(self.positions, self.similarity)
+
+    def rows(self) -> dict[str, object]:
+        return {"positions": list(self.positions), "dims": list(self.dims), "vectors": rounded(self.vectors)}
+
+
+@dataclass(frozen=True)
+class PositionSimilarity:
+    """Cosine similarity between the sampled position vectors. similarity (P, P)."""
+
+    positions: tuple[int, ...]
+    similarity: np.ndarray
+
+    def rows(self) -> dict[str, object]:
+        return {"positions": list(self.positions), "cosine": rounded(self.similarity, 3)}
+
 
 def learned_positions(model: LoadedModel, max_shown: int = MAX_SHOWN) -> LearnedPositions:
     """Every ``stride``-th row of the model's position embedding (wpe), and their cosine similarity."""
@@ -64,6 +85,12 @@ class AddedPositions:
     token_norm: np.ndarray
     position_norm: np.ndarray
     sum_norm: np.ndarray
+    tokens: tuple[str, ...] = ()    # the prompt's token labels
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"position": i, "token": tok, "token_norm": float(a), "position_norm": float(b), "sum_norm": float(c)}
+                for i, (tok, a, b, c) in enumerate(zip(self.tokens, self.token_norm, self.position_norm,
+                                                        self.sum_norm))]
 
 
 def added_positions(trace: Trace) -> AddedPositions:
@@ -71,7 +98,8 @@ def added_positions(trace: Trace) -> AddedPositions:
     if trace.positions is None:
         raise ValueError("This trace has no learned position vectors (the model uses rotary positions).")
     tok, pos = trace.embeddings, trace.positions                # (T, d) each
-    return AddedPositions(tok.norm(dim=-1).numpy(), pos.norm(dim=-1).numpy(), (tok + pos).norm(dim=-1).numpy())
+    return AddedPositions(tok.norm(dim=-1).numpy(), pos.norm(dim=-1).numpy(), (tok + pos).norm(dim=-1).numpy(),
+                          trace.tokens)
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,10 @@ class RotaryFrequencies:
     wavelength: np.ndarray        # (hd/2,) 2π / inv_freq: tokens for one full turn
     theta: float
     head_dim: int
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"pair": i, "radians_per_token": float(f), "tokens_per_turn": float(w)}
+                for i, (f, w) in enumerate(zip(self.inv_freq, self.wavelength))]
 
 
 def rotary_frequencies(info: RotaryInfo) -> RotaryFrequencies:
@@ -96,6 +128,10 @@ class DistanceCurve:
     distance: np.ndarray          # 0..N
     one_pair: np.ndarray          # one random vector q compared with itself k = q, rotated apart
     average: np.ndarray           # the expectation over random q = k: mean_i cos(distance · f_i)
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"distance": int(d), "one_vector": float(o), "average": float(a)}
+                for d, o, a in zip(self.distance, self.one_pair, self.average)]
 
 
 def rotary_distance_curve(info: RotaryInfo, max_distance: int = 256, seed: int = 0) -> DistanceCurve:
@@ -124,11 +160,21 @@ class RealDistance:
     distance: np.ndarray          # query − key position
     rotated: np.ndarray           # q·k as the model computes it (scaled by 1/√d)
     unrotated: np.ndarray         # the same vectors without the rotation (position removed)
+    tokens: tuple[str, ...] = ()  # the prompt's token labels
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"distance": int(d), "key_position": self.query - int(d), "key": self.tokens[self.query - int(d)],
+                 "score_rotated": float(r), "score_unrotated": float(u)}
+                for d, r, u in zip(self.distance, self.rotated, self.unrotated)]
 
 
-def real_distance_scores(qk: QueryKeys, head: int, query: int) -> RealDistance:
-    """Scaled q·k of ``query`` against keys 0..query for one head, rotated vs not (from :func:`query_keys`)."""
+def real_distance_scores(qk: QueryKeys, head: int, query: int, tokens: Sequence[str] = ()) -> RealDistance:
+    """Scaled q·k of ``query`` against keys 0..query for one head, rotated vs not (from :func:`query_keys`).
+
+    ``tokens``: the prompt's token labels, for the keys' names.
+    """
     kv = qk.kv_head(head)
     rot = qk.k[kv, : query + 1] @ qk.q[head, query] * qk.scale            # (query+1,)
     raw = qk.k_unrotated[kv, : query + 1] @ qk.q_unrotated[head, query] * qk.scale
-    return RealDistance(qk.layer, head, query, query - np.arange(query + 1), rot.cpu().numpy(), raw.cpu().numpy())
+    return RealDistance(qk.layer, head, query, query - np.arange(query + 1), rot.cpu().numpy(), raw.cpu().numpy(),
+                        tuple(tokens))

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
+
+from explainer.tokens import legible, pending, token_pieces
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,14 @@ class Distribution:
     entropy_bits: float        # entropy of the original softmax (temperature 1)
     adjusted_entropy_bits: float
     vocab_size: int
+    top_labels: tuple[str, ...] = ()     # token labels of ``top_ids`` (see :func:`next_token`)
+    top_bytes: tuple[bytes, ...] = ()    # their bytes
+    context: bytes = b""                 # the bytes of a character the prompt left unfinished
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"rank": r, "token": lab, "id": i, "probability": p, "after_settings": a}
+                for r, (lab, i, p, a) in enumerate(zip(self.top_labels, self.top_ids, self.top_probs,
+                                                        self.top_adjusted), start=1)]
 
 
 def softmax_probs(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -94,6 +105,13 @@ class NucleusCurve:
     cumulative: tuple[float, ...]
     kept: tuple[bool, ...]            # survives top-k and top-p
     top_p: float | None
+    labels: tuple[str, ...] = ()      # token labels of ``ids`` (see :func:`nucleus`)
+    pieces: tuple[bytes, ...] = ()    # their bytes
+    context: bytes = b""
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"token": lab, "id": i, "probability": p, "cumulative": c, "kept": k}
+                for lab, i, p, c, k in zip(self.labels, self.ids, self.probs, self.cumulative, self.kept)]
 
 
 def nucleus_curve(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
@@ -108,10 +126,37 @@ def nucleus_curve(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
                         top_p)
 
 
-def token_labels(model, ids) -> tuple[str, ...]:
-    """A legible label per token id of ``model`` (a LoadedModel); split characters show as <0xNN>."""
-    from explainer.tokens import legible, token_bytes
+def _tokens_of(model: Any, trace: Any, ids: tuple[int, ...]) -> dict[str, Any]:
+    """Labels, bytes and the unfinished character before them, for results about the next token."""
+    pieces = token_pieces(model, ids)
+    return {"labels": tuple(legible(b) for b in pieces), "bytes": pieces,
+            "context": pending(b"".join(trace.token_bytes[-4:]))}
 
-    with model.lock:                      # the shared tokenizer is not thread-safe
-        pieces = token_bytes(model.tokenizer, [int(i) for i in ids])
-    return tuple(legible(b) for b in pieces)
+
+def next_token(model: Any, trace: Any, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, show: int = 20) -> Distribution:
+    """:func:`next_token_distribution` after ``trace`` (of ``model``), with the tokens' labels and bytes."""
+    dist = next_token_distribution(trace.next_token_logits, temperature, top_k, top_p, show)
+    found = _tokens_of(model, trace, dist.top_ids)
+    return replace(dist, top_labels=found["labels"], top_bytes=found["bytes"], context=found["context"])
+
+
+def nucleus(model: Any, trace: Any, temperature: float = 1.0, top_k: int | None = None,
+            top_p: float | None = None, show: int = 100) -> "NucleusCurve":
+    """:func:`nucleus_curve` after ``trace`` (of ``model``), with the tokens' labels and bytes."""
+    curve = nucleus_curve(trace.next_token_logits, temperature, top_k, top_p, show)
+    found = _tokens_of(model, trace, curve.ids)
+    return replace(curve, labels=found["labels"], pieces=found["bytes"], context=found["context"])
+
+
+@dataclass(frozen=True)
+class TrainedVsUntrained:
+    """The same prompt's next-token distribution from the trained model and from an untrained one."""
+
+    trained: Distribution
+    untrained: Distribution
+    same_vocabulary: bool
+
+    def rows(self) -> dict[str, object]:
+        return {side: [[lab, p] for lab, p in zip(d.top_labels, d.top_probs)]
+                for side, d in (("trained", self.trained), ("untrained", self.untrained))}

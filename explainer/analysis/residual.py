@@ -6,14 +6,13 @@ like every other page) adds ``attn_out[b] + mlp_out[b]`` to turn row ``b`` into 
 """
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from explainer.analysis.lens import LogitLens, first_layer_with_answer, logit_lens_at
+from explainer.memo import recall, remembered
 from explainer.models import LoadedModel
 from explainer.tokens import token_labels
 from explainer.trace import Trace
@@ -25,10 +24,16 @@ class ResidualNorms:
 
     tokens: tuple[str, ...]
     norms: np.ndarray                # (n+1, T) float32
+    position: int | None = None      # the position a page marks
 
     @property
     def n_layers(self) -> int:
         return self.norms.shape[0] - 1
+
+    def rows(self) -> list[dict[str, object]]:
+        """One row per layer, one column per position ("i:token")."""
+        names = [f"{i}:{tok}" for i, tok in enumerate(self.tokens)]
+        return [{"layer": layer, **dict(zip(names, row))} for layer, row in enumerate(self.norms.tolist())]
 
     @property
     def largest(self) -> tuple[int, int, float]:
@@ -56,6 +61,14 @@ class BlockWrites:
     mlp: np.ndarray                  # (n, T) float32
     attn_median: np.ndarray          # (n,) median over positions (robust to one huge position)
     mlp_median: np.ndarray           # (n,)
+    position: int = -1               # the position a page looks at
+
+    def rows(self) -> list[dict[str, object]]:
+        """Per block: what attention and the MLP write at ``position``, and their medians."""
+        p = self.position
+        return [{"block": b, "attention": float(self.attn[b, p]), "mlp": float(self.mlp[b, p]),
+                 "attention_median": float(self.attn_median[b]), "mlp_median": float(self.mlp_median[b])}
+                for b in range(self.attn.shape[0])]
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class LensReadout:
     answer_probs: np.ndarray                  # (n+1, W) probability of the final answer per layer
     answer_ranks: np.ndarray                  # (n+1, W) its rank, 0 = top guess
     first_layers: tuple[int, ...]             # (W,) first layer from which the answer stays on top
+    position: int | None = None               # the position a page marks
 
     @property
     def n_layers(self) -> int:
@@ -79,6 +93,12 @@ class LensReadout:
     @property
     def stop(self) -> int:
         return self.start + len(self.tokens)
+
+    def rows(self) -> list[dict[str, object]]:
+        """One row per (layer, position): the lens's top guess there and its probability."""
+        return [{"layer": layer, "position": self.start + j, "token": tok, "top_guess": self.top_labels[layer][j],
+                 "top_prob": float(self.top_probs[layer, j])}
+                for layer in range(self.n_layers + 1) for j, tok in enumerate(self.tokens)]
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,11 @@ class AnswerGrowth:
     @property
     def n_layers(self) -> int:
         return len(self.probs) - 1
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"layer": layer, "answer": self.answer, "answer_prob": float(self.probs[layer]),
+                 "answer_rank": int(self.ranks[layer]) + 1, "top_guess": self.top_labels[layer],
+                 "top_prob": float(self.top_probs[layer])} for layer in range(self.n_layers + 1)]
 
     @property
     def rank_before_last(self) -> int:
@@ -131,8 +156,7 @@ def lens_readout(model: LoadedModel, trace: Trace, start: int = 0, stop: int | N
     n1, W = lens.top_ids.shape
     ids = torch.cat([lens.top_ids.reshape(-1), lens.target_ids])
     unique, inverse = torch.unique(ids, return_inverse=True)
-    with model.lock:                                            # the tokenizer is shared
-        names = token_labels(model.tokenizer, unique.tolist())
+    names = token_labels(model, unique.tolist())
     labels = [names[i] for i in inverse.tolist()]
     return LensReadout(
         start=start, tokens=trace.tokens[start:stop],
@@ -144,26 +168,19 @@ def lens_readout(model: LoadedModel, trace: Trace, start: int = 0, stop: int | N
         first_layers=tuple(first_layer_with_answer(lens, j) for j in range(W)))
 
 
-# trace -> {position: its one-column readout}; entries vanish with the trace (the trace cache owns it).
-_columns: "weakref.WeakKeyDictionary[Trace, dict[int, LensReadout]]" = weakref.WeakKeyDictionary()
-_columns_lock = threading.Lock()
-
-
 def cached_lens_readout(model: LoadedModel, trace: Trace, start: int = 0, stop: int | None = None) -> LensReadout:
-    """:func:`lens_readout`, computing each position at most once per trace.
+    """:func:`lens_readout`, computing each position at most once per trace (see explainer.memo).
 
     Every position costs a pass through the unembedding for every layer (about 0.1 s on a
-    laptop CPU), so moving a view control only computes positions not seen before.
+    laptop CPU), so moving a view control only computes positions not seen before; each
+    position's column is remembered on the trace, new ones are computed in contiguous runs.
     """
     stop = trace.n_tokens if stop is None else stop
-    with _columns_lock:
-        known = dict(_columns.get(trace, {}))
-    missing = [p for p in range(start, stop) if p not in known]
-    for a, b in _runs(missing):                                  # contiguous runs of new positions
+    known = {p: recall(trace, ("lens column", p)) for p in range(start, stop)}
+    for a, b in _runs([p for p, col in known.items() if col is None]):   # contiguous runs of new positions
         run = lens_readout(model, trace, a, b)
-        known.update({p: _column(run, p - a) for p in range(a, b)})
-    with _columns_lock:
-        _columns.setdefault(trace, {}).update(known)
+        for p in range(a, b):
+            known[p] = remembered(trace, ("lens column", p), lambda p=p: _column(run, p - a))
     return _join([known[p] for p in range(start, stop)])
 
 

@@ -71,6 +71,23 @@ class VocabMap:
         return int(self.coords.shape[0])
 
 
+@dataclass(frozen=True)
+class MapHighlights:
+    """The map as a page shows it: every token's label, the prompt's tokens and a word's neighbours."""
+
+    map: VocabMap
+    labels: tuple[str, ...]            # (V,) one label per token id
+    prompt_ids: tuple[int, ...]
+    neighbour_ids: tuple[int, ...] = ()
+    word: str = ""                     # whose neighbours are highlighted
+
+    def rows(self) -> list[dict[str, object]]:
+        """Every token that has a place on the map (a big vocabulary's unplaced tokens are left out)."""
+        xy = self.map.coords
+        placed = np.flatnonzero(np.isfinite(xy).all(axis=1))
+        return [{"id": int(i), "token": self.labels[i], "x": float(xy[i, 0]), "y": float(xy[i, 1])} for i in placed]
+
+
 def _cache_path(cache_key: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key).strip("._") or "default"
     return cache_dir("vocab_maps") / f"{safe}.npz"

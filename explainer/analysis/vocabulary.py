@@ -5,11 +5,8 @@ the vector the model starts from when it reads token id ``i``. Results are froze
 dataclasses of plain numbers and strings; figures live in ``explainer/figures``. The 2-D
 map of the whole vocabulary lives in :mod:`explainer.analysis.vocab_map`.
 
-Token labels (see :func:`token_labels`) follow one rule set everywhere:
-a space is shown as ``␣`` (so `` cat`` is ``␣cat``), newline ``↵``, tab ``⇥``,
-carriage return ``␍``; bytes that are not a whole UTF-8 character, other control
-characters and U+FFFD are shown as bytes ``<0xE7>``; special tokens keep their own text;
-an empty label is ``<empty>``.
+Token labels are the project's one rule (:mod:`explainer.tokens`): the vocabulary's labels
+come from :func:`explainer.tokens.vocabulary_labels`, the prompt's from the trace.
 """
 from __future__ import annotations
 
@@ -22,89 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from explainer.tokens import legible, token_bytes
 from explainer.trace import Trace
-
-
-# ----------------------------------------------------------------------- token labels
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte → printable character table."""
-    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-          + list(range(ord("®"), ord("ÿ") + 1)))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
-
-
-_UNICODE_TO_BYTE = {c: b for b, c in _bytes_to_unicode().items()}
-_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
-
-
-def _legible_bytes(raw: bytes) -> str:
-    """Decode UTF-8; bytes that are not whole characters become ``<0xE7>``."""
-    out: list[str] = []
-    while raw:
-        try:
-            text, raw = raw.decode("utf-8"), b""
-        except UnicodeDecodeError as err:
-            text = raw[:err.start].decode("utf-8")
-            bad, raw = raw[err.start:err.end], raw[err.end:]
-            text += "".join(f"<0x{b:02X}>" for b in bad)
-        out.append(text)
-    return "".join(_visible_char(ch) for ch in "".join(out)) if out else ""
-
-
-def _visible_char(ch: str) -> str:
-    if ch in _VISIBLE:
-        return _VISIBLE[ch]
-    if unicodedata.category(ch) == "Cc" or ch == "\ufffd":  # never show a bare "�"
-        return "".join(f"<0x{b:02X}>" for b in ch.encode("utf-8"))
-    return ch
-
-
-def _token_style(raw_tokens: Sequence[str]) -> str:
-    """'byte' (GPT-2 byte-level BPE), 'sp' (SentencePiece ▁), or 'plain'."""
-    n = max(1, len(raw_tokens))
-    if sum(t.startswith("Ġ") for t in raw_tokens) > 0.005 * n:
-        return "byte"
-    if sum(t.startswith("▁") for t in raw_tokens) > 0.005 * n:
-        return "sp"
-    return "plain"
-
-
-def _label(raw: str, style: str) -> str:
-    if style == "byte" and all(ch in _UNICODE_TO_BYTE for ch in raw):
-        return _legible_bytes(bytes(_UNICODE_TO_BYTE[ch] for ch in raw))
-    if style == "sp":
-        raw = raw.replace("▁", " ")
-    return "".join(_visible_char(ch) for ch in raw)
-
-
-def _special_ids(tokenizer: Any) -> set[int]:
-    added = getattr(tokenizer, "added_tokens_decoder", None) or {}
-    ids = {int(i) for i in added}
-    ids.update(int(i) for i in (getattr(tokenizer, "all_special_ids", None) or []))
-    return ids
-
-
-def token_labels(tokenizer: Any, vocab_size: int | None = None) -> list[str]:
-    """A legible, consistent label for every token id (see the module docstring).
-
-    ``vocab_size`` pads (ids the tokenizer does not know, e.g. a padded embedding
-    matrix, get ``<unused N>``) or truncates the list to match the embedding rows.
-    """
-    n = len(tokenizer)
-    raw = [t if t is not None else "" for t in tokenizer.convert_ids_to_tokens(list(range(n)))]
-    style = _token_style(raw)
-    special = _special_ids(tokenizer)
-    labels = [raw[i] if i in special else _label(raw[i], style) for i in range(n)]
-    size = n if vocab_size is None else vocab_size
-    labels = labels[:size] + [f"<unused {i}>" for i in range(n, size)]
-    return [lab if lab else "<empty>" for lab in labels]
 
 
 # ------------------------------------------------------------------------ word lookup
@@ -115,7 +31,7 @@ class WordTokens:
     word: str                  # what the user typed (stripped)
     text: str                  # the exact text tokenized: " word" (mid-sentence form) or "word"
     ids: tuple[int, ...]
-    pieces: tuple[str, ...]    # legible labels of ``ids``
+    pieces: tuple[str, ...]    # legible labels of ``ids`` (see explainer.tokens)
 
     @property
     def split(self) -> bool:
@@ -127,13 +43,12 @@ def _written_without_spaces(word: str) -> bool:
     return unicodedata.east_asian_width(word[0]) in ("W", "F")
 
 
-def lookup_word(tokenizer: Any, word: str, labels: Sequence[str] | None = None) -> WordTokens:
+def lookup_word(tokenizer: Any, word: str) -> WordTokens:
     """Prefer one token for " word", then one for "word", else all pieces of " word".
 
     Words in scripts written without spaces (猫, 汉堡) try "word" first, as they appear
-    mid-sentence. Raises ValueError for an empty word. Pass ``labels`` (from
-    :func:`token_labels`) to avoid recomputing them. Tokenizers are not thread-safe:
-    call under the app's lock.
+    mid-sentence. Raises ValueError for an empty word. Tokenizers are not thread-safe:
+    call under the model's lock.
     """
     word = word.strip()
     if not word:
@@ -148,8 +63,7 @@ def lookup_word(tokenizer: Any, word: str, labels: Sequence[str] | None = None) 
     text, ids = next(((t, i) for t, i in candidates if len(i) == 1), candidates[0])
     if not ids:
         raise ValueError(f"no tokens for {word!r}")
-    names = labels if labels is not None else token_labels(tokenizer)
-    return WordTokens(word, text, ids, tuple(names[i] for i in ids))
+    return WordTokens(word, text, ids, tuple(legible(b) for b in token_bytes(tokenizer, ids)))
 
 
 Query = int | WordTokens | torch.Tensor
@@ -209,6 +123,9 @@ class Neighbours:
     labels: tuple[str, ...]
     similarities: tuple[float, ...]   # cosine, descending
 
+    def rows(self) -> list[dict[str, object]]:
+        return [{"id": i, "token": lab, "cosine": s} for i, lab, s in zip(self.ids, self.labels, self.similarities)]
+
 
 def _top(sims: torch.Tensor, labels: Sequence[str], query: str, k: int,
          exclude: Sequence[int]) -> Neighbours:
@@ -242,15 +159,40 @@ class PairSimilarity:
     similarity: float                 # cosine of the two (mean-of-pieces) vectors
 
 
+@dataclass(frozen=True)
+class PairSimilarities:
+    """The word pairs a user typed, in order; iterates (and indexes) like a tuple of pairs."""
+
+    pairs: tuple[PairSimilarity, ...]
+
+    def __iter__(self):
+        return iter(self.pairs)
+
+    def __getitem__(self, i: int) -> PairSimilarity:
+        return self.pairs[i]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def any_split(self) -> bool:
+        """Whether some word was split into several tokens (its vector is their mean)."""
+        return any(p.first.split or p.second.split for p in self.pairs)
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"first": p.first.word, "second": p.second.word, "first_pieces": " ".join(p.first.pieces),
+                 "second_pieces": " ".join(p.second.pieces), "cosine": p.similarity} for p in self.pairs]
+
+
 def pair_similarity(embedding: torch.Tensor,
-                    pairs: Sequence[tuple[WordTokens, WordTokens]]) -> tuple[PairSimilarity, ...]:
+                    pairs: Sequence[tuple[WordTokens, WordTokens]]) -> PairSimilarities:
     """Cosine similarity of each pair of looked-up words, e.g. cat/dog vs cat/hamburger."""
     out = []
     for a, b in pairs:
         va, vb = _vector(embedding, a), _vector(embedding, b)
         cos = torch.nn.functional.cosine_similarity(va, vb, dim=0, eps=1e-12)
         out.append(PairSimilarity(a, b, float(cos)))
-    return tuple(out)
+    return PairSimilarities(tuple(out))
 
 
 # ------------------------------------------------------------------------- analogies
@@ -269,6 +211,11 @@ class Analogy:
     expected_similarity: float | None = None
     expected_rank_included: int | None = None   # 1 = top; None without an expected word
     expected_rank_excluded: int | None = None   # None also when expected is an input
+
+    def rows(self) -> dict[str, object]:
+        return {"query": self.excluded.query, "excluded": list(self.excluded.labels),
+                "included": list(self.included.labels), "expected": self.expected,
+                "rank_excluded": self.expected_rank_excluded, "rank_included": self.expected_rank_included}
 
 
 def _rank(sims: torch.Tensor, value: float, exclude: Sequence[int]) -> int:
@@ -318,14 +265,17 @@ class PromptVectors:
     labels: tuple[str, ...]
     vectors: np.ndarray               # (W, d) float32, read-only
 
+    def rows(self) -> list[dict[object, object]]:
+        """One row per token ("position: label"), one column per dimension."""
+        return [{"token": f"{self.start + i}: {lab}", **dict(enumerate(row.tolist()))}
+                for i, (lab, row) in enumerate(zip(self.labels, self.vectors))]
 
-def prompt_vectors(trace: Trace, focus: int = -1, size: int = 40,
-                   labels: Sequence[str] | None = None) -> PromptVectors:
+
+def prompt_vectors(trace: Trace, focus: int = -1, size: int = 40) -> PromptVectors:
     """At most ``size`` consecutive token vectors around position ``focus`` (-1: the last).
 
     The window is centred on ``focus`` and shifted to stay inside the prompt, so the
-    default shows the last ``size`` tokens. With ``labels`` (from :func:`token_labels`)
-    rows are named like the vocabulary map; otherwise the trace's own labels are used.
+    default shows the last ``size`` tokens.
     """
     n = trace.n_tokens
     focus = n - 1 if focus < 0 else min(focus, n - 1)
@@ -334,6 +284,4 @@ def prompt_vectors(trace: Trace, focus: int = -1, size: int = 40,
     vectors = trace.embeddings[start:start + size].numpy().astype(np.float32)  # (W, d)
     vectors.setflags(write=False)
     ids = tuple(int(i) for i in trace.token_ids[start:start + size])
-    names = (tuple(labels[i] for i in ids) if labels is not None
-             else tuple(trace.tokens[start:start + size]))
-    return PromptVectors(start, n, ids, names, vectors)
+    return PromptVectors(start, n, ids, tuple(trace.tokens[start:start + size]), vectors)

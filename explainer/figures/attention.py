@@ -1,51 +1,34 @@
 """Attention figures: one head's heatmap, all heads of a layer, arcs, the q·k steps, head statistics.
 
-Every shown string arrives in ``labels`` (a mapping the page fills from its text file); the
-keys each builder reads are listed in its docstring. Token text is HTML-escaped.
+Builders are ``build(result, view)``; every shown string comes from ``view.t`` (the keys each
+builder reads are listed in its docstring). Tokens are shown by the one rule (explainer.tokens).
 """
 from __future__ import annotations
 
-import html
 import math
-from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.analysis.attention import STATS, HeadStats, Pattern, Reads, Window
-from explainer.analysis.qk import QKSteps
+from explainer.analysis.attention import STATS, HeadStats, KeySteps, Pattern, Reads
+from explainer.export import rounded
 from explainer.figures import theme
+from explainer.tokens import plotly_axis
+from explainer.view import View
 
 MASK_GREY = "#cfcfcf"
 _GREY_SCALE = [[0, MASK_GREY], [1, MASK_GREY]]
 
 
-def token_labels(tokens: Sequence[str], start: int = 0) -> list[str]:
-    """Unique, escaped axis labels: ``"3: ␣Paris"`` (a leading space shown as ␣)."""
-    return [f"{start + i}: {html.escape(_visible(tok))}" for i, tok in enumerate(tokens)]
+def attention_heatmap(p: Pattern, view: View) -> go.Figure:
+    """Heatmap of the chosen head: query rows × key columns, masked cells grey (and dotted).
 
-
-def _visible(token: str) -> str:
-    return token.replace(" ", "␣", 1) if token.startswith(" ") else token
-
-
-def rounded(values: np.ndarray, digits: int = 4) -> list:
-    """Nested lists with NaN → None, rounded (keeps the figure JSON small)."""
-    out = np.round(values.astype(float), digits).tolist()
-    if values.ndim == 1:
-        return [None if math.isnan(v) else v for v in out]
-    return [[None if math.isnan(v) else v for v in row] for row in out]
-
-
-def attention_heatmap(p: Pattern, index: int, labels: Mapping[str, str], query: int | None = None,
-                      presenter: bool = False) -> go.Figure:
-    """Heatmap of head ``p.heads[index]``: query rows × key columns, masked cells grey (and dotted).
-
-    labels: heatmap_title ({layer}, {head}), axis_query, axis_key, hover_weight, hover_masked, colorbar.
+    Reads heatmap_title ({layer}, {head}), axis_query, axis_key, hover_weight, hover_masked, colorbar.
     """
-    names = token_labels(p.tokens, p.window.start)
-    w = p.weights[index]
+    labels, presenter, query = view.t, view.presenter, p.query
+    names = plotly_axis(p.tokens, p.window.start)
+    w = p.weights[p.chosen_index]
     small = p.window.size <= 32
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
@@ -61,7 +44,7 @@ def attention_heatmap(p: Pattern, index: int, labels: Mapping[str, str], query: 
         row = query - p.window.start
         fig.add_shape(type="rect", x0=-0.5, x1=row + 0.5, y0=row - 0.5, y1=row + 0.5,
                       line=dict(color=theme.ACCENT, width=2))
-    fig.update_layout(title=labels["heatmap_title"].format(layer=p.layer, head=p.heads[index]),
+    fig.update_layout(title=labels["heatmap_title"].format(layer=p.layer, head=p.heads[p.chosen_index]),
                       xaxis_title=labels["axis_key"], yaxis_title=labels["axis_query"])
     fig.update_xaxes(tickangle=-60, showgrid=False)
     fig.update_yaxes(autorange="reversed", showgrid=False)
@@ -69,20 +52,21 @@ def attention_heatmap(p: Pattern, index: int, labels: Mapping[str, str], query: 
     return theme.apply(fig, presenter, height=size)
 
 
-def head_grid(p: Pattern, labels: Mapping[str, str], chosen: int | None = None,
-              presenter: bool = False) -> go.Figure:
-    """Small multiples: every head of ``p`` as a little heatmap; masked cells show the grey background.
+def head_grid(p: Pattern, view: View) -> go.Figure:
+    """Small multiples: every head of ``p`` as a little heatmap (the chosen one marked ▶).
 
-    labels: grid_title ({layer}), grid_head ({head}), hover_grid ({head} inside).
+    Masked cells show the grey background. Reads grid_title ({layer}), grid_head ({head}),
+    hover_grid ({head} inside).
     The grid is laid out by hand (axis domains) and built in one go: ``make_subplots`` plus one
     ``add_trace`` per head costs several times more, on every move of the layer slider.
     """
+    labels, presenter, chosen = view.t, view.presenter, p.chosen
     n = len(p.heads)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     gap_x, gap_y = 0.04, 0.08
     width, height = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / rows
-    names = token_labels(p.tokens, p.window.start)
+    names = plotly_axis(p.tokens, p.window.start)
     data, axes, titles = [], {}, []
     for k, h in enumerate(p.heads):
         row, col = divmod(k, cols)
@@ -106,13 +90,13 @@ def head_grid(p: Pattern, labels: Mapping[str, str], chosen: int | None = None,
     return fig.update_layout(margin_t=90 if presenter else 70)
 
 
-def reads_arcs(r: Reads, tokens: Sequence[str], window: Window, labels: Mapping[str, str],
-               presenter: bool = False, max_arcs: int = 24) -> go.Figure:
-    """Arcs from the query token to the keys it reads; width and opacity follow the weight.
+def reads_arcs(r: Reads, view: View, max_arcs: int = 24) -> go.Figure:
+    """Arcs from the query token to the keys it reads (in ``r.window``); width and opacity follow the weight.
 
-    labels: arcs_title ({token}), hover_arc, axis_position.
+    Reads arcs_title ({token}), hover_arc, axis_position.
     """
-    names = token_labels(tokens)
+    labels, presenter, window = view.t, view.presenter, r.window
+    names = plotly_axis(r.tokens)
     fig = go.Figure()
     q = r.query
     shown = [(j, w) for j, w in r.top(max_arcs, at_least=0.005) if j in window]
@@ -145,13 +129,13 @@ def reads_arcs(r: Reads, tokens: Sequence[str], window: Window, labels: Mapping[
     return theme.apply(fig, presenter, height=380)
 
 
-def qk_steps_figure(s: QKSteps, tokens: Sequence[str], window: Window, labels: Mapping[str, str],
-                    presenter: bool = False) -> go.Figure:
-    """Four stacked bar charts over the keys in ``window``: q·k, ÷√d, masked, softmax.
+def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
+    """Four stacked bar charts over the keys in ``k.window``: q·k, ÷√d, masked, softmax.
 
-    labels: step_scores, step_scaled ({d}), step_masked, step_softmax, hover_step, minus_inf, steps_title ({token}).
+    Reads step_scores, step_scaled ({d}), step_masked, step_softmax, hover_step, minus_inf, steps_title ({token}).
     """
-    names = token_labels(tokens)
+    s, window, labels, presenter = k.steps, k.window, view.t, view.presenter
+    names = plotly_axis(k.tokens)
     pos = list(range(window.start, window.stop))
     x = [names[j] for j in pos]
     visible = [j <= s.query for j in pos]
@@ -179,12 +163,12 @@ def qk_steps_figure(s: QKSteps, tokens: Sequence[str], window: Window, labels: M
     return theme.apply(fig, presenter, height=640)
 
 
-def head_stats_figure(stats: HeadStats, labels: Mapping[str, str], chosen: tuple[int, int] | None = None,
-                      presenter: bool = False) -> go.Figure:
-    """Four layer × head maps side by side (entropy, previous, first, induction); hover explains each.
+def head_stats_figure(stats: HeadStats, view: View) -> go.Figure:
+    """Four layer × head maps side by side (entropy, previous, first, induction); the chosen head marked.
 
-    labels: stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head.
+    Reads stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head.
     """
+    labels, presenter, chosen = view.t, view.presenter, stats.chosen
     fig = make_subplots(rows=1, cols=len(STATS), subplot_titles=[labels[f"stat_{n}"] for n in STATS],
                         horizontal_spacing=0.09)
     n_layers, n_heads = stats.entropy.shape

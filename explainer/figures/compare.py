@@ -1,8 +1,10 @@
-"""Before/after bars for a next-token distribution that changed."""
-from __future__ import annotations
+"""Before/after figures: a next-token distribution that changed, head maps side by side, answer growth.
 
-import html
-from typing import Sequence
+Builders are ``build(result, view)``. The names of the two sides come from ``view.t``: ``before``
+and ``after`` for a distribution (Intervene; the compare section sets them to its two sides),
+``left`` and ``right`` for the compare section's maps and curves.
+"""
+from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
@@ -10,13 +12,17 @@ from plotly.subplots import make_subplots
 
 from explainer.analysis.compare import DistributionChange, GrowthComparison, HeadMapComparison
 from explainer.figures import theme
+from explainer.tokens import for_plotly
+from explainer.view import View
 
 
-def distribution_change_figure(change: DistributionChange, labels: Sequence[str], before_name: str = "before",
-                               after_name: str = "after", title: str = "", prob_label: str = "probability",
-                               presenter: bool = False) -> go.Figure:
-    """Grouped bars per token (before vs after); the change is printed on each pair and in the hover."""
-    names = [html.escape(label) for label in labels]
+def distribution_change_figure(change: DistributionChange, view: View) -> go.Figure:
+    """Grouped bars per token (before vs after); the change is printed on each pair and in the hover.
+
+    Reads ``before``, ``after``, ``chart_title``, ``prob``.
+    """
+    before_name, after_name = view.t["before"], view.t["after"]
+    names = [for_plotly(label) for label in change.labels]
     custom = [[name, b, a, a - b] for name, b, a in zip(names, change.before, change.after)]
     hover = "%{customdata[0]}<br>" + before_name + ": %{customdata[1]:.4f}<br>" + after_name + \
             ": %{customdata[2]:.4f}<br>Δ %{customdata[3]:+.4f}<extra></extra>"
@@ -27,16 +33,20 @@ def distribution_change_figure(change: DistributionChange, labels: Sequence[str]
                marker_color=[theme.ACCENT if d < 0 else theme.PALETTE[2] for d in change.delta],
                text=[f"{d:+.3f}" for d in change.delta], textposition="outside"),
     ])
-    fig.update_layout(barmode="group", title=title, yaxis_title=prob_label, xaxis_tickangle=-30,
+    fig.update_layout(barmode="group", title=view.t["chart_title"], yaxis_title=view.t["prob"], xaxis_tickangle=-30,
                       legend=dict(orientation="h", y=1.08))
-    return theme.apply(fig, presenter, height=420)
+    return theme.apply(fig, view.presenter, height=420)
 
 
-def head_maps_figure(comp: HeadMapComparison, left_name: str, right_name: str, diff_name: str,
-                     layer_label: str = "layer", head_label: str = "head", presenter: bool = False) -> go.Figure:
-    """Side-by-side layer × head maps of one statistic, and their difference when shapes match."""
+def head_maps_figure(comp: HeadMapComparison, view: View) -> go.Figure:
+    """Side-by-side layer × head maps of one statistic, and their difference when shapes match.
+
+    Reads ``left``, ``right``, ``difference``; ``layer`` and ``head`` from the common texts.
+    """
+    diff_name, layer_label, head_label = view.t["difference"], view.common["layer"], view.common["head"]
     diff = comp.difference
-    panels = [(comp.left, left_name), (comp.right, right_name)] + ([(diff, diff_name)] if diff is not None else [])
+    panels = [(comp.left, view.t["left"]), (comp.right, view.t["right"])] + ([(diff, diff_name)] if diff is not None
+                                                                             else [])
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[name for _, name in panels],
                         horizontal_spacing=0.08)
     for col, (values, name) in enumerate(panels, start=1):
@@ -49,21 +59,25 @@ def head_maps_figure(comp: HeadMapComparison, left_name: str, right_name: str, d
             row=1, col=col)
         fig.update_xaxes(title_text=head_label, row=1, col=col)
         fig.update_yaxes(title_text=layer_label if col == 1 else None, autorange="reversed", row=1, col=col)
-    return theme.apply(fig, presenter, height=420)
+    return theme.apply(fig, view.presenter, height=420)
 
 
-def growth_figure(comp: GrowthComparison, left_name: str, right_name: str, depth_label: str = "depth (layer / layers)",
-                  prob_label: str = "probability of the final answer", presenter: bool = False) -> go.Figure:
-    """How each side's final answer gains probability through the depth of its model."""
+def growth_figure(comp: GrowthComparison, view: View) -> go.Figure:
+    """How each side's final answer gains probability through the depth of its model.
+
+    Reads ``left``, ``right``, ``depth``, ``answer_prob``; ``layer`` from the common texts.
+    """
     fig = go.Figure()
+    layer_word = view.common["layer"]
     for depth, probs, answer, name, colour in (
-            (comp.depth_left, comp.probs_left, comp.answer_left, left_name, theme.PALETTE[0]),
-            (comp.depth_right, comp.probs_right, comp.answer_right, right_name, theme.ACCENT)):
+            (comp.depth_left, comp.probs_left, comp.answer_left, view.t["left"], theme.PALETTE[0]),
+            (comp.depth_right, comp.probs_right, comp.answer_right, view.t["right"], theme.ACCENT)):
         layers = np.arange(len(depth))
-        label = f"{name}: “{html.escape(answer)}”"
+        label = f"{name}: {for_plotly(answer)}"
         fig.add_trace(go.Scatter(x=depth, y=probs, mode="lines+markers", name=label, line_color=colour,
                                  customdata=layers,
-                                 hovertemplate=label + "<br>layer %{customdata}<br>p = %{y:.4f}<extra></extra>"))
-    fig.update_layout(xaxis_title=depth_label, yaxis_title=prob_label, yaxis_range=[0, 1],
+                                 hovertemplate=label + f"<br>{layer_word} %{{customdata}}<br>p = %{{y:.4f}}"
+                                 "<extra></extra>"))
+    fig.update_layout(xaxis_title=view.t["depth"], yaxis_title=view.t["answer_prob"], yaxis_range=[0, 1],
                       legend=dict(orientation="h", y=1.1))
-    return theme.apply(fig, presenter, height=380)
+    return theme.apply(fig, view.presenter, height=380)

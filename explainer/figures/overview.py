@@ -1,20 +1,18 @@
 """Figures for the Overview page: the journey diagram, parameters by component, and scale.
 
-Pure builders (result → Figure). Visible strings come from ``labels`` (the page's texts);
-the keys each builder reads are listed in its docstring. User text and token labels are
-HTML-escaped, since plotly treats ``<...>`` as markup.
+Builders are ``build(result, view)``: visible strings come from ``view.t`` (the keys each
+builder reads are listed in its docstring); user text is escaped for plotly, tokens are shown
+by the one rule (explainer.tokens).
 """
 from __future__ import annotations
-
-import html
-import re
-from typing import Mapping
 
 import plotly.graph_objects as go
 
 from explainer.analysis.overview import Journey, ModelCard, Scale
 from explainer.analysis.params import COMPONENTS
 from explainer.figures import theme
+from explainer.tokens import for_plotly, plotly_text
+from explainer.view import View
 
 STAGES = ("text", "tokens", "vectors", "blocks", "final_norm", "logits", "softmax", "next_token")
 # Box centres on a 100 × 60 canvas: the first four on the top row, the rest below.
@@ -32,30 +30,22 @@ def human(n: float) -> str:
     return f"{n:.3g}"
 
 
-def markdown_safe(s: str) -> str:
-    """Token or user text made inert for ``st.markdown`` (no emphasis, links, code or maths)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", s)
-
-
-def _esc(s: str) -> str:
-    return html.escape(s, quote=False)
-
-
 def _short(text: str, limit: int = 16) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def journey_boxes(j: Journey, labels: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
+def journey_boxes(j: Journey, view: View) -> list[tuple[str, str, str, str]]:
     """(title, main line, detail line, hover) per stage, already escaped for plotly.
 
     Reads ``stage_<name>``, ``stage_<name>_main``, ``stage_<name>_detail`` and
     ``stage_<name>_hover`` for every name in :data:`STAGES`, plus ``stage_vectors_detail_learned``.
     """
+    labels = view.t
     values = dict(n=j.n_tokens, d=j.d_model, layers=j.n_layers, heads=j.n_heads, d_mlp=j.d_mlp,
                   v=j.vocab_size, chars=j.n_chars, p=j.top_prob,
-                  text="“" + _esc(_short(j.text)) + "”", token="“" + _esc(j.top_label) + "”")
-    alternatives = "<br>".join(f"“{_esc(lab)}” {p:.2%}" for lab, p in zip(j.next_labels, j.next_probs))
+                  text="“" + plotly_text(_short(j.text)) + "”", token=for_plotly(j.top_label))
+    alternatives = "<br>".join(f"{for_plotly(lab)} {p:.2%}" for lab, p in zip(j.next_labels, j.next_probs))
     out = []
     for name in STAGES:
         detail_key = f"stage_{name}_detail" + ("_learned" if name == "vectors" and not j.rotary else "")
@@ -67,9 +57,10 @@ def journey_boxes(j: Journey, labels: Mapping[str, str]) -> list[tuple[str, str,
     return out
 
 
-def journey_figure(j: Journey, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+def journey_figure(j: Journey, view: View) -> go.Figure:
     """The text → … → next token pipeline as boxes and arrows, with this prompt's live shapes."""
-    boxes = journey_boxes(j, labels)
+    presenter = view.presenter
+    boxes = journey_boxes(j, view)
     centres = [(x, _Y_TOP) for x in _X] + [(x, _Y_BOTTOM) for x in _X]
     big, small = (20, 16) if presenter else (15, 12)
     fig = go.Figure()
@@ -108,12 +99,13 @@ def _arrow(fig: go.Figure, x0: float, y0: float, x1: float, y1: float) -> None:
                        showarrow=True, arrowhead=2, arrowsize=1.3, arrowwidth=2, arrowcolor="#333333")
 
 
-def parameters_figure(card: ModelCard, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+def parameters_figure(card: ModelCard, view: View) -> go.Figure:
     """Parameters by component as horizontal bars with count and share.
 
     Reads ``comp_<component>`` for each component, ``comp_head_tied``, ``params_title``,
     ``params_axis`` and ``params_hover`` (the word after the exact count, e.g. "parameters").
     """
+    labels, presenter = view.t, view.presenter
     counts = card.parameters.by_component
     total = max(card.parameters.total, 1)
     names = [labels["comp_head_tied"] if c == "head" and card.tied_head else labels[f"comp_{c}"]
@@ -130,10 +122,11 @@ def parameters_figure(card: ModelCard, labels: Mapping[str, str], presenter: boo
     return theme.apply(fig, presenter, height=300)
 
 
-def scale_figure(sc: Scale, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+def scale_figure(sc: Scale, view: View) -> go.Figure:
     """Total parameters on a log axis, this model highlighted. Reads ``scale_title``,
     ``scale_axis``, ``params_hover`` and ``scale_this`` (a suffix for the loaded model)."""
-    names = [_esc(n) + (f" ({labels['scale_this']})" if i == sc.this_index else "")
+    labels, presenter = view.t, view.presenter
+    names = [plotly_text(n) + (f" ({labels['scale_this']})" if i == sc.this_index else "")
              for i, n in enumerate(sc.names)]
     colours = [theme.ACCENT if i == sc.this_index else theme.MUTED for i in range(len(sc.names))]
     fig = go.Figure(go.Bar(

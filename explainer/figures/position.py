@@ -1,28 +1,29 @@
 """Position figures: the learned position table (GPT-2) and rotary positions (Llama).
 
-Every shown string arrives in ``labels`` (the page's text mapping); the keys each builder
-reads are listed in its docstring. Token text is HTML-escaped.
+Builders are ``build(result, view)``: every shown string comes from ``view.t`` (the keys each
+builder reads are listed in its docstring); tokens are shown by the one rule (explainer.tokens).
 """
 from __future__ import annotations
-
-from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-from explainer.analysis.position import (AddedPositions, DistanceCurve, LearnedPositions, RealDistance,
-                                         RotaryFrequencies)
+from explainer.analysis.position import (AddedPositions, DistanceCurve, LearnedPositions, PositionSimilarity,
+                                         RealDistance, RotaryFrequencies)
+from explainer.export import rounded
 from explainer.figures import theme
-from explainer.figures.attention import rounded, token_labels
+from explainer.tokens import plotly_axis
+from explainer.view import View
 
 _LEGEND = dict(x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,0.8)")
 
 
-def position_vectors_figure(lp: LearnedPositions, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+def position_vectors_figure(lp: LearnedPositions, view: View) -> go.Figure:
     """Heatmap of position vectors: one row per (sampled) position, one column per (sampled) dimension.
 
-    labels: vectors_title, axis_position, axis_dim, hover_vector, colorbar_value.
+    Reads vectors_title, axis_position, axis_dim, hover_vector, colorbar_value.
     """
+    labels, presenter = view.t, view.presenter
     fig = go.Figure(go.Heatmap(
         z=rounded(lp.vectors), x=list(lp.dims), y=list(lp.positions), colorscale=theme.DIVERGING, zmid=0,
         colorbar=dict(title=labels["colorbar_value"], thickness=12),
@@ -33,11 +34,12 @@ def position_vectors_figure(lp: LearnedPositions, labels: Mapping[str, str], pre
     return theme.apply(fig, presenter, height=460)
 
 
-def position_similarity_figure(lp: LearnedPositions, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+def position_similarity_figure(lp: PositionSimilarity, view: View) -> go.Figure:
     """Cosine similarity between position vectors (position × position), diverging around 0.
 
-    labels: similarity_title, axis_position, hover_similarity, colorbar_cosine.
+    Reads similarity_title, axis_position, hover_similarity, colorbar_cosine.
     """
+    labels, presenter = view.t, view.presenter
     fig = go.Figure(go.Heatmap(
         z=rounded(lp.similarity, 3), x=list(lp.positions), y=list(lp.positions), colorscale=theme.DIVERGING,
         zmid=0, zmin=-1, zmax=1, colorbar=dict(title=labels["colorbar_cosine"], thickness=12),
@@ -48,13 +50,13 @@ def position_similarity_figure(lp: LearnedPositions, labels: Mapping[str, str], 
     return theme.apply(fig, presenter, height=460)
 
 
-def added_norms_figure(added: AddedPositions, tokens: Sequence[str], labels: Mapping[str, str],
-                       presenter: bool = False) -> go.Figure:
+def added_norms_figure(added: AddedPositions, view: View) -> go.Figure:
     """Bars: length of the token vector, the position vector and their sum at each prompt position.
 
-    labels: added_title, series_token, series_position, series_sum, axis_token, axis_norm, hover_norm.
+    Reads added_title, series_token, series_position, series_sum, axis_token, axis_norm, hover_norm.
     """
-    names = token_labels(tokens)
+    labels, presenter = view.t, view.presenter
+    names = plotly_axis(added.tokens)
     fig = go.Figure()
     for values, key, colour in ((added.token_norm, "series_token", theme.PALETTE[0]),
                                 (added.position_norm, "series_position", theme.PALETTE[1]),
@@ -67,11 +69,12 @@ def added_norms_figure(added: AddedPositions, tokens: Sequence[str], labels: Map
     return theme.apply(fig, presenter, height=380)
 
 
-def rotary_frequency_figure(f: RotaryFrequencies, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+def rotary_frequency_figure(f: RotaryFrequencies, view: View) -> go.Figure:
     """Wavelength (tokens per full turn) of every dimension pair, on a log scale.
 
-    labels: freq_title, axis_pair, axis_wavelength, hover_freq.
+    Reads freq_title, axis_pair, axis_wavelength, hover_freq.
     """
+    labels, presenter = view.t, view.presenter
     pairs = list(range(len(f.wavelength)))
     fig = go.Figure(go.Scatter(
         x=pairs, y=np.round(f.wavelength, 3), mode="lines+markers", marker=dict(color=theme.PALETTE[0]),
@@ -83,11 +86,12 @@ def rotary_frequency_figure(f: RotaryFrequencies, labels: Mapping[str, str], pre
     return theme.apply(fig, presenter, height=360)
 
 
-def distance_curve_figure(c: DistanceCurve, labels: Mapping[str, str], presenter: bool = False) -> go.Figure:
+def distance_curve_figure(c: DistanceCurve, view: View) -> go.Figure:
     """q·k of the same vector placed ``distance`` tokens apart, relative to distance 0.
 
-    labels: curve_title, series_one, series_average, axis_distance, axis_relative, hover_curve.
+    Reads curve_title, series_one, series_average, axis_distance, axis_relative, hover_curve.
     """
+    labels, presenter = view.t, view.presenter
     fig = go.Figure()
     for values, key, colour in ((c.one_pair, "series_one", theme.PALETTE[1]), (c.average, "series_average", theme.PALETTE[0])):
         fig.add_trace(go.Scatter(x=c.distance.tolist(), y=np.round(values, 4), mode="lines", name=labels[key],
@@ -99,13 +103,14 @@ def distance_curve_figure(c: DistanceCurve, labels: Mapping[str, str], presenter
     return theme.apply(fig, presenter, height=380)
 
 
-def real_distance_figure(r: RealDistance, tokens: Sequence[str], labels: Mapping[str, str],
-                         presenter: bool = False) -> go.Figure:
+def real_distance_figure(r: RealDistance, view: View) -> go.Figure:
     """The chosen query's scaled q·k with each earlier key against their distance, with and without RoPE.
 
-    labels: real_title ({layer}, {head}, {token}), series_rotated, series_unrotated, axis_distance, axis_score, hover_real.
+    Reads real_title ({layer}, {head}, {token}), series_rotated, series_unrotated, axis_distance, axis_score,
+    hover_real.
     """
-    names = token_labels(tokens)
+    labels, presenter = view.t, view.presenter
+    names = plotly_axis(r.tokens)
     keys = [names[r.query - int(d)] for d in r.distance]
     fig = go.Figure()
     for values, key, colour, symbol in ((r.unrotated, "series_unrotated", theme.MUTED, "circle-open"),

@@ -1,27 +1,27 @@
-"""Next-token charts: the reshaped distribution, the top-p curve, trained vs untrained."""
+"""Next-token charts: the reshaped distribution, the top-p curve, trained vs untrained.
+
+Builders are ``build(result, view)`` (words from ``view.t``, tokens by the one rule). A token
+that is only part of a character (a byte of 猫 from a byte-level tokenizer) says so on hover.
+"""
 from __future__ import annotations
 
-import html
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.analysis.prediction import Distribution, NucleusCurve
+from explainer.analysis.prediction import Distribution, NucleusCurve, TrainedVsUntrained
 from explainer.figures import theme
+from explainer.tokens import for_plotly, part_words, plotly_text
+from explainer.view import View
 
 KEPT = "#1f77b4"
 REMOVED = "#c9ced6"
 BEFORE = "#f4a259"
 
 
-def _label(text: str) -> str:
-    """A token label safe for plotly (which reads <...> as markup), with spaces made visible."""
-    return html.escape(f"“{text}”", quote=False)
-
-
 def _unique(labels: Sequence[str]) -> list[str]:
-    """Category labels must be unique: add an invisible-ish rank suffix to repeats."""
+    """Category labels must be unique: add a rank suffix to repeats."""
     seen: dict[str, int] = {}
     out = []
     for lab in labels:
@@ -30,18 +30,25 @@ def _unique(labels: Sequence[str]) -> list[str]:
     return out
 
 
-def distribution_figure(dist: Distribution, labels: Sequence[str], t: Mapping[str, str],
-                        presenter: bool = False) -> go.Figure:
+def part_notes(pieces: Sequence[bytes], context: bytes, view: View) -> list[str]:
+    """For each predicted token, "<br>" + what part of a character it is (or "" for whole text)."""
+    notes = [part_words(p, context, view.common) for p in pieces]
+    return [f"<br><i>{plotly_text(n)}</i>" if n else "" for n in notes]
+
+
+def distribution_figure(dist: Distribution, view: View) -> go.Figure:
     """Top tokens, before (temperature 1) and after the settings; kept and removed coloured apart.
 
-    ``t`` needs: before, after, removed, axis_prob, hover_before, hover_after (str.format-free).
+    Reads before, after, kept, removed, axis_prob, title_dist (optional).
     """
-    ys = _unique([_label(s) for s in labels])
+    t = view.t
+    ys = _unique([for_plotly(s) for s in dist.top_labels])
     kept = [a > 0 for a in dist.top_adjusted]
-    custom = [[dist.top_ids[i], dist.top_probs[i], dist.top_adjusted[i], i + 1, t["kept"] if kept[i] else t["removed"]]
-              for i in range(len(ys))]
-    hover = ("%{y} · id %{customdata[0]} · #%{customdata[3]}<br>" + t["before"] + ": %{customdata[1]:.4%}<br>"
-             + t["after"] + ": %{customdata[2]:.4%} (%{customdata[4]})<extra></extra>")
+    notes = part_notes(dist.top_bytes, dist.context, view) if dist.top_bytes else [""] * len(ys)
+    custom = [[dist.top_ids[i], dist.top_probs[i], dist.top_adjusted[i], i + 1, t["kept"] if kept[i] else t["removed"],
+               notes[i]] for i in range(len(ys))]
+    hover = ("%{y} · id %{customdata[0]} · #%{customdata[3]}%{customdata[5]}<br>" + t["before"]
+             + ": %{customdata[1]:.4%}<br>" + t["after"] + ": %{customdata[2]:.4%} (%{customdata[4]})<extra></extra>")
     fig = go.Figure()
     fig.add_bar(y=ys, x=dist.top_probs, orientation="h", name=t["before"], marker_color=BEFORE,
                 customdata=custom, hovertemplate=hover)
@@ -52,38 +59,47 @@ def distribution_figure(dist: Distribution, labels: Sequence[str], t: Mapping[st
     fig.update_layout(barmode="group", xaxis=dict(title=t["axis_prob"], tickformat=".0%"),
                       yaxis=dict(autorange="reversed", type="category"),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), title=t.get("title_dist", ""))
-    fig = theme.apply(fig, presenter, height=max(320, 30 * len(ys) + 130))
-    return fig.update_layout(margin_t=110 if presenter else 85)
+    fig = theme.apply(fig, view.presenter, height=max(320, 30 * len(ys) + 130))
+    return fig.update_layout(margin_t=110 if view.presenter else 85)
 
 
-def nucleus_figure(curve: NucleusCurve, labels: Sequence[str], t: Mapping[str, str],
-                   presenter: bool = False) -> go.Figure:
-    """Running total of probability by rank, the top-p line, kept and removed tokens coloured apart."""
+def nucleus_figure(curve: NucleusCurve, view: View) -> go.Figure:
+    """Running total of probability by rank, the top-p line, kept and removed tokens coloured apart.
+
+    Reads cumulative, prob, axis_rank, title_nucleus (optional).
+    """
+    t = view.t
     ranks = list(range(1, len(curve.ids) + 1))
-    custom = [[html.escape(lab, quote=False), i, p, c] for lab, i, p, c in zip(labels, curve.ids, curve.probs, curve.cumulative)]
+    notes = part_notes(curve.pieces, curve.context, view) if curve.pieces else [""] * len(ranks)
+    custom = [[for_plotly(lab), i, p, c, n]
+              for lab, i, p, c, n in zip(curve.labels, curve.ids, curve.probs, curve.cumulative, notes)]
     fig = go.Figure(go.Scatter(
         x=ranks, y=curve.cumulative, mode="lines+markers", line=dict(color=theme.MUTED, width=1.5),
         marker=dict(color=[KEPT if k else REMOVED for k in curve.kept], size=8, line=dict(color="#555", width=0.5)),
         customdata=custom, name=t["cumulative"],
-        hovertemplate=("#%{x} “%{customdata[0]}” · id %{customdata[1]}<br>" + t["prob"] + ": %{customdata[2]:.4%}<br>"
-                       + t["cumulative"] + ": %{customdata[3]:.4%}<extra></extra>")))
+        hovertemplate=("#%{x} %{customdata[0]} · id %{customdata[1]}%{customdata[4]}<br>" + t["prob"]
+                       + ": %{customdata[2]:.4%}<br>" + t["cumulative"] + ": %{customdata[3]:.4%}<extra></extra>")))
     if curve.top_p is not None and curve.top_p < 1:
         fig.add_hline(y=curve.top_p, line=dict(color=theme.ACCENT, dash="dash"),
                       annotation_text=f"top-p = {curve.top_p:.2f}", annotation_position="bottom right")
-    fig.update_layout(xaxis=dict(title=t["axis_rank"], type="log", tickvals=[1, 2, 5, 10, 20, 50, 100]), yaxis=dict(title=t["cumulative"], tickformat=".0%",
-                      range=[0, 1.05]), title=t.get("title_nucleus", ""), showlegend=False)
-    return theme.apply(fig, presenter, height=360)
+    fig.update_layout(xaxis=dict(title=t["axis_rank"], type="log", tickvals=[1, 2, 5, 10, 20, 50, 100]),
+                      yaxis=dict(title=t["cumulative"], tickformat=".0%", range=[0, 1.05]),
+                      title=t.get("title_nucleus", ""), showlegend=False)
+    return theme.apply(fig, view.presenter, height=360)
 
 
-def compare_figure(trained: Distribution, trained_labels: Sequence[str], untrained: Distribution,
-                   untrained_labels: Sequence[str], t: Mapping[str, str], presenter: bool = False) -> go.Figure:
-    """Side by side: the trained model's top tokens and the untrained model's (each its own x scale)."""
+def compare_figure(both: TrainedVsUntrained, view: View) -> go.Figure:
+    """Side by side: the trained model's top tokens and the untrained model's (each its own x scale).
+
+    Reads trained ({bits}), untrained ({bits}), prob, axis_prob.
+    """
+    t = view.t
+    trained, untrained = both.trained, both.untrained
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.18,
                         subplot_titles=(t["trained"].format(bits=trained.entropy_bits),
                                         t["untrained"].format(bits=untrained.entropy_bits)))
-    for col, (dist, labels, colour) in enumerate(((trained, trained_labels, KEPT),
-                                                  (untrained, untrained_labels, theme.MUTED)), start=1):
-        ys = _unique([_label(s) for s in labels])
+    for col, (dist, colour) in enumerate(((trained, KEPT), (untrained, theme.MUTED)), start=1):
+        ys = _unique([for_plotly(s) for s in dist.top_labels])
         probs = dist.top_probs[:len(ys)]
         fig.add_bar(y=ys, x=probs, orientation="h", marker_color=colour, row=1, col=col,
                     customdata=[[i] for i in dist.top_ids[:len(ys)]], showlegend=False, cliponaxis=False,
@@ -92,4 +108,4 @@ def compare_figure(trained: Distribution, trained_labels: Sequence[str], untrain
         fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
         fig.update_xaxes(tickformat=".0%" if max(probs, default=0) >= 0.05 else ".2%", row=1, col=col)
     fig.update_xaxes(title=t["axis_prob"])
-    return theme.apply(fig, presenter, height=max(320, 26 * len(trained_labels) + 110))
+    return theme.apply(fig, view.presenter, height=max(320, 26 * len(trained.top_labels) + 110))

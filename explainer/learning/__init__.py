@@ -12,7 +12,7 @@ from explainer.learning.objectives import (ObjectivesResult, attention_mask_matr
 from explainer.learning.saving import save_tiny_model, time_training
 from explainer.learning.tiny import (AttentionMap, NextTokenDistribution, TinyConfig, TokenProb, attention_map,
                                      build_tiny_gpt, encode_lines, generate_text, next_token_batch,
-                                     next_token_distribution, seed_everything)
+                                     init_weights, next_token_distribution)
 from explainer.learning.tokenizer import SPECIAL_TOKENS, build_tokenizer
 from explainer.learning.trainer import Checkpoint, Sample, Trainer, TrainingSnapshot
 
@@ -23,6 +23,6 @@ __all__ = [
     "build_ngrams", "build_tiny_bert", "build_tiny_gpt", "build_tokenizer", "corpus_from_text",
     "count_ngrams", "cross_entropy", "encode_lines", "facts_corpus", "fill_blank", "fine_tune",
     "finetune_corpus", "generate_text", "load_corpus", "mask_tokens", "next_token_batch",
-    "next_token_distribution", "save_tiny_model", "seed_everything", "sentence_batch", "stream_tokens", "time_training",
+    "next_token_distribution", "save_tiny_model", "init_weights", "sentence_batch", "stream_tokens", "time_training",
     "train_objectives", "unseen_continuations",
 ]

@@ -16,8 +16,8 @@ from transformers import BertConfig, BertForMaskedLM, GPT2LMHeadModel, PreTraine
 
 from explainer.learning.corpus import Corpus
 from explainer.learning.threads import one_core
-from explainer.learning.tiny import (TinyConfig, TokenProb, build_tiny_gpt, encode_lines, next_token_batch,
-                                     next_token_loss, seed_everything)
+from explainer.learning.tiny import (TinyConfig, TokenProb, build_tiny_gpt, encode_lines, init_weights, next_token_batch,
+                                     next_token_loss)
 from explainer.learning.tokenizer import build_tokenizer, special_ids
 
 IGNORE = -100  # label value that F.cross_entropy and HF models skip
@@ -36,15 +36,14 @@ def attention_mask_matrix(objective: str, T: int) -> np.ndarray:
 
 
 def build_tiny_bert(vocab_size: int, config: TinyConfig = TinyConfig(), pad_token_id: int = 1) -> BertForMaskedLM:
-    """A BertForMaskedLM the same size as the tiny GPT, random weights, eager attention."""
-    seed_everything(config.seed)
+    """A BertForMaskedLM the same size as the tiny GPT, random weights (private generator), eager attention."""
     bert_config = BertConfig(
         vocab_size=vocab_size, hidden_size=config.n_embd, num_hidden_layers=config.n_layer,
         num_attention_heads=config.n_head, intermediate_size=4 * config.n_embd,
         max_position_embeddings=config.n_positions, type_vocab_size=1, pad_token_id=pad_token_id,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, attn_implementation="eager",
     )
-    return BertForMaskedLM(bert_config)
+    return init_weights(BertForMaskedLM(bert_config), config.seed)
 
 
 def mask_tokens(input_ids: torch.Tensor, tokenizer: PreTrainedTokenizerFast, generator: torch.Generator,

@@ -5,13 +5,15 @@ so a saved copy loads on every other page like any Hugging Face model.
 """
 from __future__ import annotations
 
-import random
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers.pytorch_utils import Conv1D
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,37 @@ class AttentionMap:
     step: int = 0
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU) random generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+def init_weights(model: nn.Module, seed: int, std: float = 0.02) -> nn.Module:
+    """Fresh random weights drawn from a private generator seeded by ``seed``.
+
+    Many sessions build tiny models at once in their own threads; seeding the process-wide
+    generators there would let one session's draws change another's. This follows the GPT-2 /
+    BERT recipe: normal(0, std) for linear and embedding weights (GPT-2's output projections
+    ``c_proj`` scaled by 1/√(2·layers)), zero biases and padding rows, LayerNorm weight 1 and bias 0.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    n_layer = int(getattr(model.config, "n_layer", None) or getattr(model.config, "num_hidden_layers", 1))
+    done: set[int] = set()                         # tied weights (GPT-2's head is its embedding) drawn once
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+            if isinstance(bias, nn.Parameter):     # parameters only: a buffer named "bias" may be a mask
+                bias.zero_()
+            if not isinstance(weight, nn.Parameter) or id(weight) in done:
+                continue
+            done.add(id(weight))
+            if isinstance(module, nn.LayerNorm):
+                weight.fill_(1.0)
+            elif isinstance(module, (nn.Linear, Conv1D, nn.Embedding)):
+                scale = std / math.sqrt(2 * n_layer) if name.endswith("c_proj") else std
+                weight.normal_(0.0, scale, generator=gen)
+                if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+                    weight[module.padding_idx].zero_()
+    return model
 
 
 def build_tiny_gpt(vocab_size: int, config: TinyConfig = TinyConfig(), pad_token_id: int = 1) -> GPT2LMHeadModel:
-    """A GPT-2 with random weights (seeded by ``config.seed``), eager attention, no dropout."""
-    seed_everything(config.seed)
+    """A GPT-2 with random weights (seeded by ``config.seed`` through a private generator), eager attention."""
     gpt_config = GPT2Config(
         vocab_size=vocab_size, n_positions=config.n_positions, n_embd=config.n_embd,
         n_layer=config.n_layer, n_head=config.n_head, n_inner=4 * config.n_embd,
@@ -75,7 +98,7 @@ def build_tiny_gpt(vocab_size: int, config: TinyConfig = TinyConfig(), pad_token
     )
     model = GPT2LMHeadModel(gpt_config)
     model.config._attn_implementation = "eager"
-    return model
+    return init_weights(model, config.seed)
 
 
 def encode_lines(tokenizer: PreTrainedTokenizerFast, lines: tuple[str, ...] | list[str]) -> torch.Tensor:

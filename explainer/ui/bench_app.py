@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from explainer.bench import Row, median, timed
+from explainer.bench_rows import Row, median, timed
 from explainer.paths import REPO_ROOT
 
 APP = REPO_ROOT / "app.py"
@@ -24,9 +24,9 @@ TARGET_FIRST_CHART = 8.0
 TARGET_VIEW_CHANGE_MS = 150.0
 TARGET_PAGE_MB = 5.0
 APPTEST_TIMEOUT = 600.0
-# (page, widget key, what it changes): views that must not cost a forward pass.
-VIEW_CONTROLS = (("attention", "w_layer", "layer"), ("attention", "w_head", "head"),
-                 ("next_token", "w_temp", "temperature"))
+# (page, the value its widget shows, what it changes): views that must not cost a forward pass.
+VIEW_CONTROLS = (("attention", "layer", "layer"), ("attention", "head", "head"),
+                 ("next_token", "temp", "temperature"))
 
 
 def page_slugs(app: Path = APP) -> list[str]:
@@ -121,69 +121,22 @@ def _visit(browser: Any, url: str, timeout_s: float) -> tuple[float | None, str]
         context.close()
 
 
-# ------------------------------------------------------------------ AppTest helpers
-
-
-def open_page(page: str, **values: Any) -> Any:
-    """Run the app, then switch to ``pages/<page>.py`` with URL-backed ``values`` preset."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT)
-    at.run()
-    for name, value in values.items():
-        at.session_state["v_" + name] = value
-    at.switch_page(f"pages/{page}.py").run()
-    return at
-
-
-def _trace_misses() -> int:
-    from explainer.ui.resources import _trace_cache
-    return _trace_cache().misses
-
-
-def find_widget(at: Any, key: str) -> Any | None:
-    """The widget with ``key``, whatever its kind (slider, select box, number input, radio…)."""
-    for kind in ("slider", "select_slider", "selectbox", "number_input", "radio"):
-        try:
-            return getattr(at, kind)(key=key)
-        except (KeyError, AttributeError, IndexError):
-            continue
-    return None
-
-
-def set_other_value(widget: Any, k: int) -> None:
-    """Give ``widget`` a value different from its current one (the k-th of a few)."""
-    proto = widget.proto
-    options = list(getattr(proto, "options", []) or [])
-    kind = type(widget).__name__
-    if options and kind in ("Selectbox", "Radio"):
-        current = getattr(widget, "index", None)
-        choices = [i for i in range(len(options)) if i != current]
-        widget.select_index(choices[(k * 3) % len(choices)])
-        return
-    if kind == "SelectSlider":
-        values = [v for v in options if v != widget.value]
-        widget.set_value(values[(k * 3) % len(values)])
-        return
-    lo = getattr(proto, "min", None) if kind == "Slider" else getattr(proto, "min", 0)
-    hi = getattr(proto, "max", None)
-    step = getattr(proto, "step", 1) or 1
-    current = widget.value
-    frac = (0.7, 0.3, 0.9, 0.1)[k % 4]
-    value = lo + round((hi - lo) * frac / step) * step
-    if value == current:
-        value = lo if current != lo else hi
-    widget.set_value(type(current)(value) if isinstance(current, (int, float)) else value)
+# ------------------------------------------------------------------ §5 view change
 
 
 def section_view_change(quick: bool = False) -> list[Row]:
     """§5: server time of a rerun after a view-only change, and proof that no trace was computed."""
+    from explainer.ui.apptest import find_widget, open_page, set_other_value
+    from explainer.ui.resources import traces_computed
+    from explainer.ui.state import widget_key
+
     rows: list[Row] = []
     opened: dict[str, Any] = {}
-    for page, key, label in VIEW_CONTROLS:
+    for page, name, label in VIEW_CONTROLS:
+        key = widget_key(name)
         metric = f"{label} change on '{page}' ({key}): rerun"
         if page not in opened:
-            opened[page] = open_page(page)
+            opened[page] = open_page(page, timeout=APPTEST_TIMEOUT)
         at = opened[page]
         if at.exception:
             rows.append(Row(5, metric, note=f"page raised: {str(at.exception[0].value)[:120]}", error=True))
@@ -192,11 +145,11 @@ def section_view_change(quick: bool = False) -> list[Row]:
         if widget is None:
             rows.append(Row(5, metric, target=TARGET_VIEW_CHANGE_MS, note=f"no widget with key {key!r}"))
             continue
-        before, times = _trace_misses(), []
+        before, times = traces_computed(), []
         for k in range(2 if quick else 5):
             set_other_value(find_widget(at, key), k)
             times.append(timed(at.run)[0] * 1000)
-        new_traces = _trace_misses() - before
+        new_traces = traces_computed() - before
         note = f"{new_traces} new traces" + (f"; error: {str(at.exception[0].value)[:100]}" if at.exception else "")
         rows.append(Row(5, metric + f", median of {len(times)}", median(times), "ms", TARGET_VIEW_CHANGE_MS,
                         note=note))
@@ -207,21 +160,16 @@ def section_view_change(quick: bool = False) -> list[Row]:
 # ------------------------------------------------------------------ §8 figure bytes
 
 
-def chart_bytes(at: Any) -> tuple[int, int]:
-    """(bytes of Plotly figure JSON, number of charts) on the page AppTest ``at`` shows."""
-    charts = at.get("plotly_chart")
-    return sum(len(el.proto.spec.encode("utf-8")) for el in charts), len(charts)
-
-
 def section_figure_bytes(quick: bool = False) -> list[Row]:
     """§8: JSON bytes of the figures each page sends, default prompt and a 1024-token prompt."""
     from explainer.bench_trace import long_text
+    from explainer.ui.apptest import chart_bytes, open_page
 
     rows: list[Row] = []
     long = {"max_tokens": 1024, "prompt": long_text(2)}
     for setting, values in (("default prompt", {}), ("1024 tokens", long)):
         for slug in page_slugs():
-            at = open_page(slug, **values)
+            at = open_page(slug, timeout=APPTEST_TIMEOUT, **values)
             size, n = chart_bytes(at)
             note = f"{n} charts"
             if at.exception:

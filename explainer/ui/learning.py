@@ -18,9 +18,11 @@ from explainer.figures import learning as figs
 from explainer.learning import ATTENTION_SENTENCE, PROBES, Corpus, TinyConfig, Trainer, build_tokenizer, load_corpus
 from explainer.learning.corpus import (MAX_CUSTOM_CHARS, MIN_CUSTOM_LINES, corpus_from_text, custom_sentences,
                                        detect_language)
+from explainer.learning.results import AttentionBeforeAfter, LossCurves, ProbesBeforeAfter
 from explainer.learning.saving import load_tiny_weights, read_run_info
 from explainer.learning.tokenizer import probes_from_lines
 from explainer.ui.widgets import figure
+from explainer.view import View
 
 SOURCES = ("facts_en", "facts_zh", "custom")
 EVAL_EVERY = 20
@@ -169,14 +171,15 @@ def training_buttons(trainer: Trainer, t: Mapping[str, str]) -> None:
                    width="stretch")
 
 
-def live_training(trainer: Trainer, t: Mapping[str, str], common: Mapping[str, str], presenter: bool) -> None:
+def live_training(trainer: Trainer, view: View) -> None:
     """The live part: redrawn every second while training runs, drawn once otherwise."""
     running = trainer.snapshot().running
     st.session_state["learn_live"] = running
-    st.fragment(run_every=1.0 if running else None)(_live_view)(trainer, t, common, presenter)
+    st.fragment(run_every=1.0 if running else None)(_live_view)(trainer, view)
 
 
-def _live_view(trainer: Trainer, t: Mapping[str, str], common: Mapping[str, str], presenter: bool) -> None:
+def _live_view(trainer: Trainer, view: View) -> None:
+    t = view.t
     snap = trainer.snapshot()
     if st.session_state.get("learn_live") and not snap.running:
         st.session_state["learn_live"] = False
@@ -188,8 +191,8 @@ def _live_view(trainer: Trainer, t: Mapping[str, str], common: Mapping[str, str]
                 text=t[status] + " · " + t["progress"].format(step=snap.step, steps=snap.max_steps, loss=last))
     if snap.error:
         st.error(t["train_error"].format(error=snap.error))
-    figure(figs.loss_figure(snap.train_loss, snap.heldout_loss, t, presenter), "learn_loss", labels=common,
-           data=pd.DataFrame(figs.loss_rows(snap.train_loss, snap.heldout_loss)))
+    curves = LossCurves.of(snap)
+    figure(figs.loss_figure(curves, view), "learn_loss", curves)
     st.subheader(t["probes_section"])
     st.markdown(t["probes_intro"])
     after = snap.latest
@@ -197,21 +200,22 @@ def _live_view(trainer: Trainer, t: Mapping[str, str], common: Mapping[str, str]
         steps = [c.step for c in snap.checkpoints]
         chosen = st.select_slider(t["checkpoint"], steps, value=steps[-1], key=f"learn_ckpt_{len(steps)}")
         after = snap.checkpoints[steps.index(chosen)]
-    figure(figs.probes_figure(snap.checkpoints[0], after, t, presenter), "learn_probes", labels=common,
-           data={"step": after.step, "probes": {d.prompt: figs.distribution_dict(d) for d in after.probes}})
+    probes = ProbesBeforeAfter(snap.checkpoints[0], after)
+    figure(figs.probes_figure(probes, view), "learn_probes", probes)
     st.subheader(t["samples_section"])
     st.markdown(t["samples_intro"])
     rows = figs.sample_rows(snap.checkpoints[::-1], t)  # newest first
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    _attention(snap, t, common, presenter)
+    _attention(snap, view)
 
 
-def _attention(snap, t: Mapping[str, str], common: Mapping[str, str], presenter: bool) -> None:
+def _attention(snap, view: View) -> None:
+    t, common = view.t, view.common
     st.subheader(t["attention_section"])
     st.markdown(t["attention_intro"])
     n_layer, n_head = snap.attention_after.weights.shape[:2]
     cols = st.columns(2)
     layer = cols[0].radio(common["layer"], list(range(n_layer)), horizontal=True, key="learn_layer")
     head = cols[1].radio(common["head"], list(range(n_head)), horizontal=True, key="learn_head")
-    figure(figs.attention_figure(snap.attention_before, snap.attention_after, layer, head, t, presenter),
-           "learn_attention", labels=common)
+    figure(figs.attention_figure(AttentionBeforeAfter(snap.attention_before, snap.attention_after, layer, head),
+                                 view), "learn_attention")

@@ -14,11 +14,14 @@ from explainer.figures import learning as figs
 from explainer.learning import (TinyConfig, Trainer, attention_mask_matrix, fill_blank, fine_tune, finetune_corpus,
                                 generate_text, next_token_distribution, ngram_report, stream_tokens,
                                 train_objectives, unseen_continuations)
+from explainer.learning.results import (FillTheBlank, HeldoutScores, Masks, ObjectiveLosses, distribution_dict,
+                                        probe_panels)
 from explainer.learning.saving import save_tiny_model, saved_runs, write_run_info
 from explainer.paths import cache_dir
 from explainer.ui import state
 from explainer.ui.learning import Setup, request_restore
 from explainer.ui.widgets import figure
+from explainer.view import View
 
 ORDER_NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}
 FILL_EXAMPLES = {"en": "the [MASK] says moo .", "zh": "小[MASK]会喵喵叫。"}
@@ -44,50 +47,49 @@ def _progress(bar: Any, text: str) -> Callable[[int, int], None]:
 def _neural_view(trainer: Trainer, setup: Setup) -> dict[str, Any]:
     """The tiny GPT's full next-token distributions for the probes, and the n-gram failures it survives."""
     model, tok = trainer.copy_model(), trainer.tokenizer
-    probs = {p: figs.distribution_dict(next_token_distribution(model, tok, p, k=len(tok))) for p in setup.probes}
+    probs = {p: distribution_dict(next_token_distribution(model, tok, p, k=len(tok))) for p in setup.probes}
     report = ngram_report(tok, setup.corpus.train, setup.corpus.heldout, setup.probes)
     unseen = unseen_continuations(report.models[2], stream_tokens(tok, setup.corpus.heldout), model, tok, limit=8)
     return {"probs": probs, "report": report, "unseen": unseen}
 
 
-def ngram_section(trainer: Trainer, setup: Setup, t: Mapping[str, str], common: Mapping[str, str],
-                  presenter: bool) -> None:
+def ngram_section(trainer: Trainer, setup: Setup, view: View) -> None:
+    t = view.t
     st.header(t["ngram_section"])
     st.markdown(t["ngram_intro"])
     snap = trainer.snapshot()
-    view = _cached("learn_ngram", (setup.key, snap.step), lambda: _neural_view(trainer, setup))
-    report = view["report"]
+    found = _cached("learn_ngram", (setup.key, snap.step), lambda: _neural_view(trainer, setup))
+    report = found["report"]
     tabs = st.tabs([t[ORDER_NAMES[n]] for n in report.models])
     for tab, (n, model) in zip(tabs, report.models.items()):
         tab.dataframe(pd.DataFrame(figs.count_rows(model, t)), hide_index=True, width="stretch")
-    neural = t["neural"].format(step=snap.step)
-    panels = [(p, {**{t[ORDER_NAMES[n]]: dict(report.probes[p][n]) for n in report.models}, neural: view["probs"][p]})
-              for p in setup.probes]
-    figure(figs.compare_figure(panels, t, presenter), "learn_ngram_probes", labels=common,
-           data={p: {k: dict(v) for k, v in s.items()} for p, s in panels})
+    view = view.adding(neural=t["neural"].format(step=snap.step))        # the tiny GPT's name, at this step
+    series = {ORDER_NAMES[n]: {p: dict(report.probes[p][n]) for p in setup.probes} for n in report.models}
+    models = probe_panels(setup.probes, {**series, "neural": found["probs"]})
+    figure(figs.compare_figure(models, view), "learn_ngram_probes", models)
     if snap.running:
         st.caption(t["ngram_running"])
-    scores = {t[ORDER_NAMES[n]]: s.cross_entropy for n, s in report.heldout.items()}
+    scores = {ORDER_NAMES[n]: s.cross_entropy for n, s in report.heldout.items()}
     if snap.heldout_loss and setup.corpus.heldout:
-        scores[neural] = snap.heldout_loss[-1][1]
-        figure(figs.heldout_figure(scores, t, presenter), "learn_heldout", labels=common, data=scores)
+        heldout = HeldoutScores({**scores, "neural": snap.heldout_loss[-1][1]})
+        figure(figs.heldout_figure(heldout, view), "learn_heldout", heldout)
     else:
         st.info(t["no_heldout"])
     st.markdown(t["unseen_intro"])
-    if view["unseen"] and snap.step:
-        st.dataframe(pd.DataFrame(figs.unseen_rows(view["unseen"], t)), hide_index=True, width="stretch")
+    if found["unseen"] and snap.step:
+        st.dataframe(pd.DataFrame(figs.unseen_rows(found["unseen"], t)), hide_index=True, width="stretch")
     else:
         st.info(t["unseen_none"])
 
 
-def objectives_section(trainer: Trainer, setup: Setup, t: Mapping[str, str], common: Mapping[str, str],
-                       presenter: bool) -> None:
+def objectives_section(trainer: Trainer, setup: Setup, view: View) -> None:
+    t = view.t
     st.header(t["objectives_section"])
     st.markdown(t["objectives_intro"])
     tok = trainer.tokenizer
-    tokens = tok.tokenize(setup.attention_sentence)[:12]
-    figure(figs.masks_figure(tokens, attention_mask_matrix("gpt", len(tokens)),
-                             attention_mask_matrix("bert", len(tokens)), t, presenter), "learn_masks", labels=common)
+    tokens = tuple(tok.tokenize(setup.attention_sentence)[:12])
+    masks = Masks(tokens, attention_mask_matrix("gpt", len(tokens)), attention_mask_matrix("bert", len(tokens)))
+    figure(figs.masks_figure(masks, view), "learn_masks")
     cols = st.columns([1, 3])
     steps = cols[0].select_slider(t["objectives_steps"], [50, 100, 200, 400, 600], value=400,
                                   key="learn_obj_steps")
@@ -102,13 +104,13 @@ def objectives_section(trainer: Trainer, setup: Setup, t: Mapping[str, str], com
     if result is None:
         st.info(t["objectives_hint"])
         return
-    figure(figs.objectives_loss_figure(result.gpt_loss, result.bert_loss, t, presenter), "learn_obj_loss",
-           labels=common, data={"gpt": list(result.gpt_loss), "bert": list(result.bert_loss)})
-    _what_each_can_do(result, setup, t, common, presenter)
+    losses = ObjectiveLosses(tuple(result.gpt_loss), tuple(result.bert_loss))
+    figure(figs.objectives_loss_figure(losses, view), "learn_obj_loss", losses)
+    _what_each_can_do(result, setup, view)
 
 
-def _what_each_can_do(result: Any, setup: Setup, t: Mapping[str, str], common: Mapping[str, str],
-                      presenter: bool) -> None:
+def _what_each_can_do(result: Any, setup: Setup, view: View) -> None:
+    t = view.t
     tok = result.tokenizer
     default = FILL_EXAMPLES[setup.corpus.language] if setup.builtin else setup.probes[0] + f" {tok.mask_token}"
     text = st.text_input(t["fill_input"], value=default, key=f"learn_fill_{setup.source}", help=t["fill_help"])
@@ -119,16 +121,14 @@ def _what_each_can_do(result: Any, setup: Setup, t: Mapping[str, str], common: M
     if not tok.tokenize(left):
         st.warning(t["fill_no_left"])
         return
-    gpt = next_token_distribution(result.gpt, tok, left)
-    bert = fill_blank(result.bert, tok, text)
-    figure(figs.candidates_figure([(t["gpt_guess"].format(left=left), gpt.top), (t["bert_guess"], bert)], t,
-                                  presenter), "learn_fill", labels=common,
-           data={"gpt": figs.distribution_dict(gpt), "bert": {p.token: p.prob for p in bert}})
+    blank = FillTheBlank(left, next_token_distribution(result.gpt, tok, left).top, tuple(fill_blank(result.bert, tok,
+                                                                                                     text)))
+    figure(figs.candidates_figure(blank, view), "learn_fill", blank)
     st.markdown(t["continue_result"].format(prompt=left, text=generate_text(result.gpt, tok, left, 8)))
 
 
-def finetune_section(trainer: Trainer, setup: Setup, t: Mapping[str, str], common: Mapping[str, str],
-                     presenter: bool) -> None:
+def finetune_section(trainer: Trainer, setup: Setup, view: View) -> None:
+    t = view.t
     st.header(t["finetune_section"])
     st.markdown(t["finetune_intro"])
     snap = trainer.snapshot()
@@ -148,21 +148,19 @@ def finetune_section(trainer: Trainer, setup: Setup, t: Mapping[str, str], commo
                            progress=_progress(bar, t["finetune_progress"]))
         bar.empty()
         st.session_state["learn_finetune"] = {"key": key, "value": _finetune_view(result, trainer, setup, t)}
-    view = _stored("learn_finetune", key)
-    if view is None:
+    tuned = _stored("learn_finetune", key)
+    if tuned is None:
         st.info(t["finetune_hint"])
         return
-    before, after = t["before_ft"], t["after_ft"]
-    panels = [(p, {before: view["before"][p], after: view["after"][p]}) for p in setup.probes]
-    figure(figs.compare_figure(panels, t, presenter), "learn_finetune", labels=common,
-           data={p: s for p, s in panels})
-    st.markdown(t["finetune_changed"].format(n=len(view["changed"]), total=len(setup.probes)))
-    st.dataframe(pd.DataFrame(view["rows"]), hide_index=True, width="stretch")
+    models = probe_panels(setup.probes, {"before_ft": tuned["before"], "after_ft": tuned["after"]})
+    figure(figs.compare_figure(models, view), "learn_finetune", models)
+    st.markdown(t["finetune_changed"].format(n=len(tuned["changed"]), total=len(setup.probes)))
+    st.dataframe(pd.DataFrame(tuned["rows"]), hide_index=True, width="stretch")
 
 
 def _finetune_view(result: Any, trainer: Trainer, setup: Setup, t: Mapping[str, str]) -> dict[str, Any]:
     tok = trainer.tokenizer
-    full = {name: {p: figs.distribution_dict(next_token_distribution(m, tok, p, k=len(tok))) for p in setup.probes}
+    full = {name: {p: distribution_dict(next_token_distribution(m, tok, p, k=len(tok))) for p in setup.probes}
             for name, m in (("before", result.base), ("after", result.tuned))}
     rows = [{t["col_prompt"]: p, t["before_ft"]: generate_text(result.base, tok, p, 8),
              t["after_ft"]: generate_text(result.tuned, tok, p, 8)} for p in setup.probes]
@@ -204,6 +202,6 @@ def explore(folder: str, prompt: str) -> None:
     """Make the saved tiny model the app's model (with a sentence it knows) and go to the overview."""
     state.push("model", folder)
     state.push("prompt", prompt)
-    for key in ("w_model_choice", "w_model_custom"):
-        st.session_state.pop(key, None)  # the sidebar shows "other: <folder>" on its next run
+    for name in ("model_choice", "model_custom"):
+        state.forget_widget(name)  # the sidebar shows "other: <folder>" on its next run
     st.switch_page("pages/overview.py")

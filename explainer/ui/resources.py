@@ -6,18 +6,18 @@ server, so thirty students on the same prompt cost one forward pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import streamlit as st
 
 import explainer
 from explainer.cache import ByteLRU
 from explainer.models import DEFAULT_NAME, LoadedModel, ModelLoadError, default_model_dir, default_model_ready
-from explainer.text import texts
 from explainer.trace import Trace
 from explainer.ui import state, tour
 from explainer.ui.sidebar import sidebar
 from explainer.ui.style import inject_style
+from explainer.view import View
 
 TRACE_CACHE_BYTES = 3 * 2**30
 
@@ -43,23 +43,57 @@ def get_model(name: str, device: str, common: Mapping[str, str]) -> LoadedModel:
         return _model(name, device)
 
 
+class TraceKey(NamedTuple):
+    """What identifies a trace in the shared cache."""
+
+    model: str
+    device: str
+    text: str
+    max_tokens: int
+    ablate_heads: frozenset
+    ablate_mlps: frozenset
+
+
 def get_trace(model: LoadedModel, text: str, max_tokens: int, ablate_heads: frozenset = frozenset(),
               ablate_mlps: frozenset = frozenset()) -> Trace:
-    key = (model.name, str(model.device), text, max_tokens, ablate_heads, ablate_mlps)
+    key = TraceKey(model.name, str(model.device), text, max_tokens, ablate_heads, ablate_mlps)
     return _trace_cache().get_or_compute(
         key, lambda: explainer.trace(model, text, max_tokens, ablate_heads, ablate_mlps))
+
+
+def traces_computed() -> int:
+    """How many traces the shared cache has computed since the server started (forward passes)."""
+    return _trace_cache().misses
+
+
+def cached_traces() -> list[tuple[TraceKey, Trace]]:
+    """The traces the shared cache holds now, oldest first."""
+    return [(key, value) for key, (value, _) in list(_trace_cache()._items.items())]
 
 
 @dataclass(frozen=True)
 class PageContext:
     """What every page starts from."""
 
-    lang: str
-    presenter: bool
-    t: Mapping[str, str]          # this page's texts
-    common: Mapping[str, str]     # shared labels and messages
+    view: View
     model: LoadedModel
     trace: Trace
+
+    @property
+    def t(self) -> Mapping[str, str]:
+        return self.view.t
+
+    @property
+    def common(self) -> Mapping[str, str]:
+        return self.view.common
+
+    @property
+    def lang(self) -> str:
+        return self.view.lang
+
+    @property
+    def presenter(self) -> bool:
+        return self.view.presenter
 
 
 _rerouted = False
@@ -84,25 +118,24 @@ def _route_through_app() -> None:
         st.rerun()
 
 
-def start_page(page: str) -> tuple[str, bool, Mapping[str, str], Mapping[str, str]]:
-    """The shared frame every page draws first: URL state, sidebar, style, notices.
-
-    Returns (lang, presenter, page texts, common texts).
-    """
+def start_page(page: str) -> View:
+    """The shared frame every page draws first: URL state, sidebar, style, notices; the page's View."""
     _route_through_app()
-    st.session_state["_page_now"] = page
+    state.set_page(page)
     state.load_query_params()
     sidebar()
-    lang, presenter = state.get("lang"), bool(state.get("presenter"))
+    view = View.of(page, state.get("lang"), bool(state.get("presenter")), state.get("img"))
+    state.set_view(view)
     for name, value in state.bad_url_values():
-        state.notice(texts("common", lang)["bad_url_value"].format(name=name, value=value))
-    inject_style(presenter)
-    return lang, presenter, texts(page, lang), texts("common", lang)
+        state.notice(view.common["bad_url_value"].format(name=name, value=value))
+    inject_style(view.presenter)
+    return view
 
 
 def page_context(page: str) -> PageContext:
     """Frame, model and trace for ``page``; on any failure show a friendly message and stop."""
-    lang, presenter, t, common = start_page(page)
+    view = start_page(page)
+    t, common = view.t, view.common
     model = load_or_stop(common)
     prompt = state.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -121,8 +154,8 @@ def page_context(page: str) -> PageContext:
     st.sidebar.download_button(common["download_trace"], data=tr.to_bytes, file_name="trace.npz",
                                mime="application/octet-stream", key="download_trace", on_click="ignore",
                                help=common["download_trace_help"], width="stretch")
-    tour.banner(page, model, tr, lang)
-    return PageContext(lang, presenter, t, common, model, tr)
+    tour.banner(page, model, tr, view.lang)
+    return PageContext(view, model, tr)
 
 
 def load_or_stop(common: Mapping[str, str]) -> LoadedModel:

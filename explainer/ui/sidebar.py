@@ -9,7 +9,6 @@ import torch
 from explainer.models import RANDOM_GPT2
 from explainer.text import texts
 from explainer.ui import state, tour
-from explainer.ui.widgets import _bind
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 MODEL_CHOICES = ("", RANDOM_GPT2, "other")
@@ -22,7 +21,7 @@ def sidebar() -> None:
     so a switch relabels the whole sidebar at once.
     """
     with st.sidebar:
-        lang = st.radio("Language / 语言", list(LANG_NAMES), key=_bind("lang", state.get("lang")),
+        lang = st.radio("Language / 语言", list(LANG_NAMES), key=state.bind("lang", state.get("lang")),
                         format_func=LANG_NAMES.get, horizontal=True)
         state.put("lang", lang)
         common = texts("common", lang)
@@ -32,18 +31,18 @@ def sidebar() -> None:
         current = min(sizes, key=lambda s: abs(s - int(state.get("max_tokens"))))
         if current != state.get("max_tokens"):
             state.push("max_tokens", current)
-        state.put("max_tokens", st.select_slider(common["max_tokens"], sizes, key=_bind("max_tokens", current),
+        state.put("max_tokens", st.select_slider(common["max_tokens"], sizes, key=state.bind("max_tokens", current),
                                                  help=common["max_tokens_help"]))
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         device = state.get("device")
         if device not in devices:
             state.push("device", device := "auto")
-        state.put("device", st.selectbox(common["device"], devices, key=_bind("device", device)))
+        state.put("device", st.selectbox(common["device"], devices, key=state.bind("device", device)))
         tour.start_button(common)
         img = state.get("img")
-        state.put("img", st.radio(common["image_format"], ["png", "svg"], key=_bind("img", img), horizontal=True,
+        state.put("img", st.radio(common["image_format"], ["png", "svg"], key=state.bind("img", img), horizontal=True,
                                   format_func=str.upper, help=common["image_format_help"]))
-        state.put("presenter", st.toggle(common["presenter"], key=_bind("presenter", bool(state.get("presenter"))),
+        state.put("presenter", st.toggle(common["presenter"], key=state.bind("presenter", bool(state.get("presenter"))),
                                          help=common["presenter_help"]))
 
 
@@ -51,10 +50,10 @@ def _model_choice(common: Mapping[str, str]) -> None:
     name = state.get("model")
     choice = name if name in MODEL_CHOICES[:2] else "other"
     labels = {"": common["model_default"], RANDOM_GPT2: common["model_random"], "other": common["model_other"]}
-    picked = st.selectbox(common["model"], MODEL_CHOICES, key=_bind("model_choice", choice),
+    picked = st.selectbox(common["model"], MODEL_CHOICES, key=state.bind("model_choice", choice),
                           format_func=labels.get)
     if picked == "other":
-        typed = st.text_input(common["model_id"], key=_bind("model_custom", name if choice == "other" else ""),
+        typed = st.text_input(common["model_id"], key=state.bind("model_custom", name if choice == "other" else ""),
                               placeholder="gpt2 · HuggingFaceTB/SmolLM2-135M · /path/to/folder",
                               help=common["model_id_help"])
         state.put("model", typed.strip() or "")
@@ -63,7 +62,7 @@ def _model_choice(common: Mapping[str, str]) -> None:
 
 
 def _prompt_box(common: Mapping[str, str]) -> None:
-    prompt = st.text_area(common["prompt"], key=_bind("prompt", state.get("prompt")), height=110,
+    prompt = st.text_area(common["prompt"], key=state.bind("prompt", state.get("prompt")), height=110,
                           max_chars=state.MAX_PROMPT_CHARS, help=common["prompt_help"])
     state.put("prompt", prompt)
     examples = [common["example_1"], common["example_2"], common["example_3"]]

@@ -1,16 +1,29 @@
 """Session state that the URL carries (deep links), with validation of every value.
 
-Each value lives in ``st.session_state["v_<name>"]``, which survives page switches (widget
-state does not). On a session's first run the URL's query parameters fill these in; bad
-or stale values fall back to defaults with a notice. After every run the current values
+The public API (pages, ui modules and tests use nothing else):
+
+- values: :func:`get`, :func:`put`, :func:`push` (set and make its widget show it);
+- widgets: :func:`bind` gives the key of a widget that shows a value, :func:`current` the
+  value it will show, :func:`widget_key` its key (tests find widgets by it), :func:`forget_widget`;
+- the page: :func:`set_page`, :func:`set_view`/:func:`view` (the page's View), notices;
+- outside a run (tests, the AppTest harness): :func:`preset` and :func:`stored` on a
+  session-state mapping;
+- URL formats: :func:`heads_from_url`/:func:`heads_to_url`, :func:`layers_from_url`/
+  :func:`layers_to_url`, :func:`compare_from_url`/:func:`compare_to_url`.
+
+How it is kept: each value in ``st.session_state["v_<name>"]``, which survives page switches
+(widget state does not). On a session's first run the URL's query parameters fill these in;
+bad or stale values fall back to defaults with a notice. After every run the current values
 are written back to the URL, so copying it reproduces the view.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, MutableMapping
 
 import streamlit as st
+
+from explainer.view import View
 
 MAX_PROMPT_CHARS = 100_000
 MAX_URL_TEXT = 4_000          # longer prompts stay out of the URL (browsers and proxies cap its length)
@@ -82,12 +95,12 @@ PARAMS: dict[str, Param] = {
 
 
 def get(name: str) -> Any:
-    return st.session_state.get("v_" + name, PARAMS[name].default)
+    return st.session_state.get(_VALUE + name, PARAMS[name].default)
 
 
 def put(name: str, value: Any) -> None:
     """Store a value and mirror it in the URL (only values that differ from the default)."""
-    st.session_state["v_" + name] = value
+    st.session_state[_VALUE + name] = value
     _sync_url(name, value)
 
 
@@ -105,7 +118,74 @@ def _sync_url(name: str, value: Any) -> None:
 def push(name: str, value: Any) -> None:
     """Set a value and make its widget show it on the next run (call before st.rerun())."""
     put(name, value)
-    st.session_state["_push_" + name] = True
+    st.session_state[_PUSH + name] = True
+
+
+_VALUE, _PUSH, _WIDGET, _BOUND = "v_", "_push_", "w_", "_bound_"
+
+
+def widget_key(name: str) -> str:
+    """The key of the widget bound to ``name`` (see :func:`bind`)."""
+    return _WIDGET + name
+
+
+def bind(name: str, value: Any) -> str:
+    """The key of a widget showing ``value`` for ``name``.
+
+    A live widget keeps what the user set; ``value`` is pushed into it only when the widget
+    is new on this page, on a page switch, or when :func:`push` asked for it (tour, examples).
+    """
+    ss = st.session_state
+    key, page = widget_key(name), ss.get("_page_now")
+    # Re-seed on a page switch too: a widget drawn by another page must not carry its state over.
+    pushed = ss.pop(_PUSH + name, False)
+    if key not in ss or pushed or ss.get(_BOUND + name) != page:
+        ss[key] = value
+    ss[_BOUND + name] = page
+    return key
+
+
+def current(name: str) -> Any:
+    """The value a widget will show: its live state on this page, unless a push waits, else the stored value."""
+    ss = st.session_state
+    live = ss.get(_BOUND + name) == ss.get("_page_now") and widget_key(name) in ss
+    if live and not ss.get(_PUSH + name):
+        return ss[widget_key(name)]
+    return get(name)
+
+
+def forget_widget(name: str) -> None:
+    """Drop a widget's live state, so that it shows its stored value when next drawn."""
+    st.session_state.pop(widget_key(name), None)
+
+
+def set_page(page: str) -> None:
+    """Record which page this run draws (widgets re-seed when it changes)."""
+    st.session_state["_page_now"] = page
+
+
+def set_view(page_view: View) -> None:
+    """Keep the page's View for this run (charts read their labels and image format from it)."""
+    st.session_state["_view"] = page_view
+
+
+def view() -> View:
+    """The View the current page built (English defaults before any page has)."""
+    found = st.session_state.get("_view")
+    return found if isinstance(found, View) else View.of("common", get("lang"))
+
+
+def preset(session: MutableMapping[str, Any], **values: Any) -> None:
+    """Store values in a session before a run, as :func:`push` would (tests, the AppTest harness)."""
+    for name, value in values.items():
+        session[_VALUE + name] = value
+        session[_PUSH + name] = True
+
+
+def stored(session: Mapping[str, Any], name: str) -> Any:
+    """The value a run left in ``session`` for ``name`` (its default if none)."""
+    key = _VALUE + name
+    return session[key] if key in session else PARAMS[name].default
 
 
 def notice(message: str) -> None:
@@ -141,3 +221,57 @@ def load_query_params() -> None:
 def bad_url_values() -> list[tuple[str, str]]:
     """The URL values rejected on the first run (once)."""
     return st.session_state.pop("_bad_url", [])
+
+
+# ------------------------------------------------------------------ URL formats
+
+
+def heads_from_url(raw: str, n_layers: int, n_heads: int) -> tuple[frozenset[tuple[int, int]], list[str]]:
+    """Parse "3.5,4.1" into {(3, 5), (4, 1)}; returns the valid pairs and the rejected parts."""
+    heads: set[tuple[int, int]] = set()
+    bad: list[str] = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            layer, head = (int(x) for x in part.split("."))
+        except ValueError:
+            bad.append(part)
+            continue
+        if 0 <= layer < n_layers and 0 <= head < n_heads:
+            heads.add((layer, head))
+        else:
+            bad.append(part)
+    return frozenset(heads), bad
+
+
+def heads_to_url(heads: frozenset[tuple[int, int]] | set[tuple[int, int]]) -> str:
+    return ",".join(f"{layer}.{head}" for layer, head in sorted(heads))
+
+
+def layers_from_url(raw: str, n_layers: int) -> tuple[frozenset[int], list[str]]:
+    """Parse "2,7" into {2, 7}; returns the valid layers and the rejected parts."""
+    layers: set[int] = set()
+    bad: list[str] = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        if part.isdigit() and int(part) < n_layers:
+            layers.add(int(part))
+        else:
+            bad.append(part)
+    return frozenset(layers), bad
+
+
+def layers_to_url(layers: frozenset[int] | set[int] | list[int]) -> str:
+    return ",".join(map(str, sorted(layers)))
+
+
+UNTRAINED = "@untrained"          # ``compare``: the untrained model on the same prompt
+
+
+def compare_from_url(raw: str) -> tuple[str, str]:
+    """``compare`` → (mode, second prompt): "" is off, ``@untrained`` the untrained model, else a prompt."""
+    if not raw:
+        return "off", ""
+    return ("untrained", "") if raw == UNTRAINED else ("prompt", raw)
+
+
+def compare_to_url(mode: str, prompt: str = "") -> str:
+    return {"off": "", "untrained": UNTRAINED}.get(mode, prompt)

@@ -1,15 +1,84 @@
-"""The guided tour's controls: a start button in the sidebar and a narration banner on each step."""
+"""The guided tour's controls: a start button in the sidebar and a narration banner on each step.
+
+``explainer.analysis.tour`` says what to show (stops: a stage and its numbers); here each stop
+becomes a page, the URL values that set its view and the facts its narration is worded with.
+"""
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import streamlit as st
 
-from explainer.analysis.tour import TourStep, cached_tour
+from explainer.analysis.tour import Stop, plan_tour
 from explainer.models import LoadedModel
 from explainer.text import texts
+from explainer.tokens import for_markdown
 from explainer.trace import Trace
 from explainer.ui import state
+
+# The page that shows each stage of the journey.
+PAGE_OF = {"journey": "overview", "tokens": "tokens", "embeddings": "embeddings", "position": "position",
+           "attention": "attention", "mlp": "mlp", "lens": "layers", "prediction": "next_token",
+           "generation": "generation", "ablation": "intervene"}
+
+
+@dataclass(frozen=True)
+class TourStep:
+    page: str                                     # page slug, e.g. "attention"
+    key: str                                      # narration key in text/<lang>/tour.toml
+    view: Mapping[str, Any] = field(default_factory=dict)   # URL values to set on arrival
+    facts: Mapping[str, Any] = field(default_factory=dict)  # fills the narration's {placeholders} (Markdown)
+
+
+def _view(stop: Stop) -> dict[str, Any]:
+    """The URL values that show ``stop`` on its page."""
+    match stop.stage:
+        case "attention":
+            return {"layer": stop.layer, "head": stop.head, "token": -1}
+        case "mlp":
+            return {"layer": stop.layer, "token": -1, "neuron": stop.neuron}
+        case "lens":
+            return {"token": -1, "layer": stop.layer}
+        case "prediction":
+            return {"temp": 1.0, "top_k": 0, "top_p": 1.0}
+        case "generation":
+            return {"seed": 0}
+        case "ablation":
+            return {"off": state.heads_to_url({(stop.layer, stop.head)}), "mlp_off": ""}
+    return {}
+
+
+def _facts(stop: Stop, trace: Trace) -> dict[str, Any]:
+    """The numbers and words the narration of ``stop`` quotes, ready for Markdown."""
+    answer = for_markdown(stop.answer)
+    match stop.stage:
+        case "journey":
+            return {"n_tokens": trace.n_tokens, "n_layers": trace.n_layers, "answer": answer}
+        case "tokens":
+            return {"n_tokens": trace.n_tokens, "n_chars": len(trace.text)}
+        case "embeddings":
+            return {"d_model": trace.d_model}
+        case "attention":
+            return {"layer": stop.layer, "head": stop.head, "score": f"{stop.value:.0%}"}
+        case "mlp":
+            return {"layer": stop.layer, "neuron": stop.neuron, "value": f"{stop.value:.2f}"}
+        case "lens":
+            return {"answer": answer, "layer": stop.layer, "n_layers": trace.n_layers}
+        case "prediction":
+            return {"answer": answer, "prob": f"{stop.value:.0%}"}
+        case "ablation":
+            return {"layer": stop.layer, "head": stop.head}
+    return {}
+
+
+def tour_steps(model: LoadedModel, trace: Trace) -> tuple[TourStep, ...]:
+    """The tour for this prompt, as pages with their views and narration."""
+    steps = []
+    for stop in plan_tour(model, trace):
+        page = PAGE_OF[stop.stage]
+        steps.append(TourStep(page, page + (f"_{stop.focus}" if stop.focus else ""), _view(stop), _facts(stop, trace)))
+    return tuple(steps)
 
 
 def start_button(common: Mapping[str, str]) -> None:
@@ -28,12 +97,12 @@ def banner(page: str, model: LoadedModel, trace: Trace, lang: str) -> None:
     step_index = state.get("tour")
     if step_index < 0:
         return
-    steps = cached_tour(model, trace)
+    steps = tour_steps(model, trace)
     t = texts("tour", lang)
     step_index = min(step_index, len(steps) - 1)
     step = steps[step_index]
     with st.container(border=True):
-        st.markdown(f"**{t['step'].format(i=step_index + 1, n=len(steps))}** · " + _narration(t, step))
+        st.markdown(f"**{t['step'].format(i=step_index + 1, n=len(steps))}** · " + t[step.key].format(**step.facts))
         back, forward, end = st.columns([1, 1, 1])
         if step.page != page:
             if forward.button(t["resume"], key="tour_resume", type="primary"):
@@ -46,16 +115,6 @@ def banner(page: str, model: LoadedModel, trace: Trace, lang: str) -> None:
         if end.button(t["end"], key="tour_end"):
             state.push("tour", -1)
             st.rerun()
-
-
-def _narration(t: Mapping[str, str], step: TourStep) -> str:
-    facts = {k: _md_safe(str(v)) for k, v in step.facts.items()}
-    return t[step.key].format(**facts)
-
-
-def _md_safe(text: str) -> str:
-    """Token text inside Markdown: backslash-escape the characters Markdown would act on."""
-    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$" else ch for ch in text)
 
 
 def _go(steps: tuple[TourStep, ...], index: int) -> None:

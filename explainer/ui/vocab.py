@@ -1,4 +1,4 @@
-"""Streamlit glue for the Embeddings page: per-model caches, word inputs, the map build.
+"""Streamlit glue for the Embeddings page: per-model caches, word inputs, the map, analogies.
 
 Token labels, the embedding matrix and a loaded vocabulary map are cached once per model
 for the whole server (every session shares them). The map is only *loaded* here; building
@@ -14,10 +14,13 @@ import streamlit as st
 import torch
 
 from explainer.analysis import vocab_map
-from explainer.analysis.vocabulary import WordTokens, lookup_word, token_labels
+from explainer.analysis.vocabulary import WordTokens, analogy, lookup_word
+from explainer.figures import vocabulary as vfig
 from explainer.models import LoadedModel
+from explainer.tokens import markdown_text, vocabulary_labels
 from explainer.ui import state
-from explainer.ui.widgets import _bind
+from explainer.ui.widgets import figure
+from explainer.view import View
 
 PHASES = ("cache", "wait", "pca", "neighbours", "import_umap", "layout", "save", "done")
 
@@ -28,8 +31,7 @@ def _key(model: LoadedModel) -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _labels(key: str, _model: LoadedModel) -> tuple[str, ...]:
-    with _model.lock:                                   # tokenizers are not thread-safe
-        return tuple(token_labels(_model.tokenizer, _model.vocab_size))
+    return vocabulary_labels(_model)                    # takes the model's lock itself
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -102,14 +104,13 @@ def with_places(model: LoadedModel, vmap: vocab_map.VocabMap, ids: Sequence[int]
 
 def words(model: LoadedModel, names: Sequence[str]) -> list[WordTokens]:
     """Look up each word (how the tokenizer cuts it) under the model's lock."""
-    vocab = labels(model)
     with model.lock:
-        return [lookup_word(model.tokenizer, w, vocab) for w in names]
+        return [lookup_word(model.tokenizer, w) for w in names]
 
 
 def word_input(name: str, label: str, help: str | None = None) -> str:
     """A text box bound to the URL-backed value ``name`` (e.g. ``?word=king``)."""
-    chosen = st.text_input(label, key=_bind(name, state.get(name)), help=help, max_chars=60)
+    chosen = st.text_input(label, key=state.bind(name, state.get(name)), help=help, max_chars=60)
     state.put(name, chosen.strip()[:60])
     return chosen.strip()
 
@@ -128,3 +129,33 @@ def parse_pairs(text: str) -> tuple[list[tuple[str, str]], list[str]]:
         else:
             bad.append(line.strip())
     return pairs, bad
+
+
+def show_analogy(model: LoadedModel, view: View, words_typed: Sequence[str], key: str) -> None:
+    """``a − b + c`` (expected ``e``): the two rankings and a sentence with the expected word's ranks."""
+    a, b, c, e = words(model, words_typed)
+    res = analogy(embedding(model), labels(model), a, b, c, k=10, expected=e)
+    figure(vfig.analogy_figure(res, view), key, res)
+    st.markdown(view.t["analogy_rank"].format(word=markdown_text(e.word), rank=res.expected_rank_excluded or "—",
+                                              rank_in=res.expected_rank_included, sim=res.expected_similarity))
+
+
+def map_section(model: LoadedModel, view: View, prompt_ids: Sequence[int], neighbour_ids: Sequence[int],
+                word: str) -> None:
+    """The map of the whole vocabulary, or a button that builds it (slow, once per model)."""
+    t = view.t
+    st.markdown(t["map_text"])
+    vmap = cached_map(model)
+    if vmap is None:
+        slot = st.empty()
+        with slot.container():
+            st.info(t["map_missing"])
+            clicked = st.button(t["map_build"], key="emb_build_map", type="primary")
+        if clicked:
+            slot.empty()
+            vmap = build_map(model, t)
+    if vmap is not None:
+        vmap = with_places(model, vmap, list(prompt_ids) + list(neighbour_ids))
+        shown = vocab_map.MapHighlights(vmap, labels(model), tuple(prompt_ids), tuple(neighbour_ids), word)
+        figure(vfig.vocab_map_figure(shown, view), "emb_map", shown)
+        st.caption(t["map_note"].format(n=vmap.n_tokens, s=vmap.build_seconds))

@@ -2,7 +2,8 @@
 import pytest
 
 from explainer.analysis import attention as att
-from explainer.ui.resources import _trace_cache
+from explainer.ui.resources import traces_computed
+from explainer.ui.state import stored, widget_key
 from tests.app.conftest import ZH_PROMPT, open_page
 
 N_CHARTS = 5                      # heatmap, head grid, arcs, q·k steps, head statistics
@@ -26,20 +27,20 @@ def test_jump_button_sets_layer_and_head():
     assert label == "induction head: L17 H5"                      # on the default prompt
     at.button(key="jump_induction").click().run()
     assert not at.exception
-    assert at.slider(key="w_layer").value == 17 and at.slider(key="w_head").value == 5
-    assert at.session_state["v_layer"] == 17 and at.session_state["v_head"] == 5
+    assert at.slider(key=widget_key("layer")).value == 17 and at.slider(key=widget_key("head")).value == 5
+    assert stored(at.session_state, "layer") == 17 and stored(at.session_state, "head") == 5
 
 
 def test_view_controls_do_not_rerun_the_model(monkeypatch):
     at = open_page("attention")
-    misses = _trace_cache().misses
+    misses = traces_computed()
     calls = []
     real = att.head_stats
     monkeypatch.setattr(att, "head_stats", lambda tr: calls.append(tr) or real(tr))
-    at.slider(key="w_head").set_value(3).run()
-    at.slider(key="w_layer").set_value(4).run()
-    at.selectbox(key="w_token").set_value(5).run()
+    at.slider(key=widget_key("head")).set_value(3).run()
+    at.slider(key=widget_key("layer")).set_value(4).run()
+    at.selectbox(key=widget_key("token")).set_value(5).run()
     assert not at.exception
-    assert _trace_cache().misses == misses
+    assert traces_computed() == misses
     assert calls == []                                            # head statistics were cached for this trace
-    assert at.session_state["v_token"] == 5
+    assert stored(at.session_state, "token") == 5

@@ -18,6 +18,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.analysis import vocab_map
+from explainer.ui.resources import traces_computed
+from explainer.ui.state import preset, widget_key
 from tests.app.conftest import ZH_PROMPT
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "embeddings.py")
@@ -35,8 +37,7 @@ def run_page(query: dict | None = None, **values) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=120)
     for key, value in (query or {}).items():
         at.query_params[key] = value
-    for name, value in values.items():
-        at.session_state["v_" + name] = value
+    preset(at.session_state, **values)
     return at.run()
 
 
@@ -65,6 +66,7 @@ def test_default_prompt_without_map_shows_everything_else(map_cache):
     assert not list(map_cache.glob("*.npz"))                  # nothing was built
 
 
+@pytest.mark.integration
 def test_prebuilt_map_is_drawn_with_the_prompt_highlighted(map_cache, default_model):
     emb = default_model.embedding_matrix()
     coords = np.random.default_rng(0).normal(size=(emb.shape[0], 2)).astype(np.float32)
@@ -113,20 +115,19 @@ def test_word_from_url_and_chinese_word(map_cache):
     assert not at.exception
     titles = [c["layout"]["title"]["text"] for c in charts(at)]
     assert any("queen" in s for s in titles)
-    at.text_input(key="w_word").input("猫").run()
+    at.text_input(key=widget_key("word")).input("猫").run()
     assert not at.exception
     assert any("猫" in i.value and "3 pieces" in i.value for i in at.info)   # split, said so
     assert at.query_params["word"] in ("猫", ["猫"])            # deep link follows
 
 
 def test_view_controls_do_not_rerun_the_model(map_cache):
-    from explainer.ui.resources import _trace_cache
     at = run_page()
-    misses = _trace_cache().misses
-    at.text_input(key="w_word").input("dog").run()
+    misses = traces_computed()
+    at.text_input(key=widget_key("word")).input("dog").run()
     at.text_area(key="emb_pairs_text").input("sun, moon\nbad line with three").run()
     assert not at.exception
-    assert _trace_cache().misses == misses
+    assert traces_computed() == misses
     assert any("bad line with three" in w.value for w in at.warning)
 
 

@@ -1,8 +1,9 @@
 """Intervene: switching parts off changes the prediction for this view only."""
+import pytest
 import torch
 
 import explainer
-from explainer.ui.resources import _trace_cache
+from explainer.ui.resources import cached_traces
 from tests.app.conftest import ZH_PROMPT, open_page
 
 
@@ -17,7 +18,7 @@ def test_switching_off_layer0_mlp_changes_the_prediction_and_back_restores_it():
     assert not at.exception
     assert len(at.get("plotly_chart")) == 1
     before, after = at.metric[0].value, at.metric[1].value
-    assert before == "' Berlin'" and after != before
+    assert before == "␣Berlin" and after != before               # tokens, by the one rule
     at.multiselect[1].set_value([]).run()              # switch it back on
     assert not at.exception and not at.get("plotly_chart")
     assert at.query_params.get("mlp_off") in (None, [], "")
@@ -30,6 +31,7 @@ def test_heads_from_the_url_and_bad_values_ignored():
     assert at.multiselect[0].value == [(0, 1)]
 
 
+@pytest.mark.integration
 def test_other_sessions_see_the_unmodified_model(default_model):
     prompt = "The capital of France is Paris. The capital of Germany is"
     normal = explainer.trace(default_model, prompt, 256)
@@ -37,10 +39,11 @@ def test_other_sessions_see_the_unmodified_model(default_model):
     assert not at.exception
     again = explainer.trace(default_model, prompt, 256)
     assert torch.equal(again.logits, normal.logits)
-    cached = [key for key in _trace_cache()._items if key[2] == prompt and not key[4] and not key[5]]
+    cached = [key for key, _ in cached_traces() if key.text == prompt and not key.ablate_heads and not key.ablate_mlps]
     assert cached, "the unablated trace stays cached for everyone"
 
 
+@pytest.mark.integration
 def test_switching_off_heads_changes_the_prediction_and_back_restores_it(default_model):
     prompt = "The capital of France is Paris. The capital of Germany is"
     normal = explainer.trace(default_model, prompt, 256)
@@ -50,7 +53,7 @@ def test_switching_off_heads_changes_the_prediction_and_back_restores_it(default
     assert len(at.multiselect[0].value) == 4 * default_model.n_heads
     moved = float(at.metric[2].value.rstrip("%"))
     assert moved > 1.0, at.metric[2].value                     # a real change in the distribution
-    ablated = [v for k, (v, _) in _trace_cache()._items.items() if k[2] == prompt and k[4]]
+    ablated = [v for k, v in cached_traces() if k.text == prompt and k.ablate_heads]
     assert ablated and not torch.equal(ablated[0].next_token_logits, normal.next_token_logits)
     assert torch.allclose(ablated[0].next_token_logits,
                           explainer.trace(default_model, prompt, 256, ablate_heads=ablated[0].ablated_heads)

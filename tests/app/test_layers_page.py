@@ -2,7 +2,8 @@
 import pytest
 
 from explainer.analysis import residual
-from explainer.ui.resources import _trace_cache
+from explainer.ui.resources import traces_computed
+from explainer.ui.state import stored, widget_key
 from tests.app.conftest import ZH_PROMPT, open_page
 
 
@@ -17,7 +18,7 @@ def test_layers_notice_names_the_first_layer_with_the_answer():
     at = open_page("layers")
     notice = " ".join(m.value for m in at.get("expander")[0].markdown)
     assert "Berlin" in notice and "layer 30" in notice           # the answer appears only at the end
-    assert at.metric[0].value == "“ Berlin”"
+    assert at.metric[0].value == "␣Berlin"                       # a token, by the one rule
 
 
 def test_layers_in_chinese():
@@ -26,11 +27,11 @@ def test_layers_in_chinese():
 def test_long_prompt_shows_a_window_slider():
     at = open_page("layers", prompt="one two three four five six seven eight nine ten " * 3)
     assert not at.exception
-    slider = at.slider(key="w_window")
-    assert slider.max == len(at.selectbox(key="w_token").options) - 16
+    slider = at.slider(key=widget_key("window"))
+    assert slider.max == len(at.selectbox(key=widget_key("token")).options) - 16
     assert slider.value == slider.max                            # the window holds the last token
     slider.set_value(0).run()
-    assert not at.exception and at.session_state["v_window"] == 0
+    assert not at.exception and stored(at.session_state, "window") == 0
 
 
 def test_picking_a_position_reruns_neither_model_nor_lens(monkeypatch):
@@ -38,8 +39,8 @@ def test_picking_a_position_reruns_neither_model_nor_lens(monkeypatch):
     calls = []
     real = residual.lens_readout
     monkeypatch.setattr(residual, "lens_readout", lambda *a, **k: calls.append(a[2:]) or real(*a, **k))
-    misses = _trace_cache().misses
-    at.selectbox(key="w_token").set_value(5).run()
+    misses = traces_computed()
+    at.selectbox(key=widget_key("token")).set_value(5).run()
     assert not at.exception
-    assert _trace_cache().misses == misses and calls == []      # lens columns were already cached
-    assert at.metric[0].value == "“.”"                           # after " Paris" comes "."
+    assert traces_computed() == misses and calls == []      # lens columns were already cached
+    assert at.metric[0].value == "."                             # after " Paris" comes "."

@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.text import texts
+from explainer.ui.state import preset, stored
 from tests.app.conftest import APP
 
 E2E_START = re.compile(r"train|start|run|训练|开始", re.I)
@@ -20,7 +21,7 @@ E2E_START = re.compile(r"train|start|run|训练|开始", re.I)
 
 def open_learning(lang: str = "en", steps: int | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["v_lang"] = lang
+    preset(at.session_state, lang=lang)
     if steps is not None:
         at.session_state["learn_steps"] = steps
     at.switch_page("pages/learning.py").run()
@@ -155,7 +156,7 @@ def test_save_explore_and_load_back(tmp_path, monkeypatch):
     assert folder.parent == tmp_path / "learning" and (folder / "config.json").is_file()
     assert at.success and not at.exception
     at.button(key="learn_explore").click().run()
-    assert at.session_state["v_model"] == str(folder)                 # the sidebar now names the tiny model
+    assert stored(at.session_state, "model") == str(folder)                 # the sidebar now names the tiny model
     before = trainer_of(at).snapshot()
     again = open_learning(steps=300)                                  # a new session: loads the saved run
     again.button(key="learn_load").click().run()

@@ -1,6 +1,7 @@
 import pytest
 
 from explainer.ui import resources
+from explainer.ui.state import stored, widget_key
 from tests.app.conftest import PROMPTS, open_page
 
 
@@ -21,20 +22,20 @@ def test_mlp_page_presenter_and_chinese():
 
 def test_mlp_view_controls_do_not_rerun_the_model():
     at = open_page("mlp", layer=3)
-    misses = resources._trace_cache().misses
+    misses = resources.traces_computed()
     at.slider[-1].set_value(20).run()                  # the layer slider (the sidebar's come first)
     assert not at.exception
-    box = at.selectbox(key="w_neuron")
+    box = at.selectbox(key=widget_key("neuron"))
     third = int(box.options[2].split()[-1])            # options read "neuron 993"
     box.set_value(third).run()
     assert not at.exception
-    assert at.session_state["v_neuron"] == third
-    assert resources._trace_cache().misses == misses
-    assert at.session_state["v_layer"] == 20
+    assert stored(at.session_state, "neuron") == third
+    assert resources.traces_computed() == misses
+    assert stored(at.session_state, "layer") == 20
     assert at.query_params.get("layer") == "20"          # deep link
 
 
 def test_mlp_deep_link_to_any_neuron():
     at = open_page("mlp", layer=5, neuron=1234)
     assert not at.exception
-    assert at.selectbox(key="w_neuron").value == 1234
+    assert at.selectbox(key=widget_key("neuron")).value == 1234

@@ -1,7 +1,8 @@
 """AppTest for the Overview page (the app's default page: set values through the URL)."""
 import pytest
 
-from explainer.ui.resources import _trace_cache
+from explainer.ui.resources import traces_computed
+from explainer.ui.state import widget_key
 from tests.app.conftest import ZH_PROMPT, open_page
 
 
@@ -29,8 +30,8 @@ def test_overview_in_chinese():
     assert at.title[0].value.startswith("总览")
 def test_language_switch_does_not_rerun_the_model():
     at = _overview()
-    misses = _trace_cache().misses
-    at.sidebar.radio(key="w_lang").set_value("zh").run()
+    misses = traces_computed()
+    at.sidebar.radio(key=widget_key("lang")).set_value("zh").run()
     assert not at.exception
     assert at.title[0].value.startswith("总览")
-    assert _trace_cache().misses == misses
+    assert traces_computed() == misses

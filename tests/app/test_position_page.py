@@ -1,7 +1,8 @@
 """AppTest for the Position page: rotary (default model) and learned (random GPT-2) positions."""
 import pytest
 
-from explainer.ui.resources import _trace_cache
+from explainer.ui.resources import traces_computed
+from explainer.ui.state import stored, widget_key
 from tests.app.conftest import ZH_PROMPT, open_page
 
 
@@ -25,10 +26,10 @@ def test_position_in_chinese():
     assert at.title[0].value.startswith("位置")
 def test_view_controls_do_not_rerun_the_model():
     at = open_page("position")
-    misses = _trace_cache().misses
-    at.slider(key="w_layer").set_value(7).run()
-    at.slider(key="w_head").set_value(2).run()
-    at.selectbox(key="w_token").set_value(3).run()
+    misses = traces_computed()
+    at.slider(key=widget_key("layer")).set_value(7).run()
+    at.slider(key=widget_key("head")).set_value(2).run()
+    at.selectbox(key=widget_key("token")).set_value(3).run()
     assert not at.exception
-    assert _trace_cache().misses == misses
-    assert at.session_state["v_layer"] == 7 and at.session_state["v_token"] == 3
+    assert traces_computed() == misses
+    assert stored(at.session_state, "layer") == 7 and stored(at.session_state, "token") == 3

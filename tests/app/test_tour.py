@@ -4,7 +4,9 @@ import pytest
 import explainer
 from explainer.analysis.attention import cached_head_stats, most_previous_token_head
 from explainer.analysis.residual import cached_lens_readout
-from explainer.analysis.tour import plan_tour
+from explainer.analysis.tour import STAGES, plan_tour
+from explainer.ui.tour import PAGE_OF, tour_steps
+from explainer.ui.state import stored, widget_key
 from tests.app.conftest import open_page
 
 JOURNEY = ["overview", "tokens", "embeddings", "position", "attention", "mlp", "layers", "next_token",
@@ -15,7 +17,12 @@ JOURNEY = ["overview", "tokens", "embeddings", "position", "attention", "mlp", "
 def test_plan_follows_the_journey_and_points_at_real_features(name):
     model = explainer.load_model(name)
     trace = explainer.trace(model, "The capital of France is Paris. The capital of Germany is", 256)
-    steps = plan_tour(model, trace)
+    stops = plan_tour(model, trace)                                  # numbers only: stages, layers, heads
+    stages = [s.stage for s in stops]
+    assert sorted(set(stages), key=stages.index) == list(STAGES)     # in the journey's order
+    assert all(isinstance(s.value, (float, type(None))) for s in stops)
+    steps = tour_steps(model, trace)                                 # the ui: pages, URL values, narration
+    assert [s.page for s in steps] == [PAGE_OF[s.stage] for s in stops]
     pages = [s.page for s in steps]
     assert sorted(set(pages), key=pages.index) == JOURNEY
     attention = next(s for s in steps if s.key == "attention_previous")
@@ -39,14 +46,14 @@ def test_tour_walks_forward_and_back_setting_the_view():
     for step, page in enumerate(["tokens", "embeddings", "position", "attention"], start=1):
         _click(at, "tour_next", page)
         assert not at.exception, at.exception
-        assert at.session_state["v_tour"] == step
+        assert stored(at.session_state, "tour") == step
         assert any(f"{step + 1}/" in m.value for m in at.markdown)
-    assert at.slider(key="w_layer").value == at.session_state["v_layer"]
-    assert at.slider(key="w_head").value == at.session_state["v_head"]
+    assert at.slider(key=widget_key("layer")).value == stored(at.session_state, "layer")
+    assert at.slider(key=widget_key("head")).value == stored(at.session_state, "head")
     _click(at, "tour_back", "position")
-    assert not at.exception and at.session_state["v_tour"] == 3
+    assert not at.exception and stored(at.session_state, "tour") == 3
     at.button(key="tour_end").click().run()
-    assert at.session_state["v_tour"] == -1
+    assert stored(at.session_state, "tour") == -1
     assert not [m for m in at.markdown if "Tour " in m.value]
 
 

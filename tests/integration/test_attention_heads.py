@@ -8,6 +8,8 @@ from explainer.analysis import attention as att
 from explainer.analysis.position import real_distance_scores
 from explainer.analysis.qk import qk_steps, query_keys
 
+pytestmark = pytest.mark.integration
+
 PROMPT = "The capital of France is Paris. The capital of Germany is"
 
 

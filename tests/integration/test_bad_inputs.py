@@ -10,6 +10,7 @@ from explainer.models import ModelLoadError, default_tokenizer
 from explainer.text import texts
 from streamlit.testing.v1 import AppTest
 
+from explainer.ui.state import widget_key
 from tests.app.conftest import APP
 from tests.e2e.conftest import app_pages, is_stub
 
@@ -245,13 +246,13 @@ def test_embeddings_boxes_take_any_text(kind):
     """The word box, the word-pairs box and the analogy boxes of the Embeddings page."""
     text = TYPED[kind]
     at = open_linked("embeddings")
-    at.text_input(key="w_word").set_value(text[:60]).run()
+    at.text_input(key=widget_key("word")).set_value(text[:60]).run()
     assert not at.exception, at.exception
     at.text_area(key="emb_pairs_text").set_value(f"{text} , cat\n{text}\ncat, dog").run()
     assert not at.exception, at.exception
     at.text_input(key="emb_an_a").set_value(text[:60]).run()
     assert not at.exception, at.exception
-    assert at.text_input(key="w_word").value == text[:60]                 # nothing typed is lost
+    assert at.text_input(key=widget_key("word")).value == text[:60]                 # nothing typed is lost
     assert at.text_area(key="emb_pairs_text").value.startswith(text)
     if not text.strip():
         assert _friendly(at), "an empty box should say what to type"
@@ -262,9 +263,9 @@ def test_embeddings_boxes_take_any_text(kind):
 def test_compare_prompt_box_takes_any_text(kind):
     text = TYPED[kind]
     at = open_linked("next_token", compare="A second prompt")
-    at.text_input(key="w_cmp_prompt").set_value(text).run()
+    at.text_input(key=widget_key("cmp_prompt")).set_value(text).run()
     assert not at.exception, at.exception
-    assert at.text_input(key="w_cmp_prompt").value == text
+    assert at.text_input(key=widget_key("cmp_prompt")).value == text
     if not text.strip():
         assert _friendly(at)
     _no_live_html(at)

@@ -1,9 +1,13 @@
 """Generation and next-token prediction on the real embedded SmolLM2-135M."""
+import pytest
 import torch
 
 import explainer
 from explainer.analysis import generation as gen
-from explainer.analysis.prediction import next_token_distribution, token_labels
+from explainer.analysis.prediction import next_token_distribution
+from explainer.tokens import token_labels
+
+pytestmark = pytest.mark.integration
 
 
 def test_capital_of_france_greedy_is_paris(default_model):

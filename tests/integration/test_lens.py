@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,7 @@ from explainer.analysis.lens import first_layer_with_answer, logit_lens
 from explainer.analysis.overview import journey, model_card, scale
 from explainer.figures import layers as lfigs
 from explainer.figures import overview as ofigs
-from explainer.text import texts
+from explainer.view import View
 
 pytestmark = pytest.mark.integration
 PROMPT = "The capital of France is Paris. The capital of Germany is"
@@ -48,14 +49,14 @@ def test_figures_stay_small_on_a_1024_token_prompt(default_model):
     text = " ".join(f"word{i} and more text" for i in range(600))
     trace = explainer.trace(default_model, text, 1024)
     assert trace.n_tokens == 1024
-    lt, ot = texts("layers", "en"), texts("overview", "en")
+    lt, ot = View.of("layers"), View.of("overview")
     start = time.perf_counter()
     window = res.cached_lens_readout(default_model, trace, 1008, 1024)
     assert time.perf_counter() - start < 30
     growth = res.answer_growth(window, 1023)
-    figs = [lfigs.norms_figure(res.residual_norms(trace), lt, 1023),
-            lfigs.writes_figure(res.block_writes(trace), 1023, lt),
-            lfigs.lens_grid_figure(window, lt, 1023), lfigs.growth_figure(growth, lt),
+    figs = [lfigs.norms_figure(replace(res.residual_norms(trace), position=1023), lt),
+            lfigs.writes_figure(replace(res.block_writes(trace), position=1023), lt),
+            lfigs.lens_grid_figure(replace(window, position=1023), lt), lfigs.growth_figure(growth, lt),
             ofigs.journey_figure(journey(default_model, trace), ot)]
     sizes = [len(f.to_json()) for f in figs]
     assert sum(sizes) < 2_000_000, sizes

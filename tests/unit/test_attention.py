@@ -6,11 +6,14 @@ import pytest
 import torch
 
 import explainer
-from explainer.analysis import attention as att
-from explainer.figures import attention as figs
-from explainer.text import texts
+from dataclasses import replace
 
-T_EN = texts("attention", "en")
+from explainer.analysis import attention as att
+from explainer.analysis import head_rows
+from explainer.figures import attention as figs
+from explainer.view import View
+
+VIEW = View.of("attention")
 
 
 def _causal_softmax(T: int, H: int = 3, seed: int = 0) -> torch.Tensor:
@@ -128,7 +131,7 @@ def test_heatmap_structure_and_escaping():
     a = _causal_softmax(4, 2).numpy()
     masked = np.triu(np.ones((4, 4), bool), 1)
     p = att.Pattern(0, (0, 1), att.Window(0, 4), tokens, np.where(masked[None], np.nan, a), masked)
-    fig = figs.attention_heatmap(p, 1, T_EN, query=2)
+    fig = figs.attention_heatmap(replace(p, chosen=1, query=2), VIEW)
     grey, weights = fig.data
     assert grey.type == weights.type == "heatmap"
     assert grey.z[0][1] == 1 and grey.z[1][0] is None              # masked cells drawn grey
@@ -136,22 +139,22 @@ def test_heatmap_structure_and_escaping():
     assert "%{z:.4f}" in weights.hovertemplate and "%{y}" in weights.hovertemplate
     assert weights.x[0] == "0: &lt;0xE7&gt;" and weights.x[1] == "1: ␣&lt;b&gt;"
     assert len(fig.layout.shapes) == 1                            # the chosen query row
-    grid = figs.head_grid(p, T_EN, chosen=1)
+    grid = figs.head_grid(replace(p, chosen=1), VIEW)
     assert len(grid.data) == 2 and all(d.coloraxis == "coloraxis" for d in grid.data)
     assert "head 1" in grid.data[1].hovertemplate
 
 
 def test_arcs_and_stats_figures():
     weights = np.array([0.5, 0.1, 0.0, 0.4])
-    r = att.Reads(0, 0, 3, weights)
-    fig = figs.reads_arcs(r, ("a", "b", "c", "d", "e"), att.Window(0, 5), T_EN)
+    r = att.Reads(0, 0, 3, weights, ("a", "b", "c", "d", "e"), att.Window(0, 5))
+    fig = figs.reads_arcs(r, VIEW)
     lines = [d for d in fig.data if d.mode == "lines"]
     assert len(lines) == 3                                          # keys with weight ≥ 0.005
     assert max(d.line.width for d in lines) == pytest.approx(1 + 12 * 0.5)
     assert "0.5000" in lines[-1].hovertemplate
     z = np.random.default_rng(0).random((5, 3))
     stats = att.HeadStats(z, z, z, np.full((5, 3), np.nan))
-    sfig = figs.head_stats_figure(stats, T_EN, chosen=(1, 2))
+    sfig = figs.head_stats_figure(replace(stats, chosen=(1, 2)), VIEW)
     assert len(sfig.data) == 4 and all("layer %{y}" in d.hovertemplate for d in sfig.data)
 
 
@@ -161,7 +164,7 @@ def test_long_window_figure_size():
     masked = np.triu(np.ones((W, W), bool), 1)
     p = att.Pattern(0, tuple(range(H)), att.Window(896, 1024), tuple(f"tok{i}" for i in range(W)),
                     np.where(masked[None], np.nan, a), masked)
-    size = len(figs.attention_heatmap(p, 0, T_EN).to_json()) + len(figs.head_grid(p, T_EN).to_json())
+    size = len(figs.attention_heatmap(p, VIEW).to_json()) + len(figs.head_grid(p, VIEW).to_json())
     assert size < 1_500_000
 
 
@@ -169,7 +172,7 @@ def test_long_window_figure_size():
 def test_streamed_stats_equal_stats_of_the_whole_pattern(tiny_model, monkeypatch, chunked):
     from explainer import blocks
     if chunked:                                                 # no fused kernel: many small chunks of rows
-        monkeypatch.setattr(att, "_fused_summaries", lambda parts: None)
+        monkeypatch.setattr(head_rows, "_fused_summaries", lambda parts: None)
         monkeypatch.setattr(blocks, "CHUNK_BYTES", 512)
     text = "the cat and the dog and the cat and the dog sat on the mat of the cat " * 2
     tr = explainer.trace(tiny_model, text)

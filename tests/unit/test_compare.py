@@ -3,9 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from explainer.analysis.compare import (compare_distributions, compare_head_maps, format_heads, parse_heads,
-                                        parse_layers)
+from dataclasses import replace
+
+from explainer.analysis.compare import compare_distributions, compare_head_maps
 from explainer.figures.compare import distribution_change_figure, head_maps_figure
+from explainer.ui.state import heads_from_url as parse_heads
+from explainer.ui.state import heads_to_url as format_heads
+from explainer.ui.state import layers_from_url as parse_layers
+from explainer.view import View
+
+COMPARE = View.of("compare").adding(right="b", before="normal", after="off", chart_title="", prob="p")
 
 
 def test_identical_distributions_do_not_move():
@@ -54,14 +61,14 @@ def test_head_maps_difference_only_for_the_same_shape():
     assert np.array_equal(same.difference, np.ones((2, 3)))
     other = compare_head_maps(_Stats(np.zeros((30, 9))), _Stats(np.ones((4, 4))), "previous")
     assert other.difference is None
-    assert len(head_maps_figure(same, "a", "b", "diff").data) == 3
-    assert len(head_maps_figure(other, "a", "b", "diff").data) == 2
+    assert len(head_maps_figure(same, COMPARE).data) == 3
+    assert len(head_maps_figure(other, COMPARE).data) == 2
 
 
 def test_change_figure_shows_both_sides_with_exact_hover():
     change = compare_distributions(torch.log(torch.tensor([0.6, 0.4])), torch.log(torch.tensor([0.1, 0.9])), k=2)
-    fig = distribution_change_figure(change, ["<0xE7>", " Paris"], "normal", "off")
+    fig = distribution_change_figure(replace(change, labels=("<0xE7>", " Paris")), COMPARE)
     assert [bar.name for bar in fig.data] == ["normal", "off"]
-    assert list(fig.data[0].x) == ["&lt;0xE7&gt;", " Paris"]          # token text escaped for plotly
+    assert list(fig.data[0].x) == ["&lt;0xE7&gt;", "␣Paris"]          # the one rule, escaped for plotly
     assert "customdata[3]:+.4f" in fig.data[1].hovertemplate
     assert fig.data[1].text[0] == f"{change.delta[0]:+.3f}"

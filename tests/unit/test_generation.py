@@ -3,12 +3,17 @@ import pytest
 import torch
 
 from explainer.analysis import generation as gen
+from explainer.tokens import token_pieces
 from explainer.figures import generation as figs
+from explainer.text import texts
+from explainer.view import View
 
 TEXT = "Once upon a time"
 T = {k: k for k in ("chosen", "runner_up", "removed", "prob", "prob_adjusted", "outside_top", "prob_chosen",
                     "entropy", "step", "confidence_title")}
 T["step_title"] = "step {step}: {token} {prob:.1%}"
+T["chip_hover"] = "step {step} {prob}"
+VIEW = View(T, texts("common", "en"))
 
 
 def test_greedy_equals_hf_argmax_at_every_step(tiny_model):
@@ -79,15 +84,15 @@ def test_figures(tiny_gpt2):
     settings = gen.GenerationSettings(greedy=False, top_k=2, show=6)
     out = gen.generate(tiny_gpt2, TEXT, 3, settings, seed=1)
     step = out.steps[1]
-    fig = figs.step_figure(step, T)
+    fig = figs.step_figure(step, VIEW)
     colours = list(fig.data[0].marker.color)
     assert colours[list(step.top_ids).index(step.chosen_id)] == figs.CHOSEN
     assert colours.count(figs.REMOVED) == 4 and len(set(fig.data[0].y)) == 6
     assert "%{x:.4%}" in fig.data[0].hovertemplate
-    conf = figs.confidence_figure(out.steps, 1, T)
+    conf = figs.confidence_figure(gen.SoFar(TEXT, out.steps, 1), VIEW)
     assert list(conf.data[0].y) == pytest.approx([s.chosen_prob for s in out.steps])
     assert list(conf.data[1].y) == pytest.approx([s.entropy_bits for s in out.steps])
-    html = figs.text_html("<script>x</script>", out.steps, 0, "step {step} {prob}")
+    html = figs.text_html(gen.SoFar("<script>x</script>", out.steps, 0), VIEW)
     assert "<script>" not in html and "&lt;script&gt;" in html and html.count('class="tok"') == 3
 
 
@@ -95,3 +100,16 @@ def test_pill_label_escapes_markdown():
     step = gen.Step(0, 1, " **bold** [x](y)", 0.5, 1.0, (1,), ("a",), (0.5,), (1.0,), 1.0, 1, True, None, False)
     label = figs.pill_label(step)
     assert label.startswith("1 · ") and "\\*\\*bold\\*\\*" in label and "\\[x\\]\\(y\\)" in label
+
+
+def test_the_full_text_waits_for_a_character_to_be_complete(tiny_gpt2):
+    """Byte pieces of one character: the text shows no "�" before the last byte, the character after it."""
+    ids = tiny_gpt2.tokenizer.encode("Cats:", add_special_tokens=False)
+    cat = tiny_gpt2.tokenizer.encode("猫", add_special_tokens=False)           # byte-level BPE: several ids
+    assert len(cat) > 1
+    raw = token_pieces(tiny_gpt2, cat)
+    steps = [gen.Step(i, cid, "", 0.5, 1.0, (), (), (), (), 1.0, 1, True, None, False, chosen_bytes=raw[i])
+             for i, cid in enumerate(cat)]
+    assert gen.decode(tiny_gpt2, ids, steps[:-1], whole_characters=True) == "Cats:"
+    assert gen.decode(tiny_gpt2, ids, steps[:-1]).startswith("Cats:\ufffd")        # the exact decode
+    assert gen.decode(tiny_gpt2, ids, steps, whole_characters=True) == "Cats:猫"

@@ -119,3 +119,21 @@ def test_ngram_report_on_builtin_corpus_and_neural_generalisation(trained_en: Tr
     held = [t for line in corpus.heldout for t in tok.convert_ids_to_tokens(tok(line)["input_ids"])]
     found = unseen_continuations(report.models[3], held, trained_en.model, tok, limit=5)
     assert len(found) == 5 and found[0].neural_prob > 0.5  # counting says 0, the network says likely
+
+
+def test_weights_come_from_a_private_generator_not_the_global_one():
+    """Sessions build tiny models in their own threads: the global random state must not matter."""
+    from explainer.learning import TinyConfig, build_tiny_bert, build_tiny_gpt
+
+    def weights(build, global_seed: int, seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(global_seed)                 # another session's draws, whatever they were
+        return [p.detach().clone() for p in build(40, TinyConfig(seed=seed)).parameters()]
+
+    for build in (build_tiny_gpt, build_tiny_bert):
+        a, b, other = weights(build, 1, 3), weights(build, 2, 3), weights(build, 1, 4)
+        assert all(torch.equal(x, y) for x, y in zip(a, b))                  # same seed, same model
+        assert not all(torch.equal(x, y) for x, y in zip(a, other))          # another seed, another model
+    model = build_tiny_gpt(40, TinyConfig(seed=3))
+    assert model.lm_head.weight is model.transformer.wte.weight              # still tied
+    assert float(model.transformer.h[0].ln_1.weight.detach().mean()) == 1.0
+    assert 0.01 < float(model.transformer.wte.weight.detach().std()) < 0.03  # normal(0, 0.02)

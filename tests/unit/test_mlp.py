@@ -1,16 +1,20 @@
 """MLP analyses against independent computations on the tiny GPT-2 and Llama fixtures."""
+from dataclasses import replace
+
 import pytest
 import torch
 
 import explainer
 from explainer.analysis import mlp
 from explainer.figures import mlp as figs
+from explainer.view import View
 
 TEXT = "The cat sat on the mat. The dog sat on the log."
 T = {k: k for k in ("activation", "layer", "neuron", "token", "peak_at", "overview_title", "axis_rank",
                     "axis_neuron", "pushes_up", "pushes_down", "logit_change")}
 T.update(capped="cap {cap}", heatmap_title="L{layer}", token_title="{token} L{layer}", effect_title="L{layer} n{neuron}",
          fires_title="L{layer} n{neuron}")
+VIEW = View(T, {})
 
 
 @pytest.fixture(scope="module")
@@ -93,22 +97,25 @@ def test_figures_structure_and_escaping(traced):
     model, tr = traced
     tokens = list(tr.tokens)
     tokens[0] = "<0xE7>"
-    view = mlp.mlp_overview(tr)
-    fig = figs.overview_figure(view, tokens, T)
+    overview = replace(mlp.mlp_overview(tr), tokens=tuple(tokens))
+    fig = figs.overview_figure(overview, VIEW)
     assert fig.data[0].type == "heatmap" and fig.data[0].zmid == 0
     assert figs.colour_cap([1, -2, 3, 1000], 0.5) == (3.0, True)
     assert figs.colour_cap([0.5, -1.0], 0.99) == (1.0, False)
     assert "%{customdata[0]}" in fig.data[0].hovertemplate and "%{z:.4f}" in fig.data[0].hovertemplate
-    la = mlp.layer_activations(tr, 0)
     window = mlp.token_window(tr.n_tokens, -1, 5)
-    heat = figs.layer_heatmap(la, tokens, window, T)
+    la = replace(mlp.layer_activations(tr, 0, window=window), tokens=tuple(tokens))
+    heat = figs.layer_heatmap(la, VIEW)
     assert len(heat.data[0].y) == 5 and len(heat.data[0].x) == len(la.neurons)
-    assert figs.layer_heatmap(la, tokens, range(0, 2), T).data[0].y[0] == "0: &lt;0xE7&gt;"
-    tn = mlp.token_neurons(tr, 0, 0)
-    bar = figs.token_neurons_figure(tn, tokens, T)
+    assert figs.layer_heatmap(replace(la, window=range(0, 2)), VIEW).data[0].y[0] == "0: &lt;0xE7&gt;"
+    assert [r["position"] for r in la.rows()] == list(window) and f"n{la.neurons[0]}" in la.rows()[0]
+    tn = replace(mlp.token_neurons(tr, 0, 0), label=tokens[0])
+    bar = figs.token_neurons_figure(tn, VIEW)
     assert "&lt;0xE7&gt;" in bar.layout.title.text and list(bar.data[0].y) == pytest.approx(tn.values)
-    eff = mlp.neuron_effect(model, tr, 0, 1, k=4)
-    ef = figs.neuron_effect_figure(eff, ["<b>"] * 4, ["x"] * 4, T)
+    eff = replace(mlp.neuron_effect(model, tr, 0, 1, k=4, window=window), up_labels=("<b>",) * 4,
+                  down_labels=("x",) * 4)
+    ef = figs.neuron_effect_figure(eff, VIEW)
     assert len(ef.data) == 2 and len(set(ef.data[0].y)) == 4 and "<b>" not in "".join(ef.data[0].y)
-    fires = figs.neuron_tokens_figure(eff, tokens, window, T)
-    assert len(fires.data[0].x) == 5
+    assert eff.rows()["pushes_up"][0] == ["<b>", eff.up_scores[0]]
+    fires = figs.neuron_tokens_figure(eff.firing, VIEW)
+    assert len(fires.data[0].x) == 5 and len(eff.firing.rows()) == tr.n_tokens

@@ -9,10 +9,11 @@ import explainer
 from explainer.analysis import overview as ov
 from explainer.analysis.params import REFERENCE_MODELS
 from explainer.figures import overview as figs
-from explainer.text import texts
+from explainer.tokens import markdown_text
+from explainer.view import View
 
 TEXT = "The cat sat on the mat. <b>Bold</b>"
-LABELS = texts("overview", "en")
+VIEW = View.of("overview")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def test_journey_shapes_and_top_prediction(traced):
     assert j.next_ids[0] == int(probs.argmax())
     assert j.top_prob == pytest.approx(float(probs.max()), rel=1e-9)
     assert list(j.next_probs) == sorted(j.next_probs, reverse=True) and len(j.next_ids) == 3
-    assert j.top_label == model.tokenizer.decode([j.next_ids[0]]).replace("\n", "␊")
+    assert j.top_label == model.tokenizer.decode([j.next_ids[0]]).replace("\n", "↵")
 
 
 def test_model_card_counts_every_parameter_once(tiny_model):
@@ -58,13 +59,13 @@ def test_human_numbers():
 
 
 def test_markdown_safe():
-    assert figs.markdown_safe("**x** $5 [a](b)") == r"\*\*x\*\* \$5 \[a\]\(b\)"
+    assert markdown_text("**x** $5 [a](b)") == r"\*\*x\*\* \$5 \[a\]\(b\)"
 
 
 def test_journey_figure_structure_and_escaping(traced):
     model, trace = traced
     j = ov.journey(model, trace)
-    fig = figs.journey_figure(j, LABELS)
+    fig = figs.journey_figure(j, VIEW)
     rects = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(rects) == len(figs.STAGES) == 8
     texts_shown = " ".join(a.text for a in fig.layout.annotations)
@@ -74,7 +75,7 @@ def test_journey_figure_structure_and_escaping(traced):
     hover = fig.data[0]
     assert len(hover.customdata) == 8 and hover.hovertemplate.startswith("%{customdata}")
     assert f"{j.next_probs[0]:.2%}" in hover.customdata[-1]            # exact probability on hover
-    boxes = figs.journey_boxes(j, LABELS)
+    boxes = figs.journey_boxes(j, VIEW)
     assert boxes[0][0] == "Text" and "<b>" not in boxes[0][1]            # the user's "<b>" is escaped
 
 
@@ -82,7 +83,7 @@ def test_journey_text_is_escaped():
     j = ov.Journey(text="<script>x</script>", n_chars=18, n_tokens=3, d_model=8, n_layers=2, n_heads=2,
                    d_mlp=16, vocab_size=100, rotary=False, next_ids=(1,), next_labels=("<0xE7>",),
                    next_probs=(0.5,))
-    boxes = figs.journey_boxes(j, LABELS)
+    boxes = figs.journey_boxes(j, VIEW)
     joined = " ".join(" ".join(b) for b in boxes)
     assert "<script" not in joined and "&lt;script" in joined and "&lt;0xE7&gt;" in joined
     assert "+ position vectors" in boxes[2][2]                          # learned positions (GPT-2)
@@ -90,11 +91,11 @@ def test_journey_text_is_escaped():
 
 def test_parameter_and_scale_figures(tiny_model):
     card = ov.model_card(tiny_model)
-    fig = figs.parameters_figure(card, LABELS)
+    fig = figs.parameters_figure(card, VIEW)
     bar = fig.data[0]
     assert list(bar.x) == list(card.parameters.by_component.values())
     assert "%{x:,}" in bar.hovertemplate
     sc = ov.scale(card)
-    sfig = figs.scale_figure(sc, LABELS)
+    sfig = figs.scale_figure(sc, VIEW)
     assert sfig.layout.xaxis.type == "log" and list(sfig.data[0].x) == list(sc.totals)
     assert "this model" in sfig.data[0].y[sc.this_index]

@@ -9,10 +9,10 @@ import explainer
 from explainer.analysis import position as pos
 from explainer.analysis.qk import query_keys
 from explainer.figures import position as figs
-from explainer.text import texts
 from explainer.trace import RotaryInfo
+from explainer.view import View
 
-T_EN = texts("position", "en")
+VIEW = View.of("position")
 PROMPT = "dog bites man. man bites dog."
 
 
@@ -83,19 +83,19 @@ def test_real_scores_reproduce_the_attention_row(tiny_llama):
 
 def test_figures(tiny_gpt2, tiny_llama):
     lp = pos.learned_positions(tiny_gpt2)
-    v = figs.position_vectors_figure(lp, T_EN)
-    s = figs.position_similarity_figure(lp, T_EN)
+    v = figs.position_vectors_figure(lp, VIEW)
+    s = figs.position_similarity_figure(lp.similarities, VIEW)
     assert v.data[0].zmid == 0 and s.data[0].zmin == -1 and "%{z:.3f}" in s.data[0].hovertemplate
     tr = explainer.trace(tiny_gpt2, "<0xE7> a b")
-    bars = figs.added_norms_figure(pos.added_positions(tr), tr.tokens, T_EN)
+    bars = figs.added_norms_figure(pos.added_positions(tr), VIEW)
     assert len(bars.data) == 3 and "&lt;" in bars.data[0].x[0] and "<" not in bars.data[0].x[0]
     assert all("{series}" not in b.hovertemplate for b in bars.data)
     lt = explainer.trace(tiny_llama, PROMPT)
-    f = figs.rotary_frequency_figure(pos.rotary_frequencies(lt.rotary), T_EN)
+    f = figs.rotary_frequency_figure(pos.rotary_frequencies(lt.rotary), VIEW)
     assert f.layout.yaxis.type == "log" and len(f.data[0].x) == lt.rotary.head_dim // 2
-    c = figs.distance_curve_figure(pos.rotary_distance_curve(lt.rotary, 30), T_EN)
+    c = figs.distance_curve_figure(pos.rotary_distance_curve(lt.rotary, 30), VIEW)
     assert len(c.data) == 2 and len(c.data[0].x) == 31
-    real = pos.real_distance_scores(query_keys(tiny_llama, lt, 0), 0, 4)
-    r = figs.real_distance_figure(real, lt.tokens, T_EN)
+    real = pos.real_distance_scores(query_keys(tiny_llama, lt, 0), 0, 4, lt.tokens)
+    r = figs.real_distance_figure(real, VIEW)
     assert len(r.data) == 2 and list(r.data[1].customdata) == [f"{j}: {lt.tokens[j].replace(' ', '␣', 1)}" for j in range(5)]
     assert "%{customdata}" in r.data[0].hovertemplate

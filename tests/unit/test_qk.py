@@ -73,10 +73,11 @@ def test_bad_inputs_are_refused(traced):
 
 
 def test_steps_figure_structure(traced):
-    from explainer.text import texts
+    from explainer.analysis.attention import key_steps
+    from explainer.view import View
     model, tr = traced
     s = qk_steps(model, tr, 0, 1, 3)
-    fig = qk_steps_figure(s, tr.tokens, window_for(tr.n_tokens), texts("attention", "en"))
+    fig = qk_steps_figure(key_steps(s, tr, window_for(tr.n_tokens)), View.of("attention"))
     bars = [d for d in fig.data if d.type == "bar"]
     assert len(bars) == 4 and all(len(b.x) == tr.n_tokens for b in bars)
     assert all("%{customdata}" in b.hovertemplate for b in bars)

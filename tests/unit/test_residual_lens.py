@@ -8,11 +8,13 @@ import torch
 import explainer
 from explainer.analysis import residual as res
 from explainer.analysis.lens import first_layer_with_answer, logit_lens, logit_lens_at
+from dataclasses import replace
+
 from explainer.figures import layers as figs
-from explainer.text import texts
+from explainer.view import View
 
 TEXT = "The cat sat on the mat because the cat was tired. The dog"
-LABELS = texts("layers", "en")
+VIEW = View.of("layers")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def test_readout_labels_are_the_tokenizers(traced):
     lens = logit_lens_at(model, trace, range(2, 6))
     assert readout.start == 2 and readout.stop == 6 and readout.tokens == trace.tokens[2:6]
     first = model.tokenizer.decode([int(lens.top_ids[0, 0])])
-    assert readout.top_labels[0][0] == first.replace("\n", "␊")
+    assert readout.top_labels[0][0] == first.replace("\n", "↵")
     with pytest.raises(IndexError):
         res.lens_readout(model, trace, 5, trace.n_tokens + 1)
 
@@ -138,11 +140,11 @@ def _fake_readout(labels=("<0xE7>", " a"), n1=3):
 
 
 def test_lens_grid_figure_structure_and_escaping():
-    fig = figs.lens_grid_figure(_fake_readout(), LABELS, position=5)
+    fig = figs.lens_grid_figure(replace(_fake_readout(), position=5), VIEW)
     heat = fig.data[0]
     assert np.asarray(heat.z).shape == (3, 2)
-    assert list(heat.x) == ["4:&lt;b&gt;", "5:x"]
-    assert heat.text[0][0] == "&lt;0xE7&gt;" and heat.text[0][1] == " a"
+    assert list(heat.x) == ["4: &lt;b&gt;", "5: x"]                   # "position: token", the one rule
+    assert heat.text[0][0] == "&lt;0xE7&gt;" and heat.text[0][1] == "␣a"
     assert "%{customdata[0]}" in heat.hovertemplate and "%{z:.2%}" in heat.hovertemplate
     assert heat.customdata[0][0][1] == "&lt;s&gt;"
     assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].x0 == 0.5  # column of position 5
@@ -156,15 +158,15 @@ def test_cell_label():
 def test_growth_norms_and_writes_figures(traced):
     model, trace = traced
     g = res.answer_growth(res.lens_readout(model, trace), -1 % trace.n_tokens)
-    fig = figs.growth_figure(g, LABELS)
+    fig = figs.growth_figure(g, VIEW)
     assert len(fig.data) == 3 and list(fig.data[2].y) == list(g.ranks + 1)
     assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis2.autorange == "reversed"
     assert all("%{x}" in d.hovertemplate and "%{customdata}" in d.hovertemplate for d in fig.data)
     norms = res.residual_norms(trace)
-    heat = figs.norms_figure(norms, LABELS, position=2).data[0]
+    heat = figs.norms_figure(replace(norms, position=2), VIEW).data[0]
     assert np.allclose(np.asarray(heat.customdata), norms.norms)
     assert np.allclose(np.asarray(heat.z), np.log10(norms.norms), atol=1e-5)
     assert len(heat.x) == trace.n_tokens and "%{customdata:,.2f}" in heat.hovertemplate
-    writes = figs.writes_figure(res.block_writes(trace), 2, LABELS)
+    writes = figs.writes_figure(replace(res.block_writes(trace), position=2), VIEW)
     assert len(writes.data) == 4 and writes.layout.yaxis.type == "log"
     assert np.allclose(writes.data[1].y, res.block_writes(trace).mlp[:, 2])

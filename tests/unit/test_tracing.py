@@ -288,7 +288,7 @@ def test_byte_pieces_are_legible(tiny_gpt2):
 def test_control_characters_are_visible(tiny_gpt2):
     t = explainer.trace(tiny_gpt2, "a\nb\x00c")
     joined = "".join(t.tokens)
-    assert "\n" not in joined and "\x00" not in joined and "␊" in joined and "␀" in joined
+    assert "\n" not in joined and "\x00" not in joined and "↵" in joined and "<0x00>" in joined
 
 
 def test_ablating_a_head_changes_the_output_and_only_for_that_pass(tiny_model):

@@ -5,9 +5,13 @@ import numpy as np
 import pytest
 import torch
 
+from explainer import tokens
 from explainer.analysis import vocab_map as vm
 from explainer.analysis import vocabulary as voc
 from explainer.figures import vocabulary as vfig
+from explainer.view import View
+
+VIEW = View.of("embeddings")
 
 V, D = 300, 16
 
@@ -139,21 +143,31 @@ def test_save_vocab_map_writes_a_loadable_map(planted, cache):
 
 
 # ------------------------------------------------------------------- labels and lookup
+class FakeModel:
+    """What the label functions read from a LoadedModel: its tokenizer, lock and vocabulary size."""
+
+    def __init__(self, tokenizer, vocab_size: int) -> None:
+        import threading
+        self.tokenizer, self.vocab_size, self.lock = tokenizer, vocab_size, threading.Lock()
+
+
 def test_token_labels_are_legible_and_consistent():
-    labels = voc.token_labels(FakeByteTokenizer(), vocab_size=15)
-    assert labels[:4] == ["<|endoftext|>", "␣cat", "cat", "␣dog"]
+    labels = tokens.vocabulary_labels(FakeModel(FakeByteTokenizer(), vocab_size=15))
+    assert labels[:4] == ("<|endoftext|>", " cat", "cat", " dog")
     assert labels[7] == "<0xE7>" and labels[8] == "↵"
-    assert labels[9] == "<0xEF><0xBF><0xBD>" and labels[10] == "␣" and labels[12] == "␣你"
-    assert labels[13:] == ["<unused 13>", "<unused 14>"]
+    assert labels[9] == "<0xEF><0xBF><0xBD>" and labels[10] == " " and labels[12] == " 你"
+    assert labels[13:] == ("<unused 13>", "<unused 14>")
     assert not any("�" in s for s in labels)
+    assert [tokens.shown(s) for s in labels[1:4]] == ["␣cat", "cat", "␣dog"]       # on screen
+    assert tokens.shown(labels[10]) == "␣" and tokens.shown("") == "∅"
 
 
 def test_lookup_word_prefers_single_token_and_flags_splits():
     tok = FakeByteTokenizer()
     cat = voc.lookup_word(tok, "  cat ")
-    assert (cat.text, cat.ids, cat.pieces, cat.split) == (" cat", (1,), ("␣cat",), False)
+    assert (cat.text, cat.ids, cat.pieces, cat.split) == (" cat", (1,), (" cat",), False)
     burger = voc.lookup_word(tok, "hamburger")
-    assert burger.split and burger.ids == (4, 5, 6) and burger.pieces == ("␣h", "amb", "urger")
+    assert burger.split and burger.ids == (4, 5, 6) and burger.pieces == (" h", "amb", "urger")
     with pytest.raises(ValueError):
         voc.lookup_word(tok, "   ")
     # Chinese is written without spaces: its mid-sentence form has no space in front
@@ -216,7 +230,7 @@ def test_vocab_map_figure_traces_and_size():
     vmap = vm.VocabMap("x", coords, "umap", 576, 1.0, False)
     labels = [f"tok{i}" for i in range(n)]
     labels[5] = "<0xE7>"
-    fig = vfig.vocab_map_figure(vmap, labels, highlight_ids=[5, 9, 5], secondary_ids=[11])
+    fig = vfig.vocab_map_figure(vm.MapHighlights(vmap, tuple(labels), prompt_ids=(5, 9, 5), neighbour_ids=(11,)), VIEW)
     assert [t.type for t in fig.data] == ["scattergl"] * 3
     assert len(fig.data[0].x) == n and len(fig.data[1].x) == 1 and len(fig.data[2].x) == 2
     assert fig.data[0].text[5] == "&lt;0xE7&gt;"               # plotly would eat "<0xE7>"
@@ -229,29 +243,33 @@ def test_vocab_map_figure_traces_and_size():
 def test_bar_figures(planted):
     e, labels = planted
     nb = voc.nearest_neighbours(e, labels, 3, k=4)
-    fig = vfig.neighbours_figure(nb, title="T", presenter=True)
+    fig = vfig.neighbours_figure(nb, View.of("embeddings", presenter=True))
     assert len(fig.data) == 1 and len(fig.data[0].x) == 4
     assert "%{x:.4f}" in fig.data[0].hovertemplate and "customdata[0]" in fig.data[0].hovertemplate
     assert list(fig.layout.yaxis.ticktext) == list(nb.labels)
     king = voc.WordTokens("king", " king", (2,), ("␣king",))
     split = voc.WordTokens("royal", " royal", (2, 3), ("␣ro", "yal"))
     pairs = voc.pair_similarity(e, [(king, king), (king, split)])
-    pf = vfig.pair_similarity_figure(pairs)
+    pf = vfig.pair_similarity_figure(pairs, VIEW)
     assert len(pf.data[0].y) == 2 and list(pf.data[0].marker.pattern.shape) == ["", "/"]
     assert "%{y:.4f}" in pf.data[0].hovertemplate
     res = voc.analogy(e, labels, 2, 0, 1, k=4, expected=3)
-    af = vfig.analogy_figure(res)
+    af = vfig.analogy_figure(res, VIEW)
     assert len(af.data) == 2 and all(len(t.x) == 4 for t in af.data)
     assert af.data[0].marker.color[0] == vfig.theme.ACCENT     # queen, the expected answer
 
 
 def test_token_vectors_heatmap():
     vec = torch.randn(4, D)
-    fig = vfig.token_vectors_heatmap(vec, ["␣the", "␣cat", "␣the", "<0xE7>"], title="T")
+    pv = voc.PromptVectors(0, 4, (1, 2, 1, 3), (" the", " cat", " the", "<0xE7>"), vec.numpy())
+    fig = vfig.token_vectors_heatmap(pv, VIEW)
     hm = fig.data[0]
     assert hm.type == "heatmap" and np.asarray(hm.z).shape == (4, D) and hm.zmid == 0
     assert len(set(hm.y)) == 4 and "%{z}" in hm.hovertemplate and "%{y}" in hm.hovertemplate
-    assert hm.y[3] == "3: &lt;0xE7&gt;"
+    assert hm.y[3] == "3: &lt;0xE7&gt;" and hm.y[0] == "0: ␣the"
+    rows = pv.rows()
+    assert rows[3]["token"] == "3: <0xE7>" and rows[0][D - 1] == pytest.approx(float(vec[0, D - 1]))
+
 
 
 def test_a_big_vocabulary_lays_out_its_ordinary_part_and_places_the_rest(planted, cache, monkeypatch):
