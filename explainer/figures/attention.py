@@ -72,9 +72,11 @@ def head_grid(p: Pattern, view: View) -> go.Figure:
         row, col = divmod(k, cols)
         suffix = "" if k == 0 else str(k + 1)
         x0, y1 = col * (width + gap_x), 1 - row * (height + gap_y)
-        axes["xaxis" + suffix] = dict(domain=[x0, x0 + width], anchor="y" + suffix, showticklabels=False,
+        x_dom = [max(0.0, round(x0, 6)), min(1.0, round(x0 + width, 6))]       # rounding can step past 1
+        y_dom = [max(0.0, round(y1 - height, 6)), min(1.0, round(y1, 6))]
+        axes["xaxis" + suffix] = dict(domain=x_dom, anchor="y" + suffix, showticklabels=False,
                                       showgrid=False, zeroline=False)
-        axes["yaxis" + suffix] = dict(domain=[y1 - height, y1], anchor="x" + suffix, showticklabels=False,
+        axes["yaxis" + suffix] = dict(domain=y_dom, anchor="x" + suffix, showticklabels=False,
                                       showgrid=False, zeroline=False, autorange="reversed")
         data.append(dict(type="heatmap", z=rounded(p.weights[k], 3), x=names, y=names, coloraxis="coloraxis",
                          xaxis="x" + suffix, yaxis="y" + suffix,

@@ -12,7 +12,8 @@ import streamlit as st
 
 import explainer
 from explainer.cache import ByteLRU
-from explainer.models import DEFAULT_NAME, LoadedModel, ModelLoadError, default_model_dir, default_model_ready
+from explainer.budget import TooLarge
+from explainer.models import DEFAULT_NAME, EMBEDDED_NAMES, LoadedModel, ModelLoadError, embedded_dir, embedded_ready
 from explainer.trace import Trace
 from explainer.ui import state, tour
 from explainer.ui.sidebar import sidebar
@@ -33,12 +34,12 @@ def _trace_cache() -> ByteLRU[Trace]:
 
 
 def get_model(name: str, device: str, common: Mapping[str, str]) -> LoadedModel:
-    """The shared model, converting the embedded default first (with a progress bar) if needed."""
-    if not name or name in (DEFAULT_NAME, "default", explainer.RANDOM_GPT2):
-        if not default_model_ready():
-            bar = st.progress(0.0, text=common["converting"])
-            default_model_dir(progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
-            bar.empty()
+    """The shared model, converting an embedded one first (with a progress bar) if needed."""
+    embedded = DEFAULT_NAME if not name or name in ("default", explainer.RANDOM_GPT2) else name
+    if embedded in EMBEDDED_NAMES and not embedded_ready(embedded):
+        bar = st.progress(0.0, text=common["converting"])
+        embedded_dir(embedded, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+        bar.empty()
     with st.spinner(common["loading_model"]):
         return _model(name, device)
 
@@ -54,11 +55,25 @@ class TraceKey(NamedTuple):
     ablate_mlps: frozenset
 
 
+LONG_TRACE = 1024               # from this many tokens a trace shows a progress bar instead of a spinner
+
+
 def get_trace(model: LoadedModel, text: str, max_tokens: int, ablate_heads: frozenset = frozenset(),
-              ablate_mlps: frozenset = frozenset()) -> Trace:
+              ablate_mlps: frozenset = frozenset(), progress_text: str | None = None) -> Trace:
+    """The shared trace of ``text``; a long one that this session computes shows a progress bar."""
     key = TraceKey(model.name, str(model.device), text, max_tokens, ablate_heads, ablate_mlps)
-    return _trace_cache().get_or_compute(
-        key, lambda: explainer.trace(model, text, max_tokens, ablate_heads, ablate_mlps))
+
+    def compute() -> Trace:
+        n = len(explainer.tokenize(model, text, max_tokens)[0]) if progress_text else 0
+        if n < LONG_TRACE:
+            return explainer.trace(model, text, max_tokens, ablate_heads, ablate_mlps)
+        bar = st.progress(0.0, text=progress_text.format(n=f"{n:,}", layers=model.n_layers))
+        try:
+            return explainer.trace(model, text, max_tokens, ablate_heads, ablate_mlps,
+                                   progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0)))
+        finally:
+            bar.empty()
+    return _trace_cache().get_or_compute(key, compute)
 
 
 def traces_computed() -> int:
@@ -137,14 +152,18 @@ def page_context(page: str) -> PageContext:
     view = start_page(page)
     t, common = view.t, view.common
     model = load_or_stop(common)
-    prompt = state.get("prompt")
+    prompt = state.prompt()
     if not isinstance(prompt, str) or not prompt.strip():
         st.title(t["title"])
         st.info(common["empty_prompt"])
         st.stop()
     try:
         with st.spinner(common["tracing"]):
-            tr = get_trace(model, prompt, int(state.get("max_tokens")))
+            tr = get_trace(model, prompt, int(state.get("max_tokens")), progress_text=common["tracing_long"])
+    except TooLarge as err:
+        st.title(t["title"])
+        st.warning(common["too_large"].format(error=err))
+        st.stop()
     except (ValueError, TypeError) as err:
         st.title(t["title"])
         st.warning(common["bad_prompt"].format(error=err))
@@ -159,9 +178,9 @@ def page_context(page: str) -> PageContext:
 
 
 def load_or_stop(common: Mapping[str, str]) -> LoadedModel:
-    name, device = state.get("model"), state.get("device")
+    name, device = state.model_name(), state.get("device")
     try:
         return get_model(name, device, common)
     except (ModelLoadError, TypeError, ValueError, OSError, RuntimeError) as err:
-        st.error(common["model_error"].format(name=name or DEFAULT_NAME, error=err))
+        st.error(common["model_error"].format(name=name, error=err))
         st.stop()

@@ -6,33 +6,35 @@ from typing import Mapping
 import streamlit as st
 import torch
 
+from explainer.models import DEFAULT_NAME as SMOLLM2
+from explainer.models import MULTILINGUAL_NAME as GEMMA3
 from explainer.models import RANDOM_GPT2
 from explainer.text import texts
 from explainer.ui import state, tour
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
-MODEL_CHOICES = ("", RANDOM_GPT2, "other")
+MODEL_CHOICES = (SMOLLM2, GEMMA3, RANDOM_GPT2, "other")
+LENGTHS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
 def sidebar() -> None:
     """Draw the sidebar; every value goes to URL-backed state.
 
     The language comes first and the other labels follow the value it has on this run,
-    so a switch relabels the whole sidebar at once.
+    so a switch relabels the whole sidebar at once. A default prompt and a model the user did
+    not choose follow the language (中文 reads a Chinese sentence with the multilingual model).
     """
     with st.sidebar:
-        lang = st.radio("Language / 语言", list(LANG_NAMES), key=state.bind("lang", state.get("lang")),
+        before = state.get("lang")
+        lang = st.radio("Language / 语言", list(LANG_NAMES), key=state.bind("lang", before),
                         format_func=LANG_NAMES.get, horizontal=True)
         state.put("lang", lang)
+        if lang != before:
+            _follow_language()
         common = texts("common", lang)
         _model_choice(common)
         _prompt_box(common)
-        sizes = [64, 128, 256, 512, 1024]
-        current = min(sizes, key=lambda s: abs(s - int(state.get("max_tokens"))))
-        if current != state.get("max_tokens"):
-            state.push("max_tokens", current)
-        state.put("max_tokens", st.select_slider(common["max_tokens"], sizes, key=state.bind("max_tokens", current),
-                                                 help=common["max_tokens_help"]))
+        _length(common)
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         device = state.get("device")
         if device not in devices:
@@ -46,23 +48,36 @@ def sidebar() -> None:
                                          help=common["presenter_help"]))
 
 
+def _follow_language() -> None:
+    """After a language switch: the default prompt and an unchosen model follow it (their widgets too)."""
+    if state.get("prompt") in state.DEFAULT_PROMPTS.values():
+        state.push("prompt", state.prompt())
+    if not state.get("model"):
+        state.forget_widget("model_choice")       # re-seeded below with the new language's model
+
+
 def _model_choice(common: Mapping[str, str]) -> None:
-    name = state.get("model")
-    choice = name if name in MODEL_CHOICES[:2] else "other"
-    labels = {"": common["model_default"], RANDOM_GPT2: common["model_random"], "other": common["model_other"]}
-    picked = st.selectbox(common["model"], MODEL_CHOICES, key=state.bind("model_choice", choice),
-                          format_func=labels.get)
-    if picked == "other":
-        typed = st.text_input(common["model_id"], key=state.bind("model_custom", name if choice == "other" else ""),
+    chosen, name = state.get("model"), state.model_name()
+    choice = name if name in MODEL_CHOICES[:-1] else "other"
+    labels = {SMOLLM2: common["model_smollm2"], GEMMA3: common["model_gemma3"], RANDOM_GPT2: common["model_random"],
+              "other": common["model_other"]}
+
+    def picked() -> None:                        # only a user's own pick is stored (and then kept)
+        value = st.session_state[state.widget_key("model_choice")]
+        state.put("model", "" if value == "other" else value)
+    picked_now = st.selectbox(common["model"], MODEL_CHOICES, key=state.bind("model_choice", choice),
+                              format_func=labels.get, on_change=picked)
+    if picked_now in (SMOLLM2, GEMMA3):
+        st.caption(common[f"model_{'smollm2' if picked_now == SMOLLM2 else 'gemma3'}_line"])
+    if picked_now == "other":
+        typed = st.text_input(common["model_id"], key=state.bind("model_custom", chosen if choice == "other" else ""),
                               placeholder="gpt2 · HuggingFaceTB/SmolLM2-135M · /path/to/folder",
                               help=common["model_id_help"])
         state.put("model", typed.strip() or "")
-    else:
-        state.put("model", picked)
 
 
 def _prompt_box(common: Mapping[str, str]) -> None:
-    prompt = st.text_area(common["prompt"], key=state.bind("prompt", state.get("prompt")), height=110,
+    prompt = st.text_area(common["prompt"], key=state.bind("prompt", state.prompt()), height=110,
                           max_chars=state.MAX_PROMPT_CHARS, help=common["prompt_help"])
     state.put("prompt", prompt)
     examples = [common["example_1"], common["example_2"], common["example_3"]]
@@ -71,3 +86,13 @@ def _prompt_box(common: Mapping[str, str]) -> None:
         if col.button(common[f"example_{i + 1}_label"], key=f"example_{i}", width="stretch"):
             state.push("prompt", example)
             st.rerun()
+
+
+def _length(common: Mapping[str, str]) -> None:
+    """The longest text, in tokens, up to the whole context of the embedded models (8,192)."""
+    sizes = [s for s in LENGTHS if s <= state.MAX_TOKENS]
+    current = min(sizes, key=lambda s: abs(s - int(state.get("max_tokens"))))
+    if current != state.get("max_tokens"):
+        state.push("max_tokens", current)
+    state.put("max_tokens", st.select_slider(common["max_tokens"], sizes, key=state.bind("max_tokens", current),
+                                             help=common["max_tokens_help"]))

@@ -3,6 +3,7 @@
 The public API (pages, ui modules and tests use nothing else):
 
 - values: :func:`get`, :func:`put`, :func:`push` (set and make its widget show it);
+  :func:`prompt` and :func:`model_name`, which follow the language while the user chose none;
 - widgets: :func:`bind` gives the key of a widget that shows a value, :func:`current` the
   value it will show, :func:`widget_key` its key (tests find widgets by it), :func:`forget_widget`;
 - the page: :func:`set_page`, :func:`set_view`/:func:`view` (the page's View), notices;
@@ -29,6 +30,9 @@ MAX_PROMPT_CHARS = 100_000
 MAX_URL_TEXT = 4_000          # longer prompts stay out of the URL (browsers and proxies cap its length)
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
 DEFAULT_PROMPT_ZH = "法国的首都是巴黎。德国的首都是"
+DEFAULT_PROMPTS = {"en": DEFAULT_PROMPT, "zh": DEFAULT_PROMPT_ZH}
+DEFAULT_MODELS = {"en": "smollm2-135m", "zh": "gemma-3-270m"}    # when the user has chosen none
+MAX_TOKENS = 8192                                                 # the longest text the sidebar offers
 
 
 def _bool(raw: str) -> bool:
@@ -72,7 +76,7 @@ PARAMS: dict[str, Param] = {
     "model": Param("", lambda raw: raw.strip()[:300]),
     "prompt": Param(DEFAULT_PROMPT, _text),
     "lang": Param("en", _choice("en", "zh")),
-    "max_tokens": Param(256, _ranged(int, 8, 1024)),
+    "max_tokens": Param(256, _ranged(int, 8, MAX_TOKENS)),
     "device": Param("auto", _choice("auto", "cpu", "cuda", "mps")),
     "presenter": Param(False, _bool),
     "layer": Param(0, _ranged(int, 0, 10_000)),
@@ -98,6 +102,19 @@ def get(name: str) -> Any:
     return st.session_state.get(_VALUE + name, PARAMS[name].default)
 
 
+def prompt() -> str:
+    """The text to read: what the user typed, or the default of the current language (a default
+    prompt follows the language, so 中文 starts on a Chinese sentence)."""
+    value = get("prompt")
+    return DEFAULT_PROMPTS[get("lang")] if value in DEFAULT_PROMPTS.values() else value
+
+
+def model_name() -> str:
+    """The model to load: the one the user chose, else the language's default (English: SmolLM2,
+    中文: the multilingual Gemma 3). A chosen model is never switched."""
+    return get("model") or DEFAULT_MODELS[get("lang")]
+
+
 def put(name: str, value: Any) -> None:
     """Store a value and mirror it in the URL (only values that differ from the default)."""
     st.session_state[_VALUE + name] = value
@@ -106,7 +123,8 @@ def put(name: str, value: Any) -> None:
 
 def _sync_url(name: str, value: Any) -> None:
     param = PARAMS[name]
-    if value == param.default or (name in ("prompt", "compare") and len(str(value)) > MAX_URL_TEXT):
+    default = value == param.default or (name == "prompt" and value in DEFAULT_PROMPTS.values())
+    if default or (name in ("prompt", "compare") and len(str(value)) > MAX_URL_TEXT):
         if name in st.query_params:
             del st.query_params[name]
         return

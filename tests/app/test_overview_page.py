@@ -10,13 +10,20 @@ def _overview(**query):
     return open_page("overview", query={k: str(v) for k, v in query.items()})
 
 
-@pytest.mark.parametrize("query", [{}, {"prompt": ZH_PROMPT}, {"presenter": "1"}, {"lang": "zh"}])
-def test_overview_renders(query):
+SMOLLM2_CARD = ("30", "576", "49,152", "9 / 3")
+GEMMA3_CARD = ("18", "640", "262,144", "4 / 1")
+
+
+@pytest.mark.parametrize("query,card", [({}, SMOLLM2_CARD), ({"prompt": ZH_PROMPT}, SMOLLM2_CARD),
+                                        ({"presenter": "1"}, SMOLLM2_CARD), ({"lang": "zh"}, GEMMA3_CARD),
+                                        ({"lang": "zh", "model": "smollm2-135m"}, SMOLLM2_CARD)])
+def test_overview_renders(query, card):
+    """中文 with no model chosen reads with the multilingual Gemma 3; a chosen model is kept."""
     at = _overview(**query)
     assert not at.exception
     assert len(at.get("plotly_chart")) == 3                      # journey, parameters, scale
     values = [m.value for m in at.metric]
-    assert "30" in values and "576" in values and "49,152" in values and "9 / 3" in values
+    assert all(v in values for v in card), values
 
 
 def test_overview_notice_names_the_prediction():
@@ -28,10 +35,23 @@ def test_overview_notice_names_the_prediction():
 def test_overview_in_chinese():
     at = _overview(lang="zh")
     assert at.title[0].value.startswith("总览")
-def test_language_switch_does_not_rerun_the_model():
-    at = _overview()
+def test_language_switch_keeps_a_chosen_model_and_text_without_rerunning():
+    at = _overview(model="smollm2-135m", prompt="The cat sat on the")
     misses = traces_computed()
     at.sidebar.radio(key=widget_key("lang")).set_value("zh").run()
     assert not at.exception
     assert at.title[0].value.startswith("总览")
-    assert traces_computed() == misses
+    assert traces_computed() == misses                           # same model, same text: no new pass
+    assert at.sidebar.text_area(key=widget_key("prompt")).value == "The cat sat on the"
+
+
+def test_language_switch_moves_defaults_to_chinese_and_the_multilingual_model():
+    at = _overview()
+    at.sidebar.radio(key=widget_key("lang")).set_value("zh").run()
+    assert not at.exception
+    assert at.sidebar.text_area(key=widget_key("prompt")).value == ZH_PROMPT
+    assert at.sidebar.selectbox(key=widget_key("model_choice")).value == "gemma-3-270m"
+    assert "18" in [m.value for m in at.metric]                  # Gemma 3's 18 layers
+    at.sidebar.radio(key=widget_key("lang")).set_value("en").run()
+    assert at.sidebar.selectbox(key=widget_key("model_choice")).value == "smollm2-135m"
+    assert "30" in [m.value for m in at.metric]
