@@ -47,7 +47,7 @@ else:
 st.subheader(t["pairs_title"])
 st.markdown(t["pairs_text"])
 pairs, bad = vocab.parse_pairs(st.text_area(t["pairs_label"], t["pairs_default"], height=150,
-                                               key="emb_pairs_text"))
+                                               key=f"emb_pairs_text_{view.lang}"))
 if bad:
     st.warning(t["pairs_bad"].format(lines=markdown_text(" | ".join(bad))))
 if pairs:
@@ -61,14 +61,14 @@ if pairs:
 st.subheader(t["analogy_title"])
 st.markdown(t["analogy_text"])
 cols = st.columns(4)
-names = [c.text_input(t[f"analogy_{k}"], d, key=f"emb_an_{k}") for c, k, d in
-         zip(cols, "abce", ("king", "man", "woman", "queen"))]
+defaults = [w.strip() for w in t["analogy_words"].split(",")]
+names = [c.text_input(t[f"analogy_{k}"], d, key=f"emb_an_{k}_{view.lang}") for c, k, d in zip(cols, "abce", defaults)]
 if all(w.strip() for w in names):
     vocab.show_analogy(model, view, names, "emb_analogy")
 else:
     st.info(t["analogy_empty"])
 st.markdown(t["fails_text"])
-vocab.show_analogy(model, view, ["Paris", "France", "Italy", "Rome"], "emb_analogy_fails")
+vocab.show_analogy(model, view, [w.strip() for w in t["fails_words"].split(",")], "emb_analogy_fails")
 
 # the map, now that everything else is on screen
 with map_box:

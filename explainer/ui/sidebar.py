@@ -50,8 +50,9 @@ def sidebar() -> None:
 
 def _follow_language() -> None:
     """After a language switch: the default prompt and an unchosen model follow it (their widgets too)."""
-    if state.get("prompt") in state.DEFAULT_PROMPTS.values():
-        state.push("prompt", state.prompt())
+    for name in state.LANGUAGE_DEFAULTS:
+        if state.follows_language(name):
+            state.push(name, state.get(name))
     if not state.get("model"):
         state.forget_widget("model_choice")       # re-seeded below with the new language's model
 

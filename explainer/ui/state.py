@@ -32,6 +32,9 @@ DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
 DEFAULT_PROMPT_ZH = "法国的首都是巴黎。德国的首都是"
 DEFAULT_PROMPTS = {"en": DEFAULT_PROMPT, "zh": DEFAULT_PROMPT_ZH}
 DEFAULT_MODELS = {"en": "smollm2-135m", "zh": "gemma-3-270m"}    # when the user has chosen none
+# Values whose default depends on the language: while a value is one of these defaults, it
+# follows the language (中文 starts on a Chinese sentence and a Chinese word).
+LANGUAGE_DEFAULTS = {"prompt": DEFAULT_PROMPTS, "word": {"en": "king", "zh": "猫"}}
 MAX_TOKENS = 8192                                                 # the longest text the sidebar offers
 
 
@@ -99,14 +102,21 @@ PARAMS: dict[str, Param] = {
 
 
 def get(name: str) -> Any:
+    if name in LANGUAGE_DEFAULTS and follows_language(name):
+        return LANGUAGE_DEFAULTS[name][get("lang")]
     return st.session_state.get(_VALUE + name, PARAMS[name].default)
 
 
+def follows_language(name: str) -> bool:
+    """Whether ``name`` still holds its language's default (never set, or set to exactly that),
+    so that a language switch changes it too."""
+    ss = st.session_state
+    return bool(ss.get(_FOLLOW + name, _VALUE + name not in ss))
+
+
 def prompt() -> str:
-    """The text to read: what the user typed, or the default of the current language (a default
-    prompt follows the language, so 中文 starts on a Chinese sentence)."""
-    value = get("prompt")
-    return DEFAULT_PROMPTS[get("lang")] if value in DEFAULT_PROMPTS.values() else value
+    """The text to read: what the user typed, or the default of the current language."""
+    return get("prompt")
 
 
 def model_name() -> str:
@@ -118,12 +128,14 @@ def model_name() -> str:
 def put(name: str, value: Any) -> None:
     """Store a value and mirror it in the URL (only values that differ from the default)."""
     st.session_state[_VALUE + name] = value
+    if name in LANGUAGE_DEFAULTS:
+        st.session_state[_FOLLOW + name] = value == LANGUAGE_DEFAULTS[name][get("lang")]
     _sync_url(name, value)
 
 
 def _sync_url(name: str, value: Any) -> None:
     param = PARAMS[name]
-    default = value == param.default or (name == "prompt" and value in DEFAULT_PROMPTS.values())
+    default = value == LANGUAGE_DEFAULTS[name][get("lang")] if name in LANGUAGE_DEFAULTS else value == param.default
     if default or (name in ("prompt", "compare") and len(str(value)) > MAX_URL_TEXT):
         if name in st.query_params:
             del st.query_params[name]
@@ -139,7 +151,7 @@ def push(name: str, value: Any) -> None:
     st.session_state[_PUSH + name] = True
 
 
-_VALUE, _PUSH, _WIDGET, _BOUND = "v_", "_push_", "w_", "_bound_"
+_VALUE, _PUSH, _WIDGET, _BOUND, _FOLLOW = "v_", "_push_", "w_", "_bound_", "_follow_"
 
 
 def widget_key(name: str) -> str:
@@ -225,7 +237,8 @@ def load_query_params() -> None:
         return
     st.session_state["_query_loaded"] = True
     bad = []
-    for name, raw in st.query_params.to_dict().items():
+    items = sorted(st.query_params.to_dict().items(), key=lambda kv: kv[0] != "lang")   # the language first
+    for name, raw in items:
         param = PARAMS.get(name)
         if param is None:
             continue

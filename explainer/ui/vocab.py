@@ -158,4 +158,7 @@ def map_section(model: LoadedModel, view: View, prompt_ids: Sequence[int], neigh
         vmap = with_places(model, vmap, list(prompt_ids) + list(neighbour_ids))
         shown = vocab_map.MapHighlights(vmap, labels(model), tuple(prompt_ids), tuple(neighbour_ids), word)
         figure(vfig.vocab_map_figure(shown, view), "emb_map", shown)
-        st.caption(t["map_note"].format(n=vmap.n_tokens, s=vmap.build_seconds))
+        if vmap.laid_out is None:
+            st.caption(t["map_note"].format(n=vmap.n_tokens, s=vmap.build_seconds))
+        else:
+            st.caption(t["map_note_big"].format(n=vmap.n_tokens, m=int(vmap.laid_out.sum()), s=vmap.build_seconds))

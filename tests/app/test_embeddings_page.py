@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from explainer.analysis import vocab_map
 from explainer.ui.resources import traces_computed
 from explainer.ui.state import preset, widget_key
-from tests.app.conftest import ZH_PROMPT
+from tests.app.conftest import ZH_PROMPT, open_page
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "embeddings.py")
 BASE_CHARTS = 5   # token vectors, neighbours, word pairs, analogy, failing analogy
@@ -125,7 +125,7 @@ def test_view_controls_do_not_rerun_the_model(map_cache):
     at = run_page()
     misses = traces_computed()
     at.text_input(key=widget_key("word")).input("dog").run()
-    at.text_area(key="emb_pairs_text").input("sun, moon\nbad line with three").run()
+    at.text_area(key="emb_pairs_text_en").input("sun, moon\nbad line with three").run()
     assert not at.exception
     assert traces_computed() == misses
     assert any("bad line with three" in w.value for w in at.warning)
@@ -138,3 +138,15 @@ def test_long_prompt_shows_a_window_of_tokens(map_cache):
     assert heat["type"] == "heatmap" and len(heat["y"]) == 40
     assert heat["y"][0].startswith("0: ")                      # centred on 5, clamped at 0
     assert any("0–39" in c.value for c in at.caption)
+
+
+def test_chinese_lesson_with_the_multilingual_model(map_cache):
+    """中文 with no model chosen: Gemma 3, Chinese defaults, and the lesson comes out right."""
+    at = open_page("embeddings", lang="zh")
+    assert not at.exception
+    assert at.text_input(key=widget_key("word")).value == "猫"
+    pairs = at.text_area(key="emb_pairs_text_zh").value
+    assert pairs.splitlines()[:2] == ["猫, 狗", "猫, 汉堡"]
+    assert [at.text_input(key=f"emb_an_{k}_zh").value for k in "abce"] == ["国王", "男人", "女人", "女王"]
+    text = " ".join(m.value for m in at.markdown)
+    assert "**女王**" in text and "第 **1** 位" in text              # 国王 − 男人 + 女人: 女王 first

@@ -248,12 +248,12 @@ def test_embeddings_boxes_take_any_text(kind):
     at = open_linked("embeddings")
     at.text_input(key=widget_key("word")).set_value(text[:60]).run()
     assert not at.exception, at.exception
-    at.text_area(key="emb_pairs_text").set_value(f"{text} , cat\n{text}\ncat, dog").run()
+    at.text_area(key="emb_pairs_text_en").set_value(f"{text} , cat\n{text}\ncat, dog").run()
     assert not at.exception, at.exception
-    at.text_input(key="emb_an_a").set_value(text[:60]).run()
+    at.text_input(key="emb_an_a_en").set_value(text[:60]).run()
     assert not at.exception, at.exception
     assert at.text_input(key=widget_key("word")).value == text[:60]                 # nothing typed is lost
-    assert at.text_area(key="emb_pairs_text").value.startswith(text)
+    assert at.text_area(key="emb_pairs_text_en").value.startswith(text)
     if not text.strip():
         assert _friendly(at), "an empty box should say what to type"
     _no_live_html(at)
