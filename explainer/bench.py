@@ -7,7 +7,8 @@ forward pass) their repeats are interleaved, so a noisy machine slows both alike
 ratio still holds. A missed target is reported in the table, never raised: the function
 returns 0 either way.
 
-The sections live in ``bench_trace`` (1, 2, 7: the library), ``ui.bench_app`` (4, 5, 8: the
+The sections live in ``bench_trace`` (1, 2: the library against a plain forward),
+``bench_room`` (7, 10: a room at once, whole documents), ``ui.bench_app`` (4, 5, 8: the
 Streamlit app) and ``bench_cold`` (3, 6, 9: cold starts, the vocabulary map, training); they
 share only ``bench_rows`` (the table's rows and statistics) with this runner.
 """
@@ -22,18 +23,18 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from explainer import bench_cold, bench_trace
+from explainer import bench_cold, bench_room, bench_trace
 from explainer.bench_rows import Row, fmt, judge, median, percentile, timed
 from explainer.ui import bench_app
 
 __all__ = ["ALL_SECTIONS", "Row", "fmt", "judge", "markdown_report", "median", "parse_sections", "percentile",
            "run_benchmark", "table_lines", "timed"]
 
-ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 SECTION_TITLES = {
     1: "trace() vs plain forward", 2: "trace memory", 3: "model ready", 4: "browser first chart",
-    5: "view change (no forward)", 6: "vocabulary map", 7: "classroom (30 threads)",
-    8: "figure bytes per page", 9: "tiny-model training",
+    5: "view change (no forward)", 6: "vocabulary map", 7: "a room at once (30, then 300)",
+    8: "figure bytes per page", 9: "tiny-model training", 10: "whole documents (8,192 tokens)",
 }
 
 
@@ -113,7 +114,7 @@ def parse_sections(spec: str | None) -> list[int]:
     chosen = sorted({int(part) for part in spec.replace(" ", "").split(",") if part})
     bad = [s for s in chosen if s not in ALL_SECTIONS]
     if bad:
-        raise ValueError(f"Unknown benchmark section(s) {bad}; choose from 1–9.")
+        raise ValueError(f"Unknown benchmark section(s) {bad}; choose from 1–10.")
     return chosen
 
 
@@ -137,16 +138,17 @@ def run_benchmark(args: argparse.Namespace) -> int:
         4: lambda: bench_app.section_browser(quick),
         5: lambda: bench_app.section_view_change(quick),
         6: lambda: bench_cold.section_vocab_map(quick),
-        7: lambda: bench_trace.section_classroom(ctx, "cpu"),
+        7: lambda: bench_room.section_classroom(ctx, "cpu"),
         8: lambda: bench_app.section_figure_bytes(quick),
         9: lambda: bench_cold.section_training(quick),
+        10: lambda: bench_room.section_documents(ctx, "cpu"),
     }
     rows: list[Row] = []
     for section in sections:
         rows += _run_section(section, runners[section])
-        if primary.type == "cuda" and section in (1, 2, 7):
+        if primary.type == "cuda" and section in (1, 2, 7, 10):
             gpu = {1: bench_trace.section_ratio, 2: bench_trace.section_memory,
-                   7: bench_trace.section_classroom}[section]
+                   7: bench_room.section_classroom, 10: bench_room.section_documents}[section]
             rows += _run_section(section, lambda: gpu(ctx, "cuda"))
     info = machine_info(str(primary))
     report = markdown_report(rows, info, time.perf_counter() - start,

@@ -13,54 +13,49 @@ import tempfile
 import time
 
 from explainer.bench_rows import Row
-from explainer.paths import CACHE_ENV, REPO_ROOT
+from explainer.paths import CACHE_ENV, REPO_ROOT, cache_dir
 
-TARGET_FIRST_LOAD = 35.0
+TARGET_FIRST_LOAD = {"smollm2-135m": 35.0, "gemma-3-270m": 60.0}
 TARGET_CACHED_LOAD = 3.0
-TARGET_VOCAB_FIRST = 60.0
+TARGET_VOCAB_FIRST = {"smollm2-135m": 60.0, "gemma-3-270m": 120.0}
 TARGET_VOCAB_CACHED = 1.0
+MODELS = ("smollm2-135m", "gemma-3-270m")
 TARGET_TRAINING = 30.0
 
 # Child scripts print one JSON line prefixed with this marker.
 MARK = "BENCH_RESULT "
 
 _LOAD_SCRIPT = """
-import time, json
+import time, json, os
 t0 = time.perf_counter()
 from transformers.utils import logging
 logging.disable_progress_bar()
 import explainer
 t1 = time.perf_counter()
-explainer.load_model()
+explainer.load_model(os.environ["BENCH_MODEL"])
 t2 = time.perf_counter()
 print(MARK + json.dumps({"import": t1 - t0, "load_model": t2 - t1, "total": t2 - t0}))
 """
 
 _VOCAB_SCRIPT = """
-import time, json, importlib
+import time, json, os
 from transformers.utils import logging
 logging.disable_progress_bar()
 import explainer
-mod = None
-for name in ("explainer.analysis.vocab_map", "explainer.analysis.vocabulary"):
-    try:
-        mod = importlib.import_module(name)
-        if hasattr(mod, "build_vocab_map"):
-            break
-    except ImportError:
-        mod = None
-if mod is None or not hasattr(mod, "build_vocab_map"):
-    print(MARK + json.dumps({"missing": True}))
-    raise SystemExit(0)
-model = explainer.load_model()
+from explainer.analysis import vocab_map as mod
+from explainer.tokens import vocabulary_labels
+model = explainer.load_model(os.environ["BENCH_MODEL"])
 emb = model.embedding_matrix()
+ordinary = mod.ordinary_tokens(vocabulary_labels(model))
 phases = []
 t0 = time.perf_counter()
-m1 = mod.build_vocab_map(emb, model.cache_key, lambda f, msg: phases.append((round(time.perf_counter() - t0, 2), msg)))
+m1 = mod.build_vocab_map(emb, model.cache_key, lambda f, msg: phases.append((round(time.perf_counter() - t0, 2), msg)),
+                         ordinary)
 t1 = time.perf_counter()
-m2 = mod.build_vocab_map(emb, model.cache_key, None)
+m2 = mod.build_vocab_map(emb, model.cache_key, None, ordinary)
 t2 = time.perf_counter()
 print(MARK + json.dumps({"first": t1 - t0, "cached": t2 - t1, "tokens": int(m1.coords.shape[0]),
+                         "laid_out": int(m1.laid_out.sum()) if m1.laid_out is not None else int(m1.coords.shape[0]),
                          "method": getattr(m1, "method", "?"), "from_cache": bool(getattr(m2, "from_cache", True)),
                          "phases": phases}))
 """
@@ -83,43 +78,38 @@ def run_child(script: str, env: dict[str, str] | None = None, timeout: float = 9
 
 
 def section_model_ready(quick: bool = False) -> list[Row]:
-    """§3: first run (GGUF → safetensors in an empty cache) and cached load, each a fresh process."""
-    with tempfile.TemporaryDirectory(prefix="explainer-bench-") as tmp:
-        env = {CACHE_ENV: tmp}
-        first_wall, first = run_child(_LOAD_SCRIPT, env)
-        cached_wall, cached = run_child(_LOAD_SCRIPT, env)
-    return [
-        Row(3, "first run: process start → default model ready (GGUF conversion)", first_wall, "s",
-            TARGET_FIRST_LOAD, note=f"import {first['import']:.1f} s + load_model {first['load_model']:.1f} s"),
-        Row(3, "cached: load_model() in a fresh process", cached["load_model"], "s", TARGET_CACHED_LOAD,
-            note=f"whole process {cached_wall:.1f} s, import {cached['import']:.1f} s"),
-    ]
+    """§3: first run (GGUF → safetensors in an empty cache) and cached load, each a fresh process,
+    for both embedded models."""
+    rows: list[Row] = []
+    for name in MODELS[:1] if quick else MODELS:
+        with tempfile.TemporaryDirectory(prefix="explainer-bench-") as tmp:
+            env = {CACHE_ENV: tmp, "BENCH_MODEL": name}
+            first_wall, first = run_child(_LOAD_SCRIPT, env)
+            cached_wall, cached = run_child(_LOAD_SCRIPT, env)
+        rows += [
+            Row(3, f"[{name}] first run: process start → model ready (GGUF conversion)", first_wall, "s",
+                TARGET_FIRST_LOAD[name], note=f"import {first['import']:.1f} s + load_model {first['load_model']:.1f} s"),
+            Row(3, f"[{name}] cached: load_model() in a fresh process", cached["load_model"], "s", TARGET_CACHED_LOAD,
+                note=f"whole process {cached_wall:.1f} s, import {cached['import']:.1f} s"),
+        ]
+    return rows
 
 
 def section_vocab_map(quick: bool = False) -> list[Row]:
-    """§6: build_vocab_map for the default model in an empty cache, then again from the cache."""
-    with tempfile.TemporaryDirectory(prefix="explainer-bench-") as tmp:
-        models = os.path.join(tmp, "models")
-        default = _default_models_dir()
-        if default:                       # reuse the converted model; only the map cache is fresh
-            os.symlink(default, models)
-        _, res = run_child(_VOCAB_SCRIPT, {CACHE_ENV: tmp})
-    if res.get("missing"):
-        return [Row(6, "vocabulary map", note="skipped: build_vocab_map not available", skipped=True)]
-    phases = ", ".join(f"{msg}@{t}s" for t, msg in res.get("phases", [])[:8])
-    return [
-        Row(6, f"first build, {res['tokens']} tokens ({res['method']}, cold process)", res["first"], "s",
-            TARGET_VOCAB_FIRST, note=phases),
-        Row(6, "cached load", res["cached"], "s", TARGET_VOCAB_CACHED,
-            note="" if res["from_cache"] else "NOT read from the cache"),
-    ]
-
-
-def _default_models_dir() -> str | None:
-    from explainer.models import default_model_ready
-    from explainer.paths import cache_dir
-
-    return str(cache_dir("models")) if default_model_ready() else None
+    """§6: build_vocab_map for each embedded model in an empty map cache, then again from the cache."""
+    rows: list[Row] = []
+    for name in MODELS[:1] if quick else MODELS:
+        with tempfile.TemporaryDirectory(prefix="explainer-bench-") as tmp:
+            os.symlink(str(cache_dir("models")), os.path.join(tmp, "models"))   # reuse converted models only
+            _, res = run_child(_VOCAB_SCRIPT, {CACHE_ENV: tmp, "BENCH_MODEL": name})
+        phases = ", ".join(f"{msg}@{t}s" for t, msg in res.get("phases", [])[:8])
+        rows += [
+            Row(6, f"[{name}] first build, {res['tokens']:,} tokens ({res['laid_out']:,} laid out, {res['method']}, "
+                "cold process)", res["first"], "s", TARGET_VOCAB_FIRST[name], note=phases),
+            Row(6, f"[{name}] cached load", res["cached"], "s", TARGET_VOCAB_CACHED,
+                note="" if res["from_cache"] else "NOT read from the cache"),
+        ]
+    return rows
 
 
 def section_training(quick: bool = False) -> list[Row]:

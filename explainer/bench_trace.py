@@ -1,4 +1,10 @@
-"""Benchmark sections on the library itself: 1 (trace vs plain forward), 2 (memory), 7 (classroom)."""
+"""Benchmark sections on the library itself: 1 (trace vs a plain forward) and 2 (memory).
+
+The baseline is the fastest plain forward of the same weights: the Hugging Face model as it is
+loaded (sdpa attention), same token ids, no cache, inference mode, no hooks — and it computes
+the logits at every position, as a plain forward does. Repeats are interleaved (plain, trace,
+plain, trace, …) so a noisy machine slows both alike; times are medians.
+"""
 from __future__ import annotations
 
 import gc
@@ -10,17 +16,19 @@ from typing import Any
 import torch
 
 import explainer
-from explainer.bench_rows import Row, median, percentile, timed
-from explainer.models import LoadedModel
+from explainer.bench_rows import Row, median, timed
+from explainer.budget import TooLarge
+from explainer.models import MULTILINGUAL_NAME, LoadedModel
 from explainer.tracing import tokenize
 
-SIZES = (64, 256, 1024)
+SIZES = (64, 256, 1024, 4096)
+MULTILINGUAL_SIZES = (256, 1024)
 QUICK_SIZES = (16, 64)
-TARGET_RATIO = {64: 1.10, 256: 1.10, 1024: 1.25}
-TARGET_TRACE_MB = 600.0
-TARGET_CLASSROOM_P95 = 10.0
-STUDENTS = 30
-CLASSROOM_TOKENS = 64
+TARGET_RATIO = 1.15                  # trace() ÷ plain sdpa forward, every size
+TARGET_RATIO_MULTILINGUAL = 1.25
+TARGET_KEPT_MB = {1024: 150.0, 8192: 1024.0}
+TARGET_KEPT_MULTILINGUAL_MB = 600.0
+LONGEST = 8192
 
 _SENTENCES = (
     "The capital of France is Paris, and the capital of Germany is Berlin.",
@@ -39,10 +47,15 @@ _SENTENCES = (
 
 
 def long_text(variant: int = 0, sentences: int = 400) -> str:
-    """Plain English prose, long enough for 1024+ tokens; ``variant`` gives a different text."""
+    """Plain English prose (400 sentences ≈ 6,000 tokens); ``variant`` gives a different text."""
     n = len(_SENTENCES)
     parts = [f"Note {variant}:"] + [_SENTENCES[(variant + 5 * k + k // n) % n] for k in range(sentences)]
     return " ".join(parts)
+
+
+def document(variant: int = 0) -> str:
+    """A text long enough for the whole 8,192-token context."""
+    return long_text(variant, sentences=700)
 
 
 @dataclass
@@ -51,65 +64,77 @@ class Context:
 
     model_arg: Any = None            # None (embedded default), a model name, or a LoadedModel
     quick: bool = False
-    _models: dict[str, LoadedModel] = field(default_factory=dict)
+    _models: dict[tuple[str, str], LoadedModel] = field(default_factory=dict)
 
-    def model(self, device: str) -> LoadedModel:
-        if device not in self._models:
-            arg = self.model_arg
+    def model(self, device: str, which: str = "default") -> LoadedModel:
+        """``which``: "default" (the run's model) or "multilingual" (the embedded Gemma 3)."""
+        key = (which, device)
+        if key not in self._models:
+            arg = self.model_arg if which == "default" else MULTILINGUAL_NAME
             if isinstance(arg, LoadedModel):
-                self._models[device] = arg if arg.device.type == device else explainer.wrap(
+                self._models[key] = arg if arg.device.type == device else explainer.wrap(
                     arg.hf_model, arg.tokenizer, arg.name, device)
             else:
-                self._models[device] = explainer.load_model(arg, device=device)
-        return self._models[device]
+                self._models[key] = explainer.load_model(arg, device=device)
+        return self._models[key]
 
-    def sizes(self, device: str) -> list[int]:
-        limit = self.model(device).context_length
-        return sorted({min(s, limit) for s in (QUICK_SIZES if self.quick else SIZES)})
+    @property
+    def multilingual(self) -> bool:
+        """Whether this run also measures the multilingual model (not with a model given by a test)."""
+        return not self.quick and self.model_arg is None
+
+    def sizes(self, device: str, which: str = "default") -> list[int]:
+        limit = self.model(device, which).context_length
+        chosen = QUICK_SIZES if self.quick else SIZES if which == "default" else MULTILINGUAL_SIZES
+        return sorted({min(s, limit) for s in chosen})
 
 
-def _sync(model: LoadedModel) -> None:
+def sync(model: LoadedModel) -> None:
     if model.device.type == "cuda":
         torch.cuda.synchronize(model.device)
 
 
 def plain_forward(model: LoadedModel, input_ids: torch.Tensor) -> torch.Tensor:
-    """The baseline: the same HF model (eager attention), no cache, inference mode, no hooks."""
+    """The baseline: the same HF model as loaded (sdpa), no cache, inference mode, no hooks."""
     with torch.inference_mode():
         out = model.hf_model(input_ids=input_ids, use_cache=False)
-    _sync(model)
+    sync(model)
     return out.logits
 
 
 def _repeats(size: int, quick: bool) -> int:
     if quick:
         return 2
-    return 9 if size <= 64 else 5 if size <= 256 else 3
+    return 9 if size <= 64 else 5 if size <= 256 else 3 if size <= 1024 else 2
 
 
 def section_ratio(ctx: Context, device: str) -> list[Row]:
-    """§1: trace() ÷ plain forward at each size, interleaved, medians; also without tokenization."""
-    model, tag = ctx.model(device), _tag(device)
+    """§1: trace() ÷ plain sdpa forward at each size, for the default and the multilingual model."""
+    rows = _ratios(ctx, device, "default", TARGET_RATIO)
+    if ctx.multilingual:
+        rows += _ratios(ctx, device, "multilingual", TARGET_RATIO_MULTILINGUAL)
+    return rows
+
+
+def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
+    model, tag = ctx.model(device, which), _tag(device, ctx.model(device, which))
     text = long_text()
     rows: list[Row] = []
-    for size in ctx.sizes(device):
+    for size in ctx.sizes(device, which):
         ids, _ = tokenize(model, text, size)
         x = torch.tensor([ids], device=model.device)                     # (1, T)
         plain_forward(model, x)                                          # warm-up, both sides
         explainer.trace(model, text, max_tokens=size)
-        plain, traced, tok = [], [], []
+        plain, traced = [], []
         for _ in range(_repeats(size, ctx.quick)):
             plain.append(timed(lambda: plain_forward(model, x))[0])
             traced.append(timed(lambda: explainer.trace(model, text, max_tokens=size))[0])
-            tok.append(timed(lambda: tokenize(model, text, size))[0])
-        p, t, k = median(plain), median(traced), median(tok)
-        target = TARGET_RATIO.get(size) if not ctx.quick else None
+        p, t = median(plain), median(traced)
         rows += [
-            Row(1, f"{tag}plain forward, {len(ids)} tokens (median of {len(plain)})", p, "s"),
+            Row(1, f"{tag}plain sdpa forward, {len(ids)} tokens (median of {len(plain)})", p, "s"),
             Row(1, f"{tag}trace(), text in → Trace out, {len(ids)} tokens (median)", t, "s"),
-            Row(1, f"{tag}trace() ÷ plain forward, {len(ids)} tokens", t / p, "×", target),
-            Row(1, f"{tag}(trace() − tokenization) ÷ plain, {len(ids)} tokens", (t - k) / p, "×",
-                note=f"tokenization {k * 1000:.1f} ms"),
+            Row(1, f"{tag}trace() ÷ plain sdpa forward, {len(ids)} tokens", t / p, "×",
+                None if ctx.quick else target),
         ]
     return rows
 
@@ -142,76 +167,63 @@ class PeakRSS:
 
 
 def section_memory(ctx: Context, device: str) -> list[Row]:
-    """§2: bytes a 1024-token trace keeps, and the process's peak RSS growth while tracing."""
-    model, tag = ctx.model(device), _tag(device)
-    size = ctx.sizes(device)[-1]
-    text = long_text(1)
-    ids, _ = tokenize(model, text, size)
-    x = torch.tensor([ids], device=model.device)
-    gc.collect()
-    with PeakRSS() as plain_mem:
-        plain_forward(model, x)
+    """§2: what a trace keeps at 1024 and 8,192 tokens, the peak while tracing, and a refusal."""
+    sizes = [ctx.sizes(device)[-1]] if ctx.quick else [1024, LONGEST]
+    rows = [row for size in sizes for row in _kept(ctx, device, "default", size)]
+    if ctx.multilingual:
+        rows += _kept(ctx, device, "multilingual", 1024) + _kept(ctx, device, "multilingual", LONGEST)
+    return rows + _refusal(ctx, device)
+
+
+def _kept(ctx: Context, device: str, which: str, size: int) -> list[Row]:
+    model = ctx.model(device, which)
+    tag, mb = _tag(device, model), 2**20
+    size = min(size, model.context_length)
     gc.collect()
     with PeakRSS() as mem:
-        tr = explainer.trace(model, text, max_tokens=size)
-    mb = 1e6
+        seconds, tr = timed(lambda: explainer.trace(model, document(1), max_tokens=size))
+    target = (TARGET_KEPT_MULTILINGUAL_MB if which == "multilingual" and size <= 1024
+              else TARGET_KEPT_MB.get(size) if which == "default" else None)
     rows = [
-        Row(2, f"{tag}Trace.nbytes(), {tr.n_tokens} tokens ({tr.precision})", tr.nbytes() / mb, "MB",
-            None if ctx.quick else TARGET_TRACE_MB),
-        Row(2, f"{tag}process peak RSS growth during the trace", (mem.peak - mem.start) / mb, "MB",
-            note=f"{(mem.end - mem.start) / mb:.0f} MB still held after"),
-        Row(2, f"{tag}for scale: peak RSS growth of a plain forward", (plain_mem.peak - plain_mem.start) / mb, "MB"),
+        Row(2, f"{tag}memory a trace keeps, {tr.n_tokens} tokens", tr.kept_bytes() / mb, "MB",
+            None if ctx.quick else target, note=f"+ up to {tr.cache_budget() / mb:.0f} MB of recomputed parts"),
+        Row(2, f"{tag}process peak RSS growth while tracing {tr.n_tokens} tokens", (mem.peak - mem.start) / mb, "MB",
+            note=f"{seconds:.1f} s"),
     ]
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(model.device)
         base = torch.cuda.memory_allocated(model.device)
-        explainer.trace(model, text, max_tokens=size)
-        rows.append(Row(2, f"{tag}peak GPU memory growth during the trace",
+        explainer.trace(model, document(1), max_tokens=size)
+        rows.append(Row(2, f"{tag}peak GPU memory growth, {tr.n_tokens} tokens",
                         (torch.cuda.max_memory_allocated(model.device) - base) / mb, "MB"))
     return rows
 
 
-def section_classroom(ctx: Context, device: str) -> list[Row]:
-    """§7: 30 different 64-token prompts traced at once from 30 threads; each must be exact."""
-    model, tag = ctx.model(device), _tag(device)
-    students = 6 if ctx.quick else STUDENTS
-    size = min(CLASSROOM_TOKENS, model.context_length)
-    prompts = [long_text(i, sentences=40) for i in range(students)]
-    explainer.trace(model, prompts[0], max_tokens=size)                  # warm-up
-    start_line = threading.Barrier(students)
-    latency: list[float] = [0.0] * students
-    traces: list[Any] = [None] * students
-    errors: list[BaseException] = []
-
-    def student(i: int) -> None:
+def _refusal(ctx: Context, device: str) -> list[Row]:
+    """A request above the budget is refused before it starts, and the model keeps serving."""
+    import os
+    model, tag = ctx.model(device), _tag(device, ctx.model(device))
+    old = os.environ.get("LLM_EXPLAINER_MEMORY_GB")
+    os.environ["LLM_EXPLAINER_MEMORY_GB"] = "0.001"
+    try:
+        start = time.perf_counter()
+        refused = False
         try:
-            start_line.wait()
-            latency[i], traces[i] = timed(lambda: explainer.trace(model, prompts[i], max_tokens=size))
-        except BaseException as err:  # noqa: BLE001 - reported in the table
-            errors.append(err)
-
-    threads = [threading.Thread(target=student, args=(i,)) for i in range(students)]
-    wall, _ = timed(lambda: [t.start() for t in threads] + [t.join() for t in threads])
-    if errors:
-        raise errors[0]
-    alone = [explainer.trace(model, p, max_tokens=size) for p in prompts]
-    exact = sum(_same(a, b) for a, b in zip(traces, alone))
-    distinct = len({tuple(t.token_ids.tolist()) for t in traces})
-    return [
-        Row(7, f"{tag}p50 latency, {students} concurrent {size}-token traces", percentile(latency, 50), "s"),
-        Row(7, f"{tag}p95 latency, {students} concurrent {size}-token traces", percentile(latency, 95), "s",
-            None if ctx.quick else TARGET_CLASSROOM_P95, note=f"all done in {wall:.1f} s"),
-        Row(7, f"{tag}traces that differ from the same prompt traced alone (bitwise)", float(students - exact),
-            "", 0.0, note=f"{exact}/{students} exact, {distinct} distinct prompts"),
-    ]
+            explainer.trace(model, document(2), max_tokens=LONGEST)
+        except TooLarge:
+            refused = True
+        seconds = time.perf_counter() - start
+    finally:
+        if old is None:
+            del os.environ["LLM_EXPLAINER_MEMORY_GB"]
+        else:
+            os.environ["LLM_EXPLAINER_MEMORY_GB"] = old
+    served = explainer.trace(model, "The capital of France is", max_tokens=16).n_tokens > 0
+    return [Row(2, f"{tag}a request over the memory budget: refused before it starts, then the next one served",
+                seconds * 1000 if refused and served else None, "ms", None if ctx.quick else 1000.0,
+                note=("refused" if refused else "NOT refused") + ("; next trace served" if served else "; NOT served"))]
 
 
-def _same(a: Any, b: Any, tol: float = 1e-4) -> bool:
-    """Whether a trace made in a batch holds what the same prompt traced alone holds (≤ ``tol``)."""
-    return torch.equal(a.token_ids, b.token_ids) and all(
-        torch.allclose(x, y, atol=tol, rtol=tol) for x, y in ((a._residual, b._residual),
-                                                               (a._last_logits, b._last_logits)))
-
-
-def _tag(device: str) -> str:
-    return "" if device == "cpu" else f"[{device}] "
+def _tag(device: str, model: LoadedModel | None = None) -> str:
+    parts = ([] if device == "cpu" else [device]) + ([model.name] if model is not None else [])
+    return f"[{', '.join(parts)}] " if parts else ""

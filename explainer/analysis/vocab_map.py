@@ -219,6 +219,12 @@ def _build(embedding: torch.Tensor, cache_key: str, report: Progress, ordinary: 
     return VocabMap(cache_key, coords, "umap", d, 0.0, False, laid_out, basis.numpy(), mean.numpy())
 
 
+def ordinary_tokens(labels: Sequence[str]) -> np.ndarray:
+    """(V,) True for ordinary tokens; False for special (``<pad>``), unused (``<unused7>``) and byte
+    (``<0xE7>``) tokens, which a big vocabulary's map leaves out of its layout."""
+    return np.array([not (lab.startswith("<") and lab.endswith(">")) for lab in labels], dtype=bool)
+
+
 def layout_subset(n_tokens: int, ordinary: np.ndarray | None = None) -> np.ndarray:
     """(V,) bool: the first :data:`MAX_LAYOUT_TOKENS` ids among the ``ordinary`` ones (all when None)."""
     ok = np.ones(n_tokens, dtype=bool) if ordinary is None else np.asarray(ordinary, dtype=bool)

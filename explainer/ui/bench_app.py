@@ -125,7 +125,15 @@ def _visit(browser: Any, url: str, timeout_s: float) -> tuple[float | None, str]
 
 
 def section_view_change(quick: bool = False) -> list[Row]:
-    """§5: server time of a rerun after a view-only change, and proof that no trace was computed."""
+    """§5: server time of a rerun after a view-only change, and proof that no trace was computed,
+    on the default model (English) and on the multilingual one (中文, Chinese prompt)."""
+    rows = _view_changes({}, "", quick)
+    if not quick:
+        rows += _view_changes({"lang": "zh"}, "[gemma-3-270m, 中文] ", quick)
+    return rows
+
+
+def _view_changes(values: dict[str, Any], tag: str, quick: bool) -> list[Row]:
     from explainer.ui.apptest import find_widget, open_page, set_other_value
     from explainer.ui.resources import traces_computed
     from explainer.ui.state import widget_key
@@ -134,9 +142,9 @@ def section_view_change(quick: bool = False) -> list[Row]:
     opened: dict[str, Any] = {}
     for page, name, label in VIEW_CONTROLS:
         key = widget_key(name)
-        metric = f"{label} change on '{page}' ({key}): rerun"
+        metric = f"{tag}{label} change on '{page}' ({key}): rerun"
         if page not in opened:
-            opened[page] = open_page(page, timeout=APPTEST_TIMEOUT)
+            opened[page] = open_page(page, timeout=APPTEST_TIMEOUT, **values)
         at = opened[page]
         if at.exception:
             rows.append(Row(5, metric, note=f"page raised: {str(at.exception[0].value)[:120]}", error=True))
@@ -153,7 +161,7 @@ def section_view_change(quick: bool = False) -> list[Row]:
         note = f"{new_traces} new traces" + (f"; error: {str(at.exception[0].value)[:100]}" if at.exception else "")
         rows.append(Row(5, metric + f", median of {len(times)}", median(times), "ms", TARGET_VIEW_CHANGE_MS,
                         note=note))
-        rows.append(Row(5, f"{label} change: new forward passes", float(new_traces), "", 0.0))
+        rows.append(Row(5, f"{tag}{label} change: new forward passes", float(new_traces), "", 0.0))
     return rows
 
 

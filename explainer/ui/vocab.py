@@ -51,8 +51,7 @@ def embedding(model: LoadedModel) -> torch.Tensor:
 
 def ordinary(model: LoadedModel) -> "np.ndarray":
     """(V,) True for tokens a big vocabulary's map may lay out: not special, unused or byte tokens."""
-    import numpy as np
-    return np.array([not (lab.startswith("<") and lab.endswith(">")) for lab in labels(model)], dtype=bool)
+    return vocab_map.ordinary_tokens(labels(model))
 
 
 class _NotBuilt(LookupError):

@@ -64,6 +64,7 @@ def test_percentiles_and_sections():
     assert parse_sections("7, 1,2") == [1, 2, 7]
     with pytest.raises(ValueError):
         parse_sections("1,12")
+    assert parse_sections("10") == [10]
 
 
 def test_page_slugs_come_from_app_py():
@@ -74,22 +75,28 @@ def test_page_slugs_come_from_app_py():
 
 def test_quick_run_on_a_tiny_model(tiny_llama, tmp_path, capsys):
     out = tmp_path / "BENCH.md"
-    args = argparse.Namespace(quick=True, sections="1,2", out=str(out), device="cpu", model=tiny_llama)
+    args = argparse.Namespace(quick=True, sections="1,2,10", out=str(out), device="cpu", model=tiny_llama)
     assert bench.run_benchmark(args) == 0
     text = out.read_text(encoding="utf-8")
     assert "## Machine" in text and "**torch**" in text and "**CPU**" in text
-    for metric in ("plain forward, 16 tokens", "trace() ÷ plain forward, 64 tokens",
-                   "(trace() − tokenization) ÷ plain", "Trace.nbytes(), 64 tokens", "peak RSS growth"):
-        assert metric in text
+    for metric in ("plain sdpa forward, 16 tokens", "trace() ÷ plain sdpa forward, 64 tokens",
+                   "memory a trace keeps, 64 tokens", "peak RSS growth", "refused before it starts",
+                   "64-row attention window", "whole-model summaries"):
+        assert metric in text, metric
+    refusal = [line for line in text.splitlines() if "refused before it starts" in line][0]
+    assert "refused; next trace served" in refusal
     assert "error" not in text.split("## Results")[1]
     assert "| § | Metric |" in capsys.readouterr().out
 
 
 def test_classroom_results_are_exact_on_a_tiny_model(tiny_gpt2):
-    from explainer.bench_trace import Context, section_classroom
+    from explainer.bench_room import section_classroom
+    from explainer.bench_trace import Context
     rows = section_classroom(Context(model_arg=tiny_gpt2, quick=True), "cpu")
-    mismatch = [r for r in rows if "differ" in r.metric][0]
+    mismatch = [r for r in rows if "differ from" in r.metric][0]
     assert mismatch.value == 0 and mismatch.result == "pass"
+    crowd = [r for r in rows if "students at once" in r.metric][0]
+    assert crowd.value > 0 and crowd.unit == "traces/s"
 
 
 def test_a_broken_section_becomes_an_error_row():
