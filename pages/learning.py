@@ -14,7 +14,8 @@ lang, presenter, t, common = start_page("learning")
 header(t, presenter)
 
 st.header(t["train_section"])
-st.markdown(t["train_intro"])
+with st.expander(common["stage.explain_label"]) if presenter else st.container():          # folded on stage
+    st.markdown(t["train_intro"])
 running = (trainer := ui.current_trainer()) is not None and trainer.snapshot().running
 setup = ui.corpus_controls(t, lang, running)
 if setup is None:                     # the custom text is unusable: the message is already shown

@@ -12,7 +12,8 @@ from explainer.ui.widgets import choose, figure, header, int_slider, token_picke
 ctx = page_context("mlp")
 t, tr, model = ctx.t, ctx.trace, ctx.model
 header(t, ctx.presenter)
-st.info(t["swiglu" if model.arch.family == "llama" else "gelu"].format(d_model=tr.d_model, d_mlp=tr.d_mlp))
+with st.expander(ctx.common["stage.explain_label"]) if ctx.presenter else st.container():   # folded on stage
+    st.info(t["swiglu" if model.arch.family == "llama" else "gelu"].format(d_model=tr.d_model, d_mlp=tr.d_mlp))
 
 st.subheader(t["overview_header"])
 view = mlp_overview(tr)

@@ -17,7 +17,9 @@ from explainer.text import texts
 from explainer.trace import Trace
 from explainer.ui import state, tour
 from explainer.ui.sidebar import sidebar
+from explainer.ui.stage import on_stage
 from explainer.ui.style import inject_style
+from explainer.ui.widgets import _current
 
 TRACE_CACHE_BYTES = 3 * 2**30
 
@@ -92,11 +94,12 @@ def start_page(page: str) -> tuple[str, bool, Mapping[str, str], Mapping[str, st
     _route_through_app()
     st.session_state["_page_now"] = page
     state.load_query_params()
+    inject_style(bool(_current("presenter")))    # first, so presenter CSS (chrome hidden) arrives at once
     sidebar()
     lang, presenter = state.get("lang"), bool(state.get("presenter"))
     for name, value in state.bad_url_values():
         state.notice(texts("common", lang)["bad_url_value"].format(name=name, value=value))
-    inject_style(presenter)
+    on_stage(lang, presenter)                     # presenter frame, share, tour keys, complete URL
     return lang, presenter, texts(page, lang), texts("common", lang)
 
 

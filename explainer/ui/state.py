@@ -12,10 +12,13 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from explainer import shortlinks
+
 MAX_PROMPT_CHARS = 100_000
 MAX_URL_TEXT = 4_000          # longer prompts stay out of the URL (browsers and proxies cap its length)
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
 DEFAULT_PROMPT_ZH = "法国的首都是巴黎。德国的首都是"
+LONG_TEXTS = ("prompt", "compare")   # past MAX_URL_TEXT the URL carries "<name>_ref", a short-link key
 
 
 def _bool(raw: str) -> bool:
@@ -93,13 +96,29 @@ def put(name: str, value: Any) -> None:
 
 def _sync_url(name: str, value: Any) -> None:
     param = PARAMS[name]
-    if value == param.default or (name in ("prompt", "compare") and len(str(value)) > MAX_URL_TEXT):
+    too_long = name in LONG_TEXTS and len(str(value)) > MAX_URL_TEXT
+    if name in LONG_TEXTS:
+        _sync_ref(name + "_ref", str(value) if too_long else None)
+    if value == param.default or too_long:
         if name in st.query_params:
             del st.query_params[name]
         return
     raw = ("1" if value else "0") if isinstance(value, bool) else str(value)
     if st.query_params.get(name) != raw:
         st.query_params[name] = raw
+
+
+def _sync_ref(ref: str, text: str | None) -> None:
+    """A text too long for the URL travels as its short-link key (explainer.shortlinks)."""
+    try:
+        key = shortlinks.save(text) if text is not None else None
+    except (shortlinks.ShortLinkError, OSError):
+        key = None                                # the disk refused: the URL goes without the text
+    if key is None:
+        if ref in st.query_params:
+            del st.query_params[ref]
+    elif st.query_params.get(ref) != key:
+        st.query_params[ref] = key
 
 
 def push(name: str, value: Any) -> None:
@@ -136,6 +155,13 @@ def load_query_params() -> None:
         except (ValueError, TypeError, OverflowError):
             bad.append((name, raw[:60]))
     st.session_state["_bad_url"] = bad
+    for name in LONG_TEXTS:                       # a long text by its short link: after the plain values
+        key = st.query_params.get(name + "_ref")
+        if key is not None:
+            try:
+                put(name, shortlinks.load(key))
+            except shortlinks.ShortLinkError as err:   # reworded by explainer.ui.stage in the page's language
+                st.session_state.setdefault("_bad_ref", []).append((name, key[:60], err.reason))
 
 
 def bad_url_values() -> list[tuple[str, str]]:

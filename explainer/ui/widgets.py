@@ -10,6 +10,8 @@ import streamlit as st
 from explainer.figures import theme
 from explainer.text import texts
 from explainer.ui import state
+from explainer.ui.projector import readable
+from explainer.ui.stage import presenter_header
 
 
 def _bind(name: str, value: Any) -> str:
@@ -96,6 +98,8 @@ def token_picker(name: str, label: str, tokens: Sequence[str], stale: str | None
 
 def header(t: Mapping[str, str], presenter: bool = False) -> None:
     """Title, the plain-language explanation, and the 'what to notice' note of a page."""
+    if presenter:                                 # compact, explanations folded (explainer.ui.stage)
+        return presenter_header(t)
     st.title(t["title"])
     for message in state.pop_notices():
         st.warning(message)
@@ -111,6 +115,8 @@ def figure(fig: go.Figure, key: str, data: Any = None, file_stem: str | None = N
            labels: Mapping[str, str] | None = None) -> None:
     """Show a chart (PNG/SVG from its toolbar, fully offline) and offer its data as CSV or JSON."""
     config = theme.PLOTLY_CONFIG_SVG if state.get("img") == "svg" else theme.PLOTLY_CONFIG
+    if state.get("presenter"):
+        readable(fig)                             # no chart text under 18 px on a projector (explainer.ui.projector)
     st.plotly_chart(fig, key=key, config=config, width="stretch")
     if data is None:
         return
