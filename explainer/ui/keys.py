@@ -66,6 +66,5 @@ _SCRIPT = """
 
 
 def listen() -> None:
-    """Install the tour's key listener in the browser (once per tab; hidden, takes no space)."""
-    with st.sidebar.container(key="stage_keys"):
-        st.html(_SCRIPT % json.dumps(ACTIONS), unsafe_allow_javascript=True)
+    """Install the tour's key listener in the browser (once per tab; draw it inside a hidden container)."""
+    st.html(_SCRIPT % json.dumps(ACTIONS), unsafe_allow_javascript=True)

@@ -199,6 +199,25 @@ def shared_query(query: Mapping[str, str], origin: Origin, save: Callable[[str],
     return out, moved
 
 
+_NON_ASCII_ESCAPES = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
+
+
+def readable(link: str) -> str:
+    """``link`` with its non-ASCII text shown as characters (巴黎, not %E5%B7%B4%E9%BB%8E).
+
+    Only escapes of bytes ≥ 0x80 that form whole UTF-8 characters are decoded; ASCII escapes
+    (``%26`` for "&", ``%3D`` for "=", ``+`` for a space) stay, so the readable form still
+    opens the same view when typed or pasted into a browser.
+    """
+    def decode(match: re.Match[str]) -> str:
+        raw = bytes.fromhex(match.group(0).replace("%", ""))
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return match.group(0)
+    return _NON_ASCII_ESCAPES.sub(decode, link)
+
+
 def qr_png(link: str, pixels: int = 480) -> bytes | None:
     """A PNG QR code of ``link`` about ``pixels`` wide (black on white), or None if it cannot hold it."""
     import segno

@@ -54,7 +54,7 @@ def _dialog_body(common: Mapping[str, str]) -> None:
     with right:
         st.markdown(common["stage.share_scan"])
         with st.container(key="share_link"):
-            st.code(link, language=None, wrap_lines=True)
+            st.code(links.readable(link), language=None, wrap_lines=True)
         for key, fields in notes:
             message = common["stage." + key].format(**fields)
             (st.info if key.startswith("share_short") else st.warning)(message)

@@ -5,6 +5,7 @@
   expander (the CSS is in :mod:`explainer.ui.style`);
 - “Share with the room” in the sidebar (:mod:`explainer.ui.share`);
 - the tour's keys (:mod:`explainer.ui.keys`);
+- after a dropped connection, one rerun that rebuilds the view from the URL (:mod:`explainer.ui.reconnect`);
 - the URL always carries the whole view: a page switch clears Streamlit's query parameters, so
   every value this session holds is written back on every run. When the connection drops and
   returns, or the server lost the session, the browser's URL alone rebuilds the same view;
@@ -17,7 +18,7 @@ from typing import Mapping
 import streamlit as st
 
 from explainer.text import texts
-from explainer.ui import keys, links, state
+from explainer.ui import keys, links, reconnect, state
 from explainer.ui.share import share_button
 
 
@@ -32,7 +33,9 @@ def on_stage(lang: str, presenter: bool) -> None:
     share_button(common, key="share_room", where=st.sidebar)
     if state.get("tour") >= 0:
         st.sidebar.caption(common["stage.keys_hint"])
-    keys.listen()
+    with st.sidebar.container(key="stage_hidden"):     # scripts only: hidden, takes no space
+        keys.listen()
+        reconnect.watch(common["stage.resync"])
 
 
 def complete_url() -> None:

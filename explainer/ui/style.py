@@ -15,7 +15,7 @@ _BASE = """
 .tok-row {line-height: 2.2; display: flex; flex-wrap: wrap; font-family: ui-monospace, Menlo, Consolas, monospace;}
 .tok {display: inline-block; border-radius: 4px; padding: 0 4px; margin: 2px; white-space: pre; border: 1px solid #0002; line-height: 1.9;}
 .tok sub {font-size: 0.65em; color: #333; margin-left: 2px;}
-.st-key-stage_keys {display: none;}
+.st-key-stage_hidden {display: none;}
 .st-key-share_link code {font-size: 1.15rem; word-break: break-all;}
 </style>
 """
@@ -27,9 +27,9 @@ html, body, [data-testid="stAppViewContainer"] {font-size: 20px; color: #000;}
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {font-size: 1.15rem; color: #000;}
 [data-testid="stMarkdownContainer"] a {color: #0a3a8c; text-decoration: underline;}
 [data-testid="stWidgetLabel"] p {font-weight: 600; color: #000;}
-h1 {font-size: 1.75rem !important; padding: 0.1rem 0 0 0 !important; line-height: 1.2 !important;}
-h2 {font-size: 1.5rem !important; padding: 0.4rem 0 0.25rem 0 !important; line-height: 1.3 !important;}
-h3 {font-size: 1.3rem !important; padding: 0.3rem 0 0.25rem 0 !important; line-height: 1.3 !important;}
+[data-testid="stMain"] h1 {font-size: 1.75rem !important; padding: 0.1rem 0 0 0 !important; line-height: 1.2 !important;}
+[data-testid="stMain"] h2 {font-size: 1.5rem !important; padding: 0.4rem 0 0.25rem 0 !important; line-height: 1.3 !important;}
+[data-testid="stMain"] h3 {font-size: 1.3rem !important; padding: 0.3rem 0 0.25rem 0 !important; line-height: 1.3 !important;}
 [data-testid="stCaptionContainer"] {display: none;}
 [data-testid="stMain"] [data-testid="stCode"] {display: none;}
 .tok-row {font-size: 1.5rem;}

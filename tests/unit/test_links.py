@@ -129,6 +129,17 @@ def test_store_errors_reach_the_caller():
         shared_query({"prompt": "x" * 2000}, Origin("http", "h", None, "/"), broken, ("prompt",))
 
 
+@pytest.mark.parametrize("values", [{"prompt": "猫 & 狗=朋友 🐱", "layer": "3"}, {"prompt": "100% a+b #1 ?x"},
+                                    {"prompt": "法国的首都是巴黎。", "lang": "zh"}])
+def test_readable_links_show_characters_and_open_the_same_view(values):
+    from urllib.parse import urlencode
+    link = "http://192.168.1.7:8501/tokens?" + urlencode(values)
+    shown = links.readable(link)
+    assert all(ch in shown for value in values.values() for ch in value if ord(ch) > 127)
+    assert {k: v[0] for k, v in parse_qs(urlsplit(shown).query).items()} == values
+    assert links.readable("http://h/?p=%FF%FE") == "http://h/?p=%FF%FE"     # not UTF-8: left as it is
+
+
 def _decode(png: bytes, tmp_path) -> str:
     zbarimg = shutil.which("zbarimg")
     if zbarimg is None:
