@@ -1,10 +1,10 @@
 """Keys for the guided tour: → / PageDown next, ← / PageUp back, Esc ends it.
 
-Presentation clickers send PageDown / PageUp (some send the arrows). One small script, run in
-the app's own page (``st.html`` with JavaScript, no iframe, no CDN), listens on the document,
-so no click into the page is needed first. A key does what the matching tour button does: it
-clicks it (``.st-key-tour_next button`` …), so the tour's own Python code runs, exactly as with
-the mouse. It stays out of the way:
+Presentation clickers send PageDown / PageUp (some send the arrows). The listener sits on the
+app's own document (installed by :mod:`explainer.ui.browser`, no iframe, no CDN), so no click
+into the page is needed first. A key does what the matching tour button does: it clicks it
+(``.st-key-tour_next button`` …), so the tour's own Python code runs, exactly as with the mouse.
+It stays out of the way:
 
 - keys typed into a text box, a select box, a slider or any other control are left alone;
 - with Ctrl, Alt, Meta or Shift, or while an IME composes, nothing happens;
@@ -12,15 +12,10 @@ the mouse. It stays out of the way:
 - a key held down (auto-repeat) or pressed while the app is still running a step is dropped,
   so a key can never queue a chain of reruns;
 - where no tour button is on the page, the key keeps its normal meaning (scrolling).
-
-The script installs itself once per browser tab (a flag on ``window``); Streamlit mounts it
-again on each page switch, which then does nothing.
 """
 from __future__ import annotations
 
 import json
-
-import streamlit as st
 
 # key → the tour buttons it presses, first one present wins (keys of the buttons in explainer.ui.tour).
 ACTIONS: dict[str, list[str]] = {
@@ -31,12 +26,11 @@ ACTIONS: dict[str, list[str]] = {
     "Escape": ["tour_end", "tour_end_side"],
 }
 
-_SCRIPT = """
-<script>
-(() => {
-  const root = window;
-  if (root.__llmExplainerKeys) return;
-  root.__llmExplainerKeys = true;
+# A JavaScript function body; installs the listener once per browser tab.
+SCRIPT = """
+function installTourKeys() {
+  if (window.__llmExplainerKeys) return;
+  window.__llmExplainerKeys = true;
   const ACTIONS = %s;
   const CONTROLS = 'input, textarea, select, [contenteditable=""], [contenteditable="true"], [role="slider"],'
     + ' [role="combobox"], [role="listbox"], [role="textbox"], [role="spinbutton"], [role="radiogroup"],'
@@ -54,17 +48,11 @@ _SCRIPT = """
       if (!button || button.disabled) continue;
       e.preventDefault();
       if (!e.repeat && !running()) {
-        root.__llmExplainerKeyPresses = (root.__llmExplainerKeyPresses || 0) + 1;
+        window.__llmExplainerKeyPresses = (window.__llmExplainerKeyPresses || 0) + 1;
         button.click();
       }
       return;
     }
   }, true);
-})();
-</script>
-"""
-
-
-def listen() -> None:
-    """Install the tour's key listener in the browser (once per tab; draw it inside a hidden container)."""
-    st.html(_SCRIPT % json.dumps(ACTIONS), unsafe_allow_javascript=True)
+}
+""" % json.dumps(ACTIONS)

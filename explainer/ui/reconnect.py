@@ -3,22 +3,19 @@
 When the network drops and returns, Streamlit's page reconnects by itself. If the server kept
 the session (a short drop), nothing is lost. If it did not (the server restarted, or the drop
 outlasted ``server.disconnectedSessionTTL``), the browser still shows the old page but the new
-session on the server knows nothing until the next click. So a small script (no CDN, no
-iframe) watches the app's connection state and, when it comes back after having been lost,
-clicks a hidden button: one rerun, which in a new session reads the whole view from the URL
-(:func:`explainer.ui.state.load_query_params`; the URL is kept complete by
-:func:`explainer.ui.stage.complete_url`). In a kept session the rerun just redraws the same view.
-The script installs itself once per browser tab.
+session on the server knows nothing until the next click. So a small watcher (installed by
+:mod:`explainer.ui.browser`) follows the app's connection state and, when the connection
+comes back after having been lost, asks for one rerun. In a new session that run reads the
+whole view from the URL (:func:`explainer.ui.state.load_query_params`; the URL is kept complete
+by :func:`explainer.ui.stage.complete_url`); in a kept session it just redraws the same view.
 """
 from __future__ import annotations
 
-import streamlit as st
+TRIGGER = "resync"
 
-BUTTON_KEY = "stage_resync"
-
-_SCRIPT = """
-<script>
-(() => {
+# A JavaScript function body; ``rerun()`` asks Streamlit for one rerun. Installed once per tab.
+SCRIPT = """
+function installResync(rerun) {
   if (window.__llmExplainerResync) return;
   window.__llmExplainerResync = true;
   let lost = false, seen = false;
@@ -30,12 +27,9 @@ _SCRIPT = """
       if (seen && lost) {
         lost = false;
         setTimeout(() => {
-          const button = document.querySelector('.st-key-%s button');
-          const running = document.querySelector('[data-test-script-state="running"]');
-          if (button && !running) {
-            window.__llmExplainerResyncs = (window.__llmExplainerResyncs || 0) + 1;
-            button.click();
-          }
+          if (document.querySelector('[data-test-script-state="running"]')) return;
+          window.__llmExplainerResyncs = (window.__llmExplainerResyncs || 0) + 1;
+          rerun();
         }, 300);
       }
       seen = true;
@@ -46,12 +40,5 @@ _SCRIPT = """
   new MutationObserver(check).observe(document.documentElement,
     {subtree: true, attributes: true, attributeFilter: ['data-test-connection-state']});
   check();
-})();
-</script>
-""" % BUTTON_KEY
-
-
-def watch(label: str) -> None:
-    """Draw the hidden button and the script that presses it after a reconnection (inside a hidden container)."""
-    st.button(label, key=BUTTON_KEY)
-    st.html(_SCRIPT, unsafe_allow_javascript=True)
+}
+"""

@@ -4,8 +4,8 @@
   compact header: the title with a share button beside it, the explanations in one folded
   expander (the CSS is in :mod:`explainer.ui.style`);
 - “Share with the room” in the sidebar (:mod:`explainer.ui.share`);
-- the tour's keys (:mod:`explainer.ui.keys`);
-- after a dropped connection, one rerun that rebuilds the view from the URL (:mod:`explainer.ui.reconnect`);
+- the tour's keys (:mod:`explainer.ui.keys`) and, after a dropped connection, one rerun that
+  rebuilds the view from the URL (:mod:`explainer.ui.reconnect`), both in :mod:`explainer.ui.browser`;
 - the URL always carries the whole view: a page switch clears Streamlit's query parameters, so
   every value this session holds is written back on every run. When the connection drops and
   returns, or the server lost the session, the browser's URL alone rebuilds the same view;
@@ -18,7 +18,7 @@ from typing import Mapping
 import streamlit as st
 
 from explainer.text import texts
-from explainer.ui import keys, links, reconnect, state
+from explainer.ui import browser, links, state
 from explainer.ui.share import share_button
 
 
@@ -33,9 +33,8 @@ def on_stage(lang: str, presenter: bool) -> None:
     share_button(common, key="share_room", where=st.sidebar)
     if state.get("tour") >= 0:
         st.sidebar.caption(common["stage.keys_hint"])
-    with st.sidebar.container(key="stage_hidden"):     # scripts only: hidden, takes no space
-        keys.listen()
-        reconnect.watch(common["stage.resync"])
+    with st.sidebar.container(key="stage_hidden"):     # browser code only: hidden, takes no space
+        browser.mount()
 
 
 def complete_url() -> None:
@@ -48,7 +47,7 @@ def complete_url() -> None:
 def presenter_header(t: Mapping[str, str]) -> None:
     """Presenter mode's page header: a compact title, a share button, explanations folded."""
     common = texts("common", state.get("lang"))
-    title, share = st.columns([6, 1], vertical_alignment="center")
+    title, share = st.columns([8, 1], vertical_alignment="center")
     title.title(t["title"])
     share_button(common, key="share_room_main", where=share, short=True)
     for message in state.pop_notices():

@@ -27,16 +27,19 @@ html, body, [data-testid="stAppViewContainer"] {font-size: 20px; color: #000;}
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li {font-size: 1.15rem; color: #000;}
 [data-testid="stMarkdownContainer"] a {color: #0a3a8c; text-decoration: underline;}
 [data-testid="stWidgetLabel"] p {font-weight: 600; color: #000;}
-[data-testid="stMain"] h1 {font-size: 1.75rem !important; padding: 0.1rem 0 0 0 !important; line-height: 1.2 !important;}
+[data-testid="stMain"] h1 {font-size: 2.25rem !important; padding: 0.1rem 0 0 0 !important; margin: 0 !important;
+  line-height: 1.15 !important;}
+[data-testid="stMain"] [data-testid="stHeading"] [data-testid="stMarkdownContainer"] {margin-bottom: 0;}
+.st-key-share_room_main button {padding: 0.25rem 0.5rem; min-height: 2.2rem;}
 [data-testid="stMain"] h2 {font-size: 1.5rem !important; padding: 0.4rem 0 0.25rem 0 !important; line-height: 1.3 !important;}
 [data-testid="stMain"] h3 {font-size: 1.3rem !important; padding: 0.3rem 0 0.25rem 0 !important; line-height: 1.3 !important;}
 [data-testid="stCaptionContainer"] {display: none;}
 [data-testid="stMain"] [data-testid="stCode"] {display: none;}
-.tok-row {font-size: 1.5rem;}
+.tok-row {font-size: 1.4rem;}
 [data-testid="stExpander"] details {border-color: #000;}
 [data-testid="stExpander"] summary p {font-size: 1rem;}
 [data-testid="stVerticalBlock"] {gap: 0.55rem;}
-[data-testid="stMainBlockContainer"] {padding: 0.6rem 2rem 3rem 4rem; max-width: none;}
+[data-testid="stMainBlockContainer"] {padding: 0.6rem 1.5rem 3rem 3.5rem; max-width: none;}
 /* the tour banner (explainer.ui.tour): narration and its buttons on one row */
 [data-testid="stMain"] [data-testid="stVerticalBlock"]:has(> [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"] [class*="st-key-tour_"]) {
   flex-direction: row; align-items: center; padding: 0.45rem 0.9rem; gap: 1rem; border-color: #000;}

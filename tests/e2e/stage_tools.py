@@ -49,6 +49,7 @@ MEASURE = """() => {
     nTexts: texts.length,
     tickFills: [...new Set(ticks.map((e) => getComputedStyle(e).fill))],
     h1: h1 ? parseFloat(getComputedStyle(h1).fontSize) : null,
+    h1Top: h1 ? h1.getBoundingClientRect().top + scrollY : null,
     openDetails: [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stExpander"] details')]
       .filter((d) => d.open).length,
   };

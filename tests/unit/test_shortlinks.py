@@ -156,7 +156,8 @@ def _write_in_process(root: str, text: str, rounds: int) -> None:
 
 
 def test_concurrent_writers_in_processes(store):
-    ctx = multiprocessing.get_context("spawn")
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")   # fork: no re-import of torch
     procs = [ctx.Process(target=_write_in_process, args=(str(store.root), text, 30))
              for text in (LONG_ZH, LONG_ZH, LONG_EN)]
     for proc in procs:
