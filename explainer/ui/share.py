@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from explainer import shortlinks
 from explainer.ui import links, state
@@ -17,10 +18,10 @@ from explainer.ui import links, state
 QR_PIXELS = 460
 
 
-def share_button(common: Mapping[str, str], key: str, where: object = st, short: bool = False) -> None:
+def share_button(common: Mapping[str, str], key: str, where: DeltaGenerator | None = None, short: bool = False) -> None:
     """A button that opens the share dialog; ``where`` is ``st``, ``st.sidebar`` or a column."""
     label = common["stage.share_short_button" if short else "stage.share_button"]
-    if where.button(label, key=key, help=common["stage.share_help"], width="stretch"):
+    if (where or st).button(label, key=key, help=common["stage.share_help"], width="stretch"):
         st.dialog(common["stage.share_title"], width="large")(_dialog_body)(common)
 
 
@@ -32,13 +33,19 @@ def current_link() -> tuple[str, list[tuple[str, Mapping[str, str]]]]:
     query = st.query_params.to_dict()
     try:
         query, _ = links.shared_query(query, reach.origin, shortlinks.save, state.LONG_TEXTS)
-    except (OSError, ValueError) as err:             # the store refused: share the rest of the view
-        query = {k: v for k, v in query.items() if k not in state.LONG_TEXTS and k not in links.NOT_SHARED}
-        notes.append(("share_store_failed", {"error": str(err)[:200]}))
+        failed = ""
+    except (OSError, ValueError) as err:             # the store refused: the text goes in full (a denser code)
+        query = {k: v for k, v in query.items() if k not in links.NOT_SHARED}
+        failed = links.shown(err)
     for name in state.LONG_TEXTS:
+        text = str(state.get(name))
         if name + "_ref" in query:
-            long = len(str(state.get(name))) > state.MAX_URL_TEXT
-            notes.append(("share_short", {"n": f"{len(str(state.get(name))):,}"}) if long else ("share_short_qr", {}))
+            long = len(text) > state.MAX_URL_TEXT
+            notes.append(("share_short", {"n": f"{len(text):,}"}) if long else ("share_short_qr", {}))
+        elif name not in query and text != state.PARAMS[name].default and not failed:
+            notes.append(("share_text_missing", {}))  # not even the page's own URL could carry the text
+    if failed:
+        notes.append(("share_store_failed", {"error": failed}))
     return reach.origin.link(query), notes
 
 

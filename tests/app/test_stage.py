@@ -106,3 +106,34 @@ def test_share_dialog_shows_a_qr_code_and_the_link():
     link = [c.value for c in at.get("code")]
     assert link and "layer=3" in link[0] and "lang=zh" in link[0]
     assert at.get("image"), "the QR code should be shown"
+
+
+def test_a_disk_that_refuses_the_long_text_is_reported(monkeypatch):
+    class FullDisk(shortlinks.ShortLinkStore):
+        def save(self, text: str) -> str:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shortlinks, "default_store", lambda: FullDisk("/nonexistent"))
+    at = open_page("tokens", prompt=LONG)
+    assert not at.exception, at.exception
+    assert "prompt_ref" not in at.query_params and "prompt" not in at.query_params
+    at.button(key="share_room").click().run()
+    assert not at.exception, at.exception
+    link = at.get("code")[0].value
+    assert "prompt" not in link
+    assert EN["stage.share_text_missing"] in [w.value for w in at.warning], [w.value for w in at.warning]
+
+
+def test_a_store_error_while_sharing_is_reported(monkeypatch):
+    class FullDisk(shortlinks.ShortLinkStore):
+        def save(self, text: str) -> str:
+            raise OSError(28, "No space left on device")
+
+    medium = "法国的首都是巴黎。" * 20                          # fits a QR code, but not an easy one to scan
+    at = open_page("tokens", prompt=medium)
+    monkeypatch.setattr(shortlinks, "default_store", lambda: FullDisk("/nonexistent"))
+    at.button(key="share_room").click().run()
+    assert not at.exception, at.exception
+    assert "prompt=法国的首都是巴黎。" in at.get("code")[0].value          # in full, since it fits a URL
+    assert any("No space left on device" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.get("image"), "the denser code is still drawn"

@@ -50,6 +50,7 @@ MEASURE = """() => {
     tickFills: [...new Set(ticks.map((e) => getComputedStyle(e).fill))],
     h1: h1 ? parseFloat(getComputedStyle(h1).fontSize) : null,
     h1Top: h1 ? h1.getBoundingClientRect().top + scrollY : null,
+    padTop: parseFloat(getComputedStyle(document.querySelector('[data-testid="stMainBlockContainer"]')).paddingTop),
     openDetails: [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stExpander"] details')]
       .filter((d) => d.open).length,
   };

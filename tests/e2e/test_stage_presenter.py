@@ -16,7 +16,8 @@ from explainer.text import texts
 from explainer.ui.state import DEFAULT_PROMPT_ZH
 from tests.e2e.conftest import (SIDEBAR, app_pages, assert_no_exception, open_app, rerun, start_server,
                                 stop_server, url_for, wait_idle)
-from tests.e2e.stage_tools import (FOLD_PX, MIN_TEXT_PX, measure, projector_page, settle, shot, tour_label)
+from tests.e2e.stage_tools import (FOLD_PX, MIN_TEXT_PX, measure, projector_page, settle, share_dialog, shot,
+                                   tour_label)
 
 pytestmark = pytest.mark.slow
 SLUGS = [slug for _, slug in app_pages()]
@@ -94,41 +95,41 @@ def _slow_rerun(page) -> int:
     return page.evaluate("window.__statusSeen")
 
 
-def test_chrome_hidden_and_everything_restored_on_leaving(browser, stage_server):
-    """Normal mode first (positive controls), then presenter, then leaving it through the › control."""
-    normal, presenter = projector_page(browser), projector_page(browser)
-    try:
-        open_app(normal, stage_server, "attention")
-        settle(normal)
-        before = measure(normal)
-        assert before["sidebarVisible"] >= 250 and before["mainMenu"] and before["header"]["height"] >= 40, before
-        assert before["minText"] < MIN_TEXT_PX, "positive control: normal charts use smaller type"
-        assert _slow_rerun(normal) > 0, "positive control: the running status shows during a long run"
+def test_presenter_on_and_off_from_the_sidebar(proj, stage_server):
+    """Normal mode (positive controls), presenter mode switched on in the sidebar, then off again."""
+    page = proj
+    toggle = page.locator(f"{SIDEBAR} label").filter(has_text=texts("common", "en")["presenter"]).first
+    open_app(page, stage_server, "attention")
+    settle(page)
+    assert _slow_rerun(page) > 0, "positive control: the running status shows during a long run"
+    before = measure(page)
+    assert before["sidebarVisible"] >= 250 and before["mainMenu"] and before["header"]["height"] >= 40, before
+    assert before["minText"] < MIN_TEXT_PX, "positive control: normal charts use smaller type"
 
-        open_app(presenter, stage_server, "attention", {"presenter": 1})
-        settle(presenter)
-        m = measure(presenter)
-        assert not m["mainMenu"] and m["header"]["height"] == 0, m
-        assert m["h1"] >= before["h1"] and m["h1Top"] < 40 <= before["h1Top"], "a large title, no blank band above"
-        presenter.locator("[data-testid='stExpandSidebarButton']").click()      # the one small control
-        presenter.wait_for_function("() => document.querySelector('[data-testid=stSidebar]')"
-                                    ".getBoundingClientRect().right > 250")
-        assert _slow_rerun(presenter) == 0, "the running status showed in presenter mode"
+    rerun(page, toggle.click)                                 # on: the sidebar folds away at once
+    page.wait_for_function("() => document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right <= 0")
+    settle(page)
+    m = measure(page)
+    assert "presenter=1" in page.url and m["sidebarVisible"] == 0
+    assert not m["mainMenu"] and m["header"]["height"] == 0, m
+    assert m["h1"] >= before["h1"] and m["padTop"] < 20 < 60 < before["padTop"], "a large title, no blank band above"
+    assert m["minText"] >= MIN_TEXT_PX and m["openDetails"] == 0
 
-        toggle = presenter.locator(f"{SIDEBAR} label").filter(has_text=texts("common", "en")["presenter"]).first
-        rerun(presenter, toggle.click)
-        settle(presenter)
-        after = measure(presenter)
-        print(f"\nnormal {before}\nleft presenter {after}")
-        assert "presenter" not in presenter.url
-        assert after["sidebarVisible"] >= 250 and after["mainMenu"] and after["header"]["height"] >= 40, after
-        assert after["h1"] == before["h1"] and after["minText"] == before["minText"]
-        intro = presenter.locator("[data-testid='stMain']").get_by_text(_snippet("attention", "en"))
-        assert intro.first.is_visible(), "the intro is back"
-        assert_no_exception(presenter)
-    finally:
-        normal.context.close()
-        presenter.context.close()
+    page.locator("[data-testid='stExpandSidebarButton']").click()      # the one small control brings it back
+    page.wait_for_function("() => document.querySelector('[data-testid=stSidebar]').getBoundingClientRect().right > 250")
+    assert _slow_rerun(page) == 0, "the running status showed in presenter mode"
+    rerun(page, toggle.click)                                 # off: everything as it was
+    settle(page)
+    after = measure(page)
+    print(f"\nnormal {before}\npresenter {m}\nleft presenter {after}")
+    assert "presenter" not in page.url
+    assert after["sidebarVisible"] >= 250 and after["mainMenu"] and after["header"]["height"] >= 40, after
+    assert (after["h1"], after["h1Top"], after["padTop"]) == (before["h1"], before["h1Top"], before["padTop"])
+    assert after["minText"] == before["minText"]
+    assert after["tickFills"] == before["tickFills"]
+    intro = page.locator("[data-testid='stMain']").get_by_text(_snippet("attention", "en"))
+    assert intro.first.is_visible(), "the intro is back"
+    assert_no_exception(page)
 
 
 def _press(page, key: str, step: int | None) -> None:
@@ -185,6 +186,10 @@ def test_keys_leave_text_boxes_and_sliders_alone(proj, stage_server):
     settle(page, 0.3)
     assert int(thumb.input_value()) == start + 1 and tour_label(page) == label
     assert page.evaluate("window.__llmExplainerKeyPresses || 0") == 0
+    share_dialog(page)                                   # Esc closes a dialog, not the tour
+    page.keyboard.press("Escape")
+    page.wait_for_selector("[role='dialog']", state="detached")
+    assert tour_label(page) == label and "tour=4" in page.url
     page.locator("h1").first.click()                     # back on the page: keys step again
     _press(page, "ArrowRight", 5)
     assert tour_label(page) != label
