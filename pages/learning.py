@@ -15,7 +15,8 @@ t = view.t
 header(view)
 
 st.header(t["train_section"])
-st.markdown(t["train_intro"])
+with st.expander(view.common["stage.explain_label"]) if view.presenter else st.container():   # folded on stage
+    st.markdown(t["train_intro"])
 running = (trainer := ui.current_trainer()) is not None and trainer.snapshot().running
 setup = ui.corpus_controls(t, view.lang, running)
 if setup is None:                     # the custom text is unusable: the message is already shown

@@ -10,7 +10,8 @@ from explainer.ui.widgets import choose, figure, header, int_slider, token_picke
 ctx = page_context("mlp")
 t, tr, model, view = ctx.t, ctx.trace, ctx.model, ctx.view
 header(view)
-st.info(t["swiglu" if model.arch.family == "llama" else "gelu"].format(d_model=tr.d_model, d_mlp=tr.d_mlp))
+with st.expander(view.common["stage.explain_label"]) if view.presenter else st.container():   # folded on stage
+    st.info(t["swiglu" if model.arch.family == "llama" else "gelu"].format(d_model=tr.d_model, d_mlp=tr.d_mlp))
 
 st.subheader(t["overview_header"])
 overview = mlp_overview(tr)

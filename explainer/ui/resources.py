@@ -17,6 +17,7 @@ from explainer.models import DEFAULT_NAME, EMBEDDED_NAMES, LoadedModel, ModelLoa
 from explainer.trace import Trace
 from explainer.ui import state, tour
 from explainer.ui.sidebar import sidebar
+from explainer.ui.stage import on_stage
 from explainer.ui.style import inject_style
 from explainer.view import View
 
@@ -138,12 +139,13 @@ def start_page(page: str) -> View:
     _route_through_app()
     state.set_page(page)
     state.load_query_params()
+    inject_style(bool(state.current("presenter")))   # first, so presenter CSS (chrome hidden) arrives at once
     sidebar()
     view = View.of(page, state.get("lang"), bool(state.get("presenter")), state.get("img"))
     state.set_view(view)
     for name, value in state.bad_url_values():
         state.notice(view.common["bad_url_value"].format(name=name, value=value))
-    inject_style(view.presenter)
+    on_stage(view.lang, view.presenter)           # presenter frame, share, tour keys, complete URL
     return view
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, MutableMapping
 
 import streamlit as st
 
+from explainer import shortlinks
 from explainer.view import View
 
 MAX_PROMPT_CHARS = 100_000
@@ -36,6 +37,7 @@ DEFAULT_MODELS = {"en": "smollm2-135m", "zh": "gemma-3-270m"}    # when the user
 # follows the language (中文 starts on a Chinese sentence and a Chinese word).
 LANGUAGE_DEFAULTS = {"prompt": DEFAULT_PROMPTS, "word": {"en": "king", "zh": "猫"}}
 MAX_TOKENS = 8192                                                 # the longest text the sidebar offers
+LONG_TEXTS = ("prompt", "compare")   # past MAX_URL_TEXT the URL carries "<name>_ref", a short-link key
 
 
 def _bool(raw: str) -> bool:
@@ -136,13 +138,37 @@ def put(name: str, value: Any) -> None:
 def _sync_url(name: str, value: Any) -> None:
     param = PARAMS[name]
     default = value == LANGUAGE_DEFAULTS[name][get("lang")] if name in LANGUAGE_DEFAULTS else value == param.default
-    if default or (name in ("prompt", "compare") and len(str(value)) > MAX_URL_TEXT):
+    too_long = name in LONG_TEXTS and len(str(value)) > MAX_URL_TEXT
+    if name in LONG_TEXTS:
+        _sync_ref(name + "_ref", str(value) if too_long else None)
+    if default or too_long:
         if name in st.query_params:
             del st.query_params[name]
         return
     raw = ("1" if value else "0") if isinstance(value, bool) else str(value)
     if st.query_params.get(name) != raw:
         st.query_params[name] = raw
+
+
+def _sync_ref(ref: str, text: str | None) -> None:
+    """A text too long for the URL travels as its short-link key (explainer.shortlinks)."""
+    try:
+        key = shortlinks.save(text) if text is not None else None
+    except (shortlinks.ShortLinkError, OSError):
+        key = None                                # the disk refused: the URL goes without the text
+    if key is None:
+        if ref in st.query_params:
+            del st.query_params[ref]
+    elif st.query_params.get(ref) != key:
+        st.query_params[ref] = key
+
+
+def write_url() -> None:
+    """Write every value this session holds back to the URL (a page switch clears Streamlit's
+    query parameters; a dropped connection must find the whole view there)."""
+    for name in PARAMS:
+        if _VALUE + name in st.session_state:
+            put(name, get(name))
 
 
 def push(name: str, value: Any) -> None:
@@ -207,9 +233,12 @@ def view() -> View:
 
 def preset(session: MutableMapping[str, Any], **values: Any) -> None:
     """Store values in a session before a run, as :func:`push` would (tests, the AppTest harness)."""
+    lang = values.get("lang") or (session[_VALUE + "lang"] if _VALUE + "lang" in session else PARAMS["lang"].default)
     for name, value in values.items():
         session[_VALUE + name] = value
         session[_PUSH + name] = True
+        if name in LANGUAGE_DEFAULTS:                 # a preset value is the user's own unless it is that default
+            session[_FOLLOW + name] = value == LANGUAGE_DEFAULTS[name][lang]
 
 
 def stored(session: Mapping[str, Any], name: str) -> Any:
@@ -247,6 +276,13 @@ def load_query_params() -> None:
         except (ValueError, TypeError, OverflowError):
             bad.append((name, raw[:60]))
     st.session_state["_bad_url"] = bad
+    for name in LONG_TEXTS:                       # a long text by its short link: after the plain values
+        key = st.query_params.get(name + "_ref")
+        if key is not None:
+            try:
+                put(name, shortlinks.load(key))
+            except shortlinks.ShortLinkError as err:   # reworded by explainer.ui.stage in the page's language
+                st.session_state.setdefault("_bad_ref", []).append((name, key[:60], err.reason))
 
 
 def bad_url_values() -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ import streamlit as st
 from explainer import tokens
 from explainer.figures import theme
 from explainer.ui import state
+from explainer.ui.projector import readable
 from explainer.view import View
 
 
@@ -81,6 +82,9 @@ def token_picker(name: str, label: str, labels: Sequence[str]) -> int:
 
 def header(view: View) -> None:
     """Title, the plain-language explanation, and the 'what to notice' note of a page."""
+    if view.presenter:                            # compact, explanations folded (explainer.ui.stage)
+        from explainer.ui.stage import presenter_header   # stage builds on these widgets
+        return presenter_header(view.t)
     st.title(view.t["title"])
     for message in state.pop_notices():
         st.warning(message)
@@ -100,6 +104,8 @@ def figure(fig: go.Figure, key: str, result: Exportable | None = None) -> None:
     """
     view = state.view()
     config = theme.PLOTLY_CONFIG_SVG if view.image_format == "svg" else theme.PLOTLY_CONFIG
+    if view.presenter:
+        readable(fig)                             # no chart text under 18 px on a projector (explainer.ui.projector)
     st.plotly_chart(fig, key=key, config=config, width="stretch")
     if result is None:
         return

@@ -126,18 +126,19 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(log_name: str = "e2e-server.log", network_log: Path | None = None) -> Server:
-    """``streamlit run app.py`` on a free port in 8620–8649, offline, ready when healthy.
+def start_server(log_name: str = "e2e-server.log", network_log: Path | None = None, port: int | None = None,
+                 address: str = "127.0.0.1", extra_args: tuple[str, ...] = ()) -> Server:
+    """``streamlit run app.py`` on a free port in 8620–8649 (or ``port``), offline, ready when healthy.
 
     With ``network_log``, the server runs exactly as a user starts it (no offline variables,
     no usage-statistics flag: only the app's own settings) under the network guard of
     ``tests/e2e/netguard``, which writes every attempt to leave the machine to that file.
     """
-    port = _free_port()
+    port = port or _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / log_name
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+           "--server.port", str(port), "--server.address", address, "--server.fileWatcherType", "none", *extra_args]
     if network_log is None:
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
         cmd += ["--browser.gatherUsageStats", "false"]
