@@ -46,9 +46,11 @@ figure(figs.attention_heatmap(layer_pattern, view), "attention_heatmap", layer_p
 st.markdown(figs.mask_note(layer_pattern, view))
 if reading.local:
     shape = mask_shape(reading, layer)
-    figure(wfigs.mask_shape_figure(shape, view), "attention_mask", shape)
-    if not view.presenter:
-        st.markdown(wfigs.mask_story(reading, view))
+    left, right = st.columns([3, 2], vertical_alignment="center") if not view.presenter else (st.container(), None)
+    with left:
+        figure(wfigs.mask_shape_figure(shape, view), "attention_mask", shape)
+    if right is not None:
+        right.markdown(wfigs.mask_story(reading, view))
 figure(figs.head_grid(layer_pattern, view), "attention_grid")
 if not view.presenter:
     st.caption(t["grid_note"])

@@ -8,7 +8,7 @@ two tokens are.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -169,14 +169,18 @@ class DistanceCurve:
     distance: np.ndarray          # 0..N
     one_pair: np.ndarray          # one random vector q compared with itself k = q, rotated apart
     average: np.ndarray           # the expectation over random q = k: mean_i cos(distance · f_i)
+    smoothed: np.ndarray | None = None   # the average, also averaged over distances within ±20 % (log axes)
 
     def average_at(self, distance: float) -> float:
-        """The average curve at ``distance`` (interpolated between the distances computed)."""
-        return float(np.interp(distance, self.distance, self.average))
+        """The average curve (smoothed, if it was) at ``distance``, interpolated between the distances computed."""
+        values = self.average if self.smoothed is None else self.smoothed
+        return float(np.interp(distance, self.distance, values))
 
     def rows(self) -> list[dict[str, object]]:
-        return [{"distance": int(d), "one_vector": float(o), "average": float(a)}
-                for d, o, a in zip(self.distance, self.one_pair, self.average)]
+        smooth = self.smoothed if self.smoothed is not None else [None] * len(self.distance)
+        return [{"distance": int(d), "one_vector": float(o), "average": float(a),
+                 **({} if s is None else {"smoothed": float(s)})}
+                for d, o, a, s in zip(self.distance, self.one_pair, self.average, smooth)]
 
 
 def rotary_distance_curve(info: RotaryInfo, max_distance: int = 256, seed: int = 0,
@@ -242,8 +246,19 @@ def distance_curves(bases: RotaryBases, n_tokens: int, seed: int = 0) -> Distanc
         longest = max(bases.context, n_tokens)
         grid = np.unique(np.concatenate([np.arange(0, 64), np.geomspace(64, longest, 400).round()])).astype(int)
     infos = [RotaryInfo(f.theta, f.head_dim, torch.from_numpy(f.inv_freq)) for f in bases.bases]
-    return DistanceCurves(tuple(rotary_distance_curve(i, longest, seed, grid) for i in infos),
-                          tuple(f.theta for f in bases.bases), bases.layers, bases.windows)
+    curves = [rotary_distance_curve(i, longest, seed, grid) for i in infos]
+    if grid is not None:                  # on a log axis the fast pairs' wiggles look like noise: smooth them
+        curves = [replace(c, smoothed=_smoothed_average(f.inv_freq, c.distance)) for c, f in zip(curves, bases.bases)]
+    return DistanceCurves(tuple(curves), tuple(f.theta for f in bases.bases), bases.layers, bases.windows)
+
+
+def _smoothed_average(inv_freq: np.ndarray, distance: np.ndarray, spread: float = 1.2, n: int = 64) -> np.ndarray:
+    """mean_i cos(x · f_i) averaged over x geometrically spread in [d / spread, d · spread], per distance d."""
+    d = np.maximum(distance.astype(float), 1e-9)[:, None]                       # (N, 1)
+    x = d * np.geomspace(1 / spread, spread, n)[None, :]                        # (N, n)
+    out = np.cos(x[..., None] * inv_freq[None, None, :]).mean(-1).mean(-1)      # (N,)
+    out[distance == 0] = 1.0
+    return out
 
 
 def real_distance_scores(qk: QueryKeys, head: int, query: int, tokens: Sequence[str] = ()) -> RealDistance:

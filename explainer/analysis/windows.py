@@ -46,6 +46,15 @@ class LayerWindows:
         """The widest window of any local layer (None: no layer has one)."""
         return max((w for w in self.windows if w is not None), default=None)
 
+    @property
+    def period(self) -> int | None:
+        """n when exactly every n-th layer is global (layers n−1, 2n−1, …) and the rest local; else None."""
+        found = self.global_layers
+        if not self.local or not found:
+            return None
+        n = found[0] + 1
+        return n if found == tuple(range(n - 1, self.n_layers, n)) else None
+
     def is_local(self, layer: int) -> bool:
         return self.windows[layer] is not None
 

@@ -143,9 +143,10 @@ def reads_arcs(r: Reads, view: View, max_arcs: int = 24) -> go.Figure:
 
 def mask_note(p: Pattern, view: View) -> str:
     """The Markdown under the heatmap: the causal mask, and the window's cells when some are shown.
-    Reads mask_note, mask_window_note ({window})."""
+    Reads mask_note, mask_window_note ({window}), sentence_sep."""
     shown = p.outside is not None and bool(p.outside.any())
-    return view.t["mask_note"] + (" " + view.t["mask_window_note"].format(window=p.reach) if shown else "")
+    return view.t["mask_note"] + (view.t["sentence_sep"] + view.t["mask_window_note"].format(window=p.reach)
+                                  if shown else "")
 
 
 def steps_text(s: QKSteps, view: View) -> str:

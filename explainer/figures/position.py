@@ -5,6 +5,8 @@ builder reads are listed in its docstring); tokens are shown by the one rule (ex
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -16,6 +18,7 @@ from explainer.tokens import plotly_axis
 from explainer.view import View
 
 _LEGEND = dict(x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,0.8)")
+_LEGEND_LEFT = dict(x=0, xanchor="left", y=0, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)")
 _LEGEND_LOW = dict(x=1, xanchor="right", y=0, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)")
 
 
@@ -99,11 +102,11 @@ def bases_text(b: RotaryBases, view: View) -> str:
 
 def curves_text(c: DistanceCurves, view: View, far: int = 4096) -> str:
     """Markdown before the distance curves. Reads curve_intro; with several bases also curve_bases
-    ({far}, {local}, {global_}, {theta_local}, {theta_global})."""
+    ({far}, {local}, {global_}, {theta_local}, {theta_global}) and sentence_sep."""
     t = view.t
     if len(c.curves) == 1:
         return t["curve_intro"]
-    return t["curve_intro"] + " " + t["curve_bases"].format(
+    return t["curve_intro"] + t["sentence_sep"] + t["curve_bases"].format(
         far=f"{far:,}", local=f"{c.curves[0].average_at(far):.2f}", global_=f"{c.curves[-1].average_at(far):.2f}",
         theta_local=f"{c.thetas[0]:,.0f}", theta_global=f"{c.thetas[-1]:,.0f}")
 
@@ -128,9 +131,10 @@ def rotary_frequency_figure(b: RotaryBases, view: View) -> go.Figure:
         window = max((w for w in b.windows if w), default=None)
         lines = ([(window, labels["line_window"].format(window=f"{window:,}"))] if window else []) + [
             (b.context, labels["line_context"].format(context=f"{b.context:,}"))]
-        for y, text in lines:
-            fig.add_hline(y=y, line_dash="dot", line_color=theme.MUTED, annotation_text=text,
-                          annotation_position="top left", annotation_font_color="#555555")
+        for y, text in lines:           # annotations on a log axis take the exponent, so they are placed by hand
+            fig.add_hline(y=y, line_dash="dot", line_color=theme.MUTED)
+            fig.add_annotation(x=0, xref="paper", y=math.log10(y), yref="y", text=text, showarrow=False,
+                               xanchor="left", yanchor="bottom", font=dict(color="#555555"))
     fig.update_layout(title=labels["freq_title"], xaxis_title=labels["axis_pair"],
                       yaxis_title=labels["axis_wavelength"], legend=_LEGEND_LOW)
     fig.update_yaxes(type="log")
@@ -138,27 +142,33 @@ def rotary_frequency_figure(b: RotaryBases, view: View) -> go.Figure:
 
 
 def distance_curve_figure(c: DistanceCurves, view: View) -> go.Figure:
-    """q·k of the same vector placed ``distance`` tokens apart, relative to distance 0, per rotary base
-    (several bases: a log distance axis out to the model's context).
+    """q·k of the same vector placed ``distance`` tokens apart, relative to distance 0.
 
-    Reads curve_title, series_one, series_average, axis_distance, axis_relative, hover_curve, series_base_*.
+    One base: one random vector and the average over random vectors. Several bases: per base the
+    average (thin, faint) and the same smoothed over nearby distances (thick), on a log distance axis
+    out to the model's context. Reads curve_title, series_one, series_average, series_smoothed,
+    axis_distance, axis_relative, hover_curve, series_base_*.
     """
     labels, presenter, several = view.t, view.presenter, len(c.curves) > 1
     fig = go.Figure()
     for k, (curve, theta) in enumerate(zip(c.curves, c.thetas)):
-        base = (base_name(theta, c.windows[k], view) + " · ") if several else ""
-        colour = theme.PALETTE[k] if several else None
-        for values, key, width, dash, opacity in ((curve.one_pair, "series_one", 1, "dot", 0.55),
-                                                  (curve.average, "series_average", 2.5, "solid", 1.0)):
-            name = base + labels[key]
+        if several:
+            base = base_name(theta, c.windows[k], view)
+            series = [(curve.average, base + " · " + labels["series_average"], 1, 0.35, False),
+                      (curve.smoothed, base + " · " + labels["series_smoothed"], 3, 1.0, True)]
+            colours = (theme.PALETTE[k],) * 2
+        else:
+            series = [(curve.one_pair, labels["series_one"], 2, 1.0, True),
+                      (curve.average, labels["series_average"], 2, 1.0, True)]
+            colours = (theme.PALETTE[1], theme.PALETTE[0])
+        for (values, name, width, opacity, legend), colour in zip(series, colours):
             fig.add_trace(go.Scatter(
                 x=curve.distance.tolist(), y=np.round(values, 4), mode="lines", name=name, opacity=opacity,
-                line=dict(color=colour or (theme.PALETTE[1] if key == "series_one" else theme.PALETTE[0]),
-                          width=width if several else 2, dash=dash if several else "solid"),
+                showlegend=legend, line=dict(color=colour, width=width),
                 hovertemplate=labels["hover_curve"].replace("{series}", name) + "<extra></extra>"))
     fig.add_hline(y=0, line_color=theme.MUTED, line_width=1)
     fig.update_layout(title=labels["curve_title"], xaxis_title=labels["axis_distance"],
-                      yaxis_title=labels["axis_relative"], legend=_LEGEND)
+                      yaxis_title=labels["axis_relative"], legend=_LEGEND_LEFT if several else _LEGEND)
     if several:
         fig.update_xaxes(type="log")
     return theme.apply(fig, presenter, height=420 if several else 380)

@@ -67,8 +67,8 @@ def mask_shape_figure(m: MaskShape, view: View) -> go.Figure:
                        xanchor="left", yanchor="top", font=dict(color=theme.ACCENT))
     fig.update_layout(title=labels["mask_title"].format(layer=m.layer, span=f"{m.span:,}"),
                       xaxis_title=labels["axis_key_pos"], yaxis_title=labels["axis_query_pos"])
-    fig.update_xaxes(showgrid=False, range=[-0.5 - m.step / 2, m.span], constrain="domain")
-    fig.update_yaxes(autorange="reversed", showgrid=False, scaleanchor="x")
+    fig.update_xaxes(showgrid=False, zeroline=False)
+    fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False)
     return theme.apply(fig, presenter, height=420)
 
 
@@ -84,8 +84,10 @@ def layer_note(lw: LayerWindows, view: View) -> str:
 
 def mask_story(lw: LayerWindows, view: View) -> str:
     """Markdown under a layer's whole mask: why local and global layers, and what the window does to
-    this prompt. Reads why_local ({window}), short_text / long_text ({n}, {window})."""
+    this prompt. Reads why_local ({window}, {globals_sentence}), globals_every ({period}), globals_some,
+    short_text / long_text ({n}, {window}), sentence_sep (" " in English, nothing in Chinese)."""
     t, window = view.t, lw.window
     cut = any(lw.cuts(layer) for layer in lw.local)
-    return t["why_local"].format(window=window) + " " + t["long_text" if cut else "short_text"].format(
-        n=lw.n_tokens, window=window)
+    globals_sentence = t["globals_every"].format(period=lw.period) if lw.period else t["globals_some"]
+    return t["why_local"].format(window=window, globals_sentence=globals_sentence) + t["sentence_sep"] + t[
+        "long_text" if cut else "short_text"].format(n=lw.n_tokens, window=window)

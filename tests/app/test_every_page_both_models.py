@@ -51,11 +51,12 @@ def _check_overview(at, model, lang, prompt):
     metrics = {m.label: m.value for m in at.metric}
     if model == GEMMA:
         assert metrics[t["card_mlp_kind"]] == "GeGLU" and metrics[t["card_heads"]] == "4 / 1"
-        assert "512" in metrics[t["card_window"]] and metrics[t["card_embed_scale"]] == "× √640 ≈ 25.3"
-        assert metrics[t["card_norms"]] == "4 × RMSNorm + q/k"
+        assert metrics[t["card_window"].format(local=15, n=18)] == "512"
+        assert metrics[t["card_embed_scale"]] == "× √640" and metrics[t["card_norms"]] == "4 + q/k"
+        assert "25.3" in _text(at) and "1,000,000" in _text(at)        # the design notes say the rest
     else:
         assert metrics[t["card_mlp_kind"]] == "SwiGLU" and metrics[t["card_heads"]] == "9 / 3"
-        assert metrics[t["card_window"]] == t["window_none"]
+        assert metrics[t["card_window_none"]] == t["window_none"] and metrics[t["card_norms"]] == "2"
 
 
 def _check_tokens(at, model, lang, prompt):

@@ -43,12 +43,15 @@ def test_layer_windows_say_which_layers_are_local(gemma_trace, tiny_gemma3, tiny
     lw = layer_windows(gemma_trace, chosen=1)
     assert lw.windows == (8, 8, None) and lw.thetas == (10_000.0, 10_000.0, 1_000_000.0)
     assert lw.local == (0, 1) and lw.global_layers == (2,) and lw.window == 8
-    assert lw.is_local(0) and not lw.is_local(2) and lw.cuts(0) and not lw.cuts(2)
+    assert lw.is_local(0) and not lw.is_local(2) and lw.cuts(0) and not lw.cuts(2) and lw.period == 3
     assert [r["reads"] for r in lw.rows()] == ["window", "window", "all"]
     short = layer_windows(explainer.trace(tiny_gemma3, "a b"))
     assert not short.cuts(0)                       # a 3-token text: the window hides nothing yet
     plain = layer_windows(explainer.trace(tiny_llama, LONG))
-    assert plain.local == () and plain.window is None and len(set(plain.thetas)) == 1
+    assert plain.local == () and plain.window is None and len(set(plain.thetas)) == 1 and plain.period is None
+    from explainer.analysis.windows import LayerWindows
+    assert LayerWindows((4,) * 5 + (None,), (None,) * 6, 9).period == 6     # Gemma's pattern, once
+    assert LayerWindows((4, None, None, 4), (None,) * 4, 9).period is None
 
 
 def test_pattern_hides_keys_older_than_the_window(gemma_trace):
@@ -92,6 +95,7 @@ def test_window_figures_and_words(gemma_trace, lang):
     assert "2" in note and "8" in note and "{" not in note
     story = wfigs.mask_story(lw, view)
     assert str(gemma_trace.n_tokens) in story and "{" not in story
+    assert view.t["globals_every"].format(period=3) in story
     fig = wfigs.mask_shape_figure(mask_shape(lw, 0), view)
     heat = fig.data[0]
     assert list(heat.colorbar.tickvals) == [READS, LATER, OLDER] and len(heat.colorbar.ticktext) == 3
@@ -191,6 +195,9 @@ def test_distance_curves_for_each_base(gemma_trace, tiny_gemma3):
         want = [np.mean(np.cos(x * f.inv_freq)) for x in d]
         np.testing.assert_allclose(curve.average, want, atol=1e-9)
     assert c.curves[1].average_at(200) > c.curves[0].average_at(200)          # the large base fades slower
+    for curve in c.curves:                                                   # smoothing keeps the trend
+        assert curve.smoothed[0] == 1 and np.abs(curve.smoothed - curve.average).max() < 0.4   # 8 pairs: big wiggles
+        assert np.abs(np.diff(curve.smoothed[64:])).max() < np.abs(np.diff(curve.average[64:])).max()
     assert len(c.rows()) == 2 * len(d)
 
 
@@ -201,9 +208,10 @@ def test_position_figures_and_words_for_two_bases(gemma_trace, tiny_gemma3, lang
     f = pfigs.rotary_frequency_figure(b, view)
     assert len(f.data) == 2 and all(d.showlegend for d in f.data) and f.layout.yaxis.type == "log"
     assert sorted(s.y0 for s in f.layout.shapes) == [8, 256]                  # the window and the context
+    assert sorted(a.y for a in f.layout.annotations) == [math.log10(8), math.log10(256)]   # log axis: exponents
     assert "10,000" in f.data[0].name and "1,000,000" in f.data[1].name
     c = pfigs.distance_curve_figure(pos.distance_curves(b, gemma_trace.n_tokens), view)
-    assert len(c.data) == 4 and c.layout.xaxis.type == "log"
+    assert len(c.data) == 4 and c.layout.xaxis.type == "log" and [d.showlegend for d in c.data] == [False, True] * 2
     text = pfigs.bases_text(b, view)
     assert "10,000" in text and "1,000,000" in text and "{" not in text
     assert "{" not in pfigs.curves_text(pos.distance_curves(b, gemma_trace.n_tokens), view)
@@ -228,15 +236,16 @@ def test_card_words(tiny_gemma3, tiny_llama, tiny_gpt2, lang):
     view = View.of("overview", lang)
     values = dict(ofigs.card_values(model_card(tiny_gemma3), view))
     t = view.t
-    assert values[t["card_mlp_kind"]] == "GeGLU" and values[t["card_norms"]] == "4 × RMSNorm + q/k"
-    assert values[t["card_embed_scale"]] == "× √64 ≈ 8.0" and "8" in values[t["card_window"]]
-    assert "10 K / 1 M" in values[t["card_position"]]
+    assert values[t["card_mlp_kind"]] == "GeGLU" and values[t["card_norms"]] == "4 + q/k"
+    assert values[t["card_embed_scale"]] == "× √64" and values[t["card_window"].format(local=2, n=3)] == "8"
+    assert all(len(v) <= 8 for v in values.values())                         # a metric shows ~8 characters
     notes = ofigs.design_notes(model_card(tiny_gemma3), view)
     assert t["design_kv_one"].format(heads=4) in notes and t["design_qk_norm"] in notes
-    assert notes.count("\n- ") == 4                                            # norms, window, MLP, scale, KV
+    assert "10,000" in notes and "1,000,000" in notes and "8.0" in notes      # both bases, the scale's value
+    assert notes.count("\n- ") == 5                                            # norms, window, bases, MLP, scale, KV
     for model in (tiny_llama, tiny_gpt2):
         card = model_card(model)
-        assert dict(ofigs.card_values(card, view))[t["card_window"]] == t["window_none"]
+        assert dict(ofigs.card_values(card, view))[t["card_window_none"]] == t["window_none"]
         assert "{" not in ofigs.design_notes(card, view)
 
 
