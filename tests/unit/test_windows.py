@@ -265,3 +265,10 @@ def test_mlp_design_names_the_activation(tiny_gemma3, tiny_llama, tiny_qwen3, ti
     for lang in LANGS:
         t = View.of("mlp", lang).t
         assert "GeGLU" in t["geglu"] and "SwiGLU" in t["swiglu"] and "GELU" in t["gelu"]
+
+
+def test_journey_text_is_cut_by_display_width():
+    """A Chinese character is twice as wide as a Latin one: the Text box holds 16 columns."""
+    assert ofigs._short("The capital of France is Paris.") == "The capital of …"
+    assert ofigs._short("法国的首都是巴黎。德国的首都是") == "法国的首都是巴…"
+    assert ofigs._short("法国 is 巴黎") == "法国 is 巴黎"
