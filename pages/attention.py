@@ -7,7 +7,9 @@ import streamlit as st
 from explainer import tokens
 from explainer.analysis import attention as att
 from explainer.analysis.qk import difference_from_trace, qk_steps
+from explainer.analysis.windows import layer_windows, mask_shape
 from explainer.figures import attention as figs
+from explainer.figures import windows as wfigs
 from explainer.ui import state
 from explainer.ui.compare import compare_section
 from explainer.ui.resources import page_context
@@ -33,11 +35,22 @@ with cols[2]:
 window = att.window_around(tr.n_tokens, query)
 if window.size < tr.n_tokens:
     st.caption(t["window_note"].format(n=tr.n_tokens, start=window.start, last=window.stop - 1))
+reading = layer_windows(tr, chosen=layer)
+if reading.local:
+    st.html(wfigs.layer_strip_html(reading, view))
+    st.markdown(wfigs.layer_note(reading, view))
 
 st.subheader(t["heatmap_section"])
 layer_pattern = att.pattern(tr, layer, window=window, chosen=head, query=query)
 figure(figs.attention_heatmap(layer_pattern, view), "attention_heatmap", layer_pattern)
-st.markdown(t["mask_note"])
+st.markdown(figs.mask_note(layer_pattern, view))
+if reading.local:
+    shape = mask_shape(reading, layer)
+    left, right = st.columns([3, 2], vertical_alignment="center") if not view.presenter else (st.container(), None)
+    with left:
+        figure(wfigs.mask_shape_figure(shape, view), "attention_mask", shape)
+    if right is not None:
+        right.markdown(wfigs.mask_story(reading, view))
 figure(figs.head_grid(layer_pattern, view), "attention_grid")
 if not view.presenter:
     st.caption(t["grid_note"])
@@ -50,10 +63,8 @@ if reads.share_before(window.start) > 0.005:
 
 st.subheader(t["steps_section"])
 steps = att.key_steps(qk_steps(ctx.model, tr, layer, head, query), tr, window)
-kv_note = (t["kv_note"].format(head=head, kv=steps.steps.kv_head, group=", ".join(map(str, steps.steps.sharing)))
-           if steps.steps.sharing else "")
 if not view.presenter:
-    st.markdown(t["steps_intro"].format(d=steps.steps.head_dim, kv_note=kv_note))
+    st.markdown(figs.steps_text(steps.steps, view))
 figure(figs.qk_steps_figure(steps, view), "attention_steps", steps)
 st.caption(t["steps_check"].format(err=difference_from_trace(steps.steps, tr)))
 if not view.presenter:

@@ -1,7 +1,8 @@
 """MLP: the feed-forward layer, its neurons on your text, and what one neuron writes."""
 import streamlit as st
 
-from explainer.analysis.mlp import layer_activations, mlp_overview, neuron_effect, token_neurons, token_window
+from explainer.analysis.mlp import (layer_activations, mlp_design, mlp_overview, neuron_effect, token_neurons,
+                                   token_window)
 from explainer.figures import mlp as figs
 from explainer.ui import state
 from explainer.ui.resources import page_context
@@ -10,8 +11,10 @@ from explainer.ui.widgets import choose, figure, header, int_slider, token_picke
 ctx = page_context("mlp")
 t, tr, model, view = ctx.t, ctx.trace, ctx.model, ctx.view
 header(view)
+design = mlp_design(model)
 with st.expander(view.common["stage.explain_label"]) if view.presenter else st.container():   # folded on stage
-    st.info(t["swiglu" if model.arch.family == "llama" else "gelu"].format(d_model=tr.d_model, d_mlp=tr.d_mlp))
+    st.info(t[design.kind.lower()].format(d_model=design.d_model, d_mlp=design.d_mlp)
+            + (t["post_norm"] if design.post_norm else ""))
 
 st.subheader(t["overview_header"])
 overview = mlp_overview(tr)

@@ -2,7 +2,8 @@
 import streamlit as st
 
 from explainer.analysis.overview import journey, model_card, scale
-from explainer.figures.overview import human, journey_figure, parameters_figure, scale_figure
+from explainer.figures.overview import (card_values, design_notes, human, journey_figure, parameters_figure,
+                                       scale_figure)
 from explainer.tokens import for_markdown, markdown_text
 from explainer.ui.resources import page_context
 from explainer.ui.widgets import figure, header
@@ -30,14 +31,11 @@ for col, (page, key, icon) in zip(st.columns(4) * 2, LINKS):
     col.page_link(page, label=t[key], icon=icon)
 
 st.subheader(t["card_title"])
-facts = [(t["card_params"], human(card.parameters.total)), (t["card_layers"], card.n_layers),
-         (t["card_heads"], t["card_heads_value"].format(heads=card.n_heads, kv=card.n_kv_heads)),
-         (t["card_d_model"], card.d_model), (t["card_d_mlp"], f"{card.d_mlp:,}"),
-         (t["card_vocab"], f"{card.vocab_size:,}"), (t["card_context"], f"{card.context_length:,}"),
-         (t["card_position"], t["position_rotary" if card.rotary else "position_learned"])]
-for col, (label, value) in zip(st.columns(4) * 2, facts):
+for col, (label, value) in zip(st.columns(4) * 3, card_values(card, view)):
     col.metric(label, value)
 st.caption(f"{t['card_name']}: {markdown_text(card.name)} ({card.family}) · {t['card_device']}: {card.device}")
+if not view.presenter:
+    st.markdown(t["design_title"] + "\n\n" + design_notes(card, view))
 
 left, right = st.columns(2)
 with left:

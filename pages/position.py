@@ -3,6 +3,7 @@ import streamlit as st
 
 from explainer.analysis import position as pos
 from explainer.analysis.qk import query_keys
+from explainer.analysis.windows import layer_windows
 from explainer.figures import position as figs
 from explainer.ui.resources import page_context
 from explainer.ui.widgets import figure, header, int_slider, token_picker
@@ -13,17 +14,17 @@ header(view)
 
 if tr.rotary is not None:
     st.markdown(t["uses_rotary"].format(model=model.name or "default"))
-    freqs = pos.rotary_frequencies(tr.rotary)
+    bases = pos.rotary_bases(tr, model.context_length)
     st.subheader(t["rotate_section"])
     if not view.presenter:
-        st.markdown(t["rotate_intro"].format(hd=freqs.head_dim, pairs=len(freqs.inv_freq), theta=freqs.theta))
-    figure(figs.rotary_frequency_figure(freqs, view), "position_frequencies", freqs)
+        st.markdown(figs.bases_text(bases, view))
+    figure(figs.rotary_frequency_figure(bases, view), "position_frequencies", bases)
 
     st.subheader(t["curve_section"])
+    curves = pos.distance_curves(bases, tr.n_tokens)
     if not view.presenter:
-        st.markdown(t["curve_intro"])
-    curve = pos.rotary_distance_curve(tr.rotary, max_distance=max(256, tr.n_tokens))
-    figure(figs.distance_curve_figure(curve, view), "position_distance_curve", curve)
+        st.markdown(figs.curves_text(curves, view))
+    figure(figs.distance_curve_figure(curves, view), "position_distance_curve", curves)
 
     st.subheader(t["real_section"])
     if not view.presenter:
@@ -36,6 +37,10 @@ if tr.rotary is not None:
     with cols[2]:
         query = token_picker("token", t["query_label"], tr.tokens)
     real = pos.real_distance_scores(query_keys(model, tr, layer), head, query, tr.tokens)
+    if len(bases.bases) > 1:
+        reading = layer_windows(tr)
+        st.caption(t["real_local" if reading.is_local(layer) else "real_global"].format(
+            layer=layer, theta=f"{reading.thetas[layer]:,.0f}", window=reading.windows[layer]))
     figure(figs.real_distance_figure(real, view), "position_real_scores", real)
 else:
     table = pos.learned_positions(model)

@@ -69,14 +69,21 @@ class Pattern:
     window: Window
     tokens: tuple[str, ...]       # the W token labels of the window
     weights: np.ndarray
-    masked: np.ndarray            # (W, W) True where the key comes after the query
+    masked: np.ndarray            # (W, W) True where the key comes after the query (the causal mask)
     chosen: int | None = None     # the head a page looks at (one of ``heads``; None: the first)
     query: int | None = None      # the query position a page marks
+    outside: np.ndarray | None = None   # (W, W) True where the key is older than the layer's window
+    reach: int | None = None      # the layer's window: a query reads the last ``reach`` positions (None: all)
 
     @property
     def chosen_index(self) -> int:
         """Where the chosen head sits in ``heads`` (and in ``weights``)."""
         return self.heads.index(self.chosen) if self.chosen in self.heads else 0
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """(W, W) True where the query may not read the key: later (causal) or older than the window."""
+        return self.masked if self.outside is None else self.masked | self.outside
 
     def row_mass(self) -> np.ndarray:
         """(heads, W): how much of each query's attention falls inside the window (1 = all)."""
@@ -102,8 +109,15 @@ def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, wind
     w = trace.attention(layer, rows=range(window.start, window.stop), heads=heads)[:, :, sl].numpy()  # (h, W, W)
     pos = np.arange(window.start, window.stop)
     masked = pos[None, :] > pos[:, None]                                    # (W, W) key after query
-    w = np.where(masked[None], np.nan, w)
-    return Pattern(layer, heads, window, trace.tokens[sl], w, masked, chosen, query)
+    reach = layer_reach(trace, layer)
+    outside = None if reach is None else pos[None, :] <= pos[:, None] - reach   # (W, W) older than the window
+    w = np.where(masked[None] if outside is None else (masked | outside)[None], np.nan, w)
+    return Pattern(layer, heads, window, trace.tokens[sl], w, masked, chosen, query, outside, reach)
+
+
+def layer_reach(trace: Trace, layer: int) -> int | None:
+    """How many positions back (itself included) a query of ``layer`` reads; None: every earlier one."""
+    return trace.windows[layer] if layer < len(trace.windows) else None
 
 
 @dataclass(frozen=True)
@@ -171,6 +185,7 @@ class HeadStats:
     first: np.ndarray
     induction: np.ndarray         # all NaN when the prompt repeats no token
     chosen: tuple[int, int] | None = None    # the (layer, head) a page marks
+    windows: tuple[int | None, ...] = ()     # per layer: the window it reads (None: all); () if unknown
 
     def rows(self) -> dict[str, object]:
         return {name: rounded(self.get(name)) for name in STATS}
@@ -229,7 +244,7 @@ def head_stats(trace: Trace, progress: Callable[[float, str], None] | None = Non
         parts.append(layer_head_stats_streamed(trace.qkv(layer), trace.token_ids))
         if progress is not None:
             progress((layer + 1) / trace.n_layers, f"{layer + 1}/{trace.n_layers}")
-    return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS})
+    return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS}, windows=tuple(trace.windows))
 
 
 def cached_head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None) -> HeadStats:

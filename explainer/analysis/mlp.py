@@ -1,7 +1,7 @@
 """The MLP (feed-forward) layer: which neurons fire on the prompt, and what each one writes.
 
-Activations are the MLP's hidden values, the input of its down projection (Llama:
-``silu(gate) * up``; GPT-2: ``gelu(c_fc(x))``), read from the trace. A neuron's *output
+Activations are the MLP's hidden values, the input of its down projection (SwiGLU in Llama:
+``silu(gate) * up``; GeGLU in Gemma: ``gelu(gate) * up``; GPT-2: ``gelu(c_fc(x))``), read from the trace. A neuron's *output
 direction* is the column of the down projection it multiplies; read through the
 unembedding it says which next tokens the neuron pushes up or down when it fires.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from explainer.arch import norm_gain
+from explainer.arch import mlp_kind, norm_gain
 from explainer.memo import per_trace
 from explainer.models import LoadedModel
 from explainer.tokens import token_labels
@@ -115,6 +115,26 @@ class NeuronFiring:
 
     def rows(self) -> list[dict[str, object]]:
         return [{"token": tok, "activation": a} for tok, a in zip(self.tokens, self.activations)]
+
+
+@dataclass(frozen=True)
+class MlpDesign:
+    """How the model's MLP is built: its kind, its sizes, and whether a norm follows it."""
+
+    kind: str                    # "GELU" (GPT-2) | "SwiGLU" (Llama, SmolLM2, Qwen) | "GeGLU" (Gemma)
+    d_model: int
+    d_mlp: int
+    post_norm: bool              # what the MLP adds passes a norm first (Gemma's post-feedforward norm)
+
+    def rows(self) -> dict[str, object]:
+        return {"kind": self.kind, "d_model": self.d_model, "d_mlp": self.d_mlp, "post_norm": self.post_norm}
+
+
+def mlp_design(model: LoadedModel) -> MlpDesign:
+    """The MLP's kind (from the model's own activation) and sizes."""
+    block = model.arch.blocks(model.hf_model)[0]
+    return MlpDesign(mlp_kind(model.hf_model, model.arch), model.d_model, model.d_mlp,
+                     model.arch.mlp_post_norm(block) is not None)
 
 
 @per_trace

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from explainer.arch import mlp_kind, rope_theta, sliding_window
 from explainer.analysis.params import REFERENCE_MODELS, ParameterCount, count_parameters
 from explainer.analysis.prediction import softmax_probs
 from explainer.models import LoadedModel
@@ -28,6 +29,9 @@ class Journey:
     next_ids: tuple[int, ...]            # the top few next tokens, most likely first
     next_labels: tuple[str, ...]
     next_probs: tuple[float, ...]
+    embed_scale: float | None = None     # token vectors multiplied by this as they enter (Gemma: √d)
+    n_local: int = 0                     # layers that read only a window of recent tokens
+    window: int | None = None            # that window
 
     @property
     def top_label(self) -> str:
@@ -52,7 +56,7 @@ class ModelCard:
     """What the model is: sizes, shape of its blocks, and where its parameters sit."""
 
     name: str
-    family: str                          # "gpt2" | "llama"
+    family: str                          # "gpt2" | "llama" | "qwen3" | "gemma3"
     n_layers: int
     n_heads: int
     n_kv_heads: int
@@ -65,6 +69,21 @@ class ModelCard:
     rotary: bool
     tied_head: bool                      # the output head reuses the embedding matrix
     parameters: ParameterCount
+    mlp_kind: str = "GELU"               # "GELU" | "SwiGLU" | "GeGLU"
+    norm_kind: str = "LayerNorm"         # "LayerNorm" | "RMSNorm"
+    norms_per_block: int = 2             # Gemma 3: 4 (before and after attention and the MLP)
+    qk_norm: bool = False                # each head's queries and keys are normalised too
+    windows: tuple[int | None, ...] = () # per layer: the window it reads (None: the whole text)
+    embed_scale: float | None = None     # token vectors multiplied by this as they enter (Gemma: √d)
+    rotary_bases: tuple[float, ...] = () # every rotary base, smallest first
+
+    @property
+    def local_layers(self) -> tuple[int, ...]:
+        return tuple(l for l, w in enumerate(self.windows) if w is not None)
+
+    @property
+    def window(self) -> int | None:
+        return max((w for w in self.windows if w is not None), default=None)
 
     def rows(self) -> list[dict[str, object]]:
         return [{"component": c, "parameters": n} for c, n in self.parameters.by_component.items()]
@@ -92,19 +111,34 @@ def journey(model: LoadedModel, trace: Trace, show: int = 3) -> Journey:
         text=trace.text, n_chars=len(trace.text), n_tokens=trace.n_tokens, d_model=trace.d_model,
         n_layers=trace.n_layers, n_heads=trace.n_heads, d_mlp=trace.d_mlp, vocab_size=trace.vocab_size,
         rotary=trace.rotary is not None, next_ids=tuple(ids), next_labels=tuple(labels),
-        next_probs=tuple(float(p) for p in top_p))
+        next_probs=tuple(float(p) for p in top_p), embed_scale=embedding_scale(model),
+        n_local=sum(w is not None for w in trace.windows),
+        window=max((w for w in trace.windows if w is not None), default=None))
 
 
 def model_card(model: LoadedModel) -> ModelCard:
     """Sizes of the loaded model and its parameter count by component."""
-    hf = model.hf_model
+    hf, arch = model.hf_model, model.arch
+    block = arch.blocks(hf)[0]
     head = hf.get_output_embeddings().weight
     tied = head is model.arch.token_embedding(hf).weight
     return ModelCard(
         name=model.name, family=model.arch.family, n_layers=model.n_layers, n_heads=model.n_heads,
         n_kv_heads=model.n_kv_heads, head_dim=model.head_dim, d_model=model.d_model, d_mlp=model.d_mlp,
         vocab_size=model.vocab_size, context_length=model.context_length, device=str(model.device),
-        rotary=model.arch.rotary, tied_head=tied, parameters=count_parameters(model))
+        rotary=model.arch.rotary, tied_head=tied, parameters=count_parameters(model),
+        mlp_kind=mlp_kind(hf, model.arch), norm_kind="RMSNorm" if "RMS" in type(arch.attn_in_norm(block)).__name__
+        else "LayerNorm", norms_per_block=2 + (arch.attn_post_norm(block) is not None)
+        + (arch.mlp_post_norm(block) is not None), qk_norm=arch.qk_norm,
+        windows=tuple(sliding_window(hf, arch, l) for l in range(model.n_layers)), embed_scale=embedding_scale(model),
+        rotary_bases=tuple(sorted({t for l in range(model.n_layers) if (t := rope_theta(hf, l)) is not None}))
+        if arch.rotary else ())
+
+
+def embedding_scale(model: LoadedModel) -> float | None:
+    """The factor the embedding module multiplies token vectors by (Gemma: √d_model), or None."""
+    scale = getattr(model.arch.token_embedding(model.hf_model), "embed_scale", None)
+    return None if scale is None else float(scale)
 
 
 def scale(card: ModelCard, references: tuple[ParameterCount, ...] = REFERENCE_MODELS) -> Scale:

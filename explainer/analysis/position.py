@@ -8,7 +8,7 @@ two tokens are.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -122,24 +122,79 @@ def rotary_frequencies(info: RotaryInfo) -> RotaryFrequencies:
 
 
 @dataclass(frozen=True)
+class RotaryBases:
+    """Every rotary base of a model (Gemma 3: θ = 10,000 on local layers, 1,000,000 on global ones).
+
+    ``bases[i]`` is used by the blocks ``layers[i]``, which read at most ``windows[i]`` positions
+    back (None: the whole text, up to ``context``).
+    """
+
+    bases: tuple[RotaryFrequencies, ...]
+    layers: tuple[tuple[int, ...], ...]
+    windows: tuple[int | None, ...]
+    context: int                  # the longest text the model was made for
+
+    def slow_pairs(self, k: int, span: int) -> int:
+        """How many pairs of base ``k`` turn less than once over ``span`` tokens (a coarse, unrepeating signal)."""
+        return int((self.bases[k].wavelength > span).sum())
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"theta": f.theta, "layers": " ".join(map(str, layers)), **row}
+                for f, layers in zip(self.bases, self.layers) for row in f.rows()]
+
+
+def rotary_bases(trace: Trace, context: int) -> RotaryBases:
+    """The rotary bases of ``trace``'s model, slowest last, with their layers and the window they read."""
+    infos = trace.rotaries or ((trace.rotary,) if trace.rotary is not None else ())
+    if not infos:
+        raise ValueError("This trace has no rotary positions (the model uses learned position vectors).")
+    infos = sorted(infos, key=lambda i: i.theta)
+    layers = tuple(tuple(i.layers) or tuple(range(trace.n_layers)) for i in infos)
+    return RotaryBases(tuple(rotary_frequencies(i) for i in infos), layers,
+                       tuple(_window_of(trace, ls) for ls in layers), int(context))
+
+
+def _window_of(trace: Trace, layers: Sequence[int]) -> int | None:
+    """The widest window these layers read (None when one of them reads the whole text)."""
+    if len(trace.windows) != trace.n_layers:
+        return None
+    windows = [trace.windows[l] for l in layers]
+    return None if any(w is None for w in windows) else max(windows)
+
+
+@dataclass(frozen=True)
 class DistanceCurve:
     """q·k (rotated) as a function of the distance between query and key. Arrays (N+1,)."""
 
     distance: np.ndarray          # 0..N
     one_pair: np.ndarray          # one random vector q compared with itself k = q, rotated apart
     average: np.ndarray           # the expectation over random q = k: mean_i cos(distance · f_i)
+    smoothed: np.ndarray | None = None   # the average, also averaged over distances within ±20 % (log axes)
+
+    def average_at(self, distance: float) -> float:
+        """The average curve (smoothed, if it was) at ``distance``, interpolated between the distances computed."""
+        values = self.average if self.smoothed is None else self.smoothed
+        return float(np.interp(distance, self.distance, values))
 
     def rows(self) -> list[dict[str, object]]:
-        return [{"distance": int(d), "one_vector": float(o), "average": float(a)}
-                for d, o, a in zip(self.distance, self.one_pair, self.average)]
+        smooth = self.smoothed if self.smoothed is not None else [None] * len(self.distance)
+        return [{"distance": int(d), "one_vector": float(o), "average": float(a),
+                 **({} if s is None else {"smoothed": float(s)})}
+                for d, o, a, s in zip(self.distance, self.one_pair, self.average, smooth)]
 
 
-def rotary_distance_curve(info: RotaryInfo, max_distance: int = 256, seed: int = 0) -> DistanceCurve:
-    """How RoPE alone changes q·k when the same vector sits ``distance`` tokens apart (scores / q·q)."""
+def rotary_distance_curve(info: RotaryInfo, max_distance: int = 256, seed: int = 0,
+                          distances: Sequence[int] | None = None) -> DistanceCurve:
+    """How RoPE alone changes q·k when the same vector sits ``distance`` tokens apart (scores / q·q).
+
+    At distances 0..``max_distance``, or at the given ``distances``.
+    """
     hd = info.head_dim
     gen = torch.Generator().manual_seed(seed)
     q = torch.randn(hd, generator=gen, dtype=torch.float64)     # (hd,)
-    dist = torch.arange(max_distance + 1, dtype=torch.float64)  # (N+1,)
+    dist = (torch.arange(max_distance + 1, dtype=torch.float64) if distances is None
+            else torch.tensor(list(distances), dtype=torch.float64))   # (N+1,)
+    max_distance = dist.numel() - 1
     angles = dist[:, None] * info.inv_freq.double()[None]       # (N+1, hd/2)
     cos = torch.cat((angles.cos(), angles.cos()), -1)           # (N+1, hd) Llama's half layout
     sin = torch.cat((angles.sin(), angles.sin()), -1)
@@ -166,6 +221,44 @@ class RealDistance:
         return [{"distance": int(d), "key_position": self.query - int(d), "key": self.tokens[self.query - int(d)],
                  "score_rotated": float(r), "score_unrotated": float(u)}
                 for d, r, u in zip(self.distance, self.rotated, self.unrotated)]
+
+
+@dataclass(frozen=True)
+class DistanceCurves:
+    """The distance curve of every rotary base (same random vector, same distances)."""
+
+    curves: tuple[DistanceCurve, ...]
+    thetas: tuple[float, ...]
+    layers: tuple[tuple[int, ...], ...]
+    windows: tuple[int | None, ...]       # the window the layers of each base read (None: the whole text)
+
+    def rows(self) -> list[dict[str, object]]:
+        return [{"theta": theta, **row} for c, theta in zip(self.curves, self.thetas) for row in c.rows()]
+
+
+def distance_curves(bases: RotaryBases, n_tokens: int, seed: int = 0) -> DistanceCurves:
+    """Score against distance for every base. One base: distances 0..max(256, prompt) one by one.
+    Several (local and global layers): from 0 to the model's context, denser near 0 (for a log axis)."""
+    if len(bases.bases) == 1:
+        grid = None
+        longest = max(256, n_tokens)
+    else:
+        longest = max(bases.context, n_tokens)
+        grid = np.unique(np.concatenate([np.arange(0, 64), np.geomspace(64, longest, 400).round()])).astype(int)
+    infos = [RotaryInfo(f.theta, f.head_dim, torch.from_numpy(f.inv_freq)) for f in bases.bases]
+    curves = [rotary_distance_curve(i, longest, seed, grid) for i in infos]
+    if grid is not None:                  # on a log axis the fast pairs' wiggles look like noise: smooth them
+        curves = [replace(c, smoothed=_smoothed_average(f.inv_freq, c.distance)) for c, f in zip(curves, bases.bases)]
+    return DistanceCurves(tuple(curves), tuple(f.theta for f in bases.bases), bases.layers, bases.windows)
+
+
+def _smoothed_average(inv_freq: np.ndarray, distance: np.ndarray, spread: float = 1.2, n: int = 64) -> np.ndarray:
+    """mean_i cos(x · f_i) averaged over x geometrically spread in [d / spread, d · spread], per distance d."""
+    d = np.maximum(distance.astype(float), 1e-9)[:, None]                       # (N, 1)
+    x = d * np.geomspace(1 / spread, spread, n)[None, :]                        # (N, n)
+    out = np.cos(x[..., None] * inv_freq[None, None, :]).mean(-1).mean(-1)      # (N,)
+    out[distance == 0] = 1.0
+    return out
 
 
 def real_distance_scores(qk: QueryKeys, head: int, query: int, tokens: Sequence[str] = ()) -> RealDistance:

@@ -12,6 +12,7 @@ Gemma's 1/√query_pre_attn_scalar) → mask (causal, plus the sliding window on
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +40,15 @@ class QKSteps:
     weights: torch.Tensor         # softmax(masked): the attention weights, 0 for hidden keys
     sharing: tuple[int, ...] = () # other query heads that read the same KV head (GQA)
     window: int | None = None     # the layer reads only the last ``window`` positions (None: all)
+    scaled_by: str = "head_dim"   # where the scale comes from: "head_dim" (1/√head_dim),
+                                  # "query_pre_attn_scalar" (Gemma's own setting) or "model" (other)
+    qk_norm: bool = False         # q and k were RMS-normalised per head before RoPE (Qwen3, Gemma 3)
+    kv_heads: int = 0             # key/value heads of the layer (0: not recorded)
+
+    @property
+    def scale_square(self) -> float:
+        """The number whose square root the scores are divided by: 1 / scale² (64 for 1/8, 256 for 1/16)."""
+        return 1.0 / self.scale ** 2
 
     @property
     def visible(self) -> torch.Tensor:
@@ -71,7 +81,7 @@ def query_keys(model: LoadedModel, trace: Trace, layer: int) -> QueryKeys:
 
 def qk_steps(model: LoadedModel, trace: Trace, layer: int, head: int, query: int,
              qk: QueryKeys | None = None) -> QKSteps:
-    """q·k → ÷√d → mask → softmax for query position ``query`` of ``head`` (real numbers)."""
+    """q·k → × scale → mask → softmax for query position ``query`` of ``head`` (real numbers)."""
     if not 0 <= head < model.n_heads:
         raise ValueError(f"There is no head {head} (heads 0–{model.n_heads - 1}).")
     if not 0 <= query < trace.n_tokens:
@@ -92,4 +102,14 @@ def qk_steps(model: LoadedModel, trace: Trace, layer: int, head: int, query: int
     weights = torch.softmax(masked, dim=-1)
     sharing = tuple(h for h in range(model.n_heads) if h != head and qk.kv_head(h) == kv)
     return QKSteps(layer, head, kv, query, model.head_dim, qk.scale, scores.float(), scaled.float(),
-                   masked.float(), weights.float(), sharing, qk.window)
+                   masked.float(), weights.float(), sharing, qk.window, scale_origin(model, qk.scale),
+                   model.arch.qk_norm, qk.k.shape[0])
+
+
+def scale_origin(model: LoadedModel, scale: float) -> str:
+    """Where a layer's score scale comes from: "query_pre_attn_scalar" when the model sets it
+    (Gemma: 1/√256), "head_dim" for the usual 1/√head_dim, else "model"."""
+    own = getattr(model.hf_model.config, "query_pre_attn_scalar", None)
+    if own and math.isclose(scale, float(own) ** -0.5, rel_tol=1e-6):
+        return "query_pre_attn_scalar"
+    return "head_dim" if math.isclose(scale, model.head_dim ** -0.5, rel_tol=1e-6) else "model"

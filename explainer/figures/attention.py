@@ -12,33 +12,43 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explainer.analysis.attention import STATS, HeadStats, KeySteps, Pattern, Reads
+from explainer.analysis.qk import QKSteps
 from explainer.export import rounded
 from explainer.figures import theme
 from explainer.tokens import plotly_axis
 from explainer.view import View
 
 MASK_GREY = "#cfcfcf"
+WINDOW_SAND = "#e8c98f"           # keys older than a local layer's window (distinct from the causal grey)
 _GREY_SCALE = [[0, MASK_GREY], [1, MASK_GREY]]
+_SAND_SCALE = [[0, WINDOW_SAND], [1, WINDOW_SAND]]
 
 
 def attention_heatmap(p: Pattern, view: View) -> go.Figure:
-    """Heatmap of the chosen head: query rows × key columns, masked cells grey (and dotted).
+    """Heatmap of the chosen head: query rows × key columns, masked cells grey (×); on a local layer,
+    keys older than its window sand-coloured (·).
 
-    Reads heatmap_title ({layer}, {head}), axis_query, axis_key, hover_weight, hover_masked, colorbar.
+    Reads heatmap_title ({layer}, {head}), axis_query, axis_key, hover_weight, hover_masked, hover_outside,
+    colorbar.
     """
     labels, presenter, query = view.t, view.presenter, p.query
     names = plotly_axis(p.tokens, p.window.start)
     w = p.weights[p.chosen_index]
     small = p.window.size <= 32
+    gap = 1 if small else 0
     fig = go.Figure()
-    fig.add_trace(go.Heatmap(
-        z=rounded(np.where(p.masked, 1.0, np.nan)), x=names, y=names, colorscale=_GREY_SCALE, showscale=False,
-        text=[["×" if m else "" for m in row] for row in p.masked] if small else None,
-        texttemplate="%{text}" if small else None, textfont=dict(color="#8a8a8a"),
-        hovertemplate=labels["hover_masked"] + "<extra></extra>", xgap=1 if small else 0, ygap=1 if small else 0))
+    masks = [(p.masked, _GREY_SCALE, "×", "hover_masked")]
+    if p.outside is not None and p.outside.any():
+        masks.append((p.outside, _SAND_SCALE, "·", "hover_outside"))
+    for cells, scale, mark, hover in masks:
+        fig.add_trace(go.Heatmap(
+            z=rounded(np.where(cells, 1.0, np.nan)), x=names, y=names, colorscale=scale, showscale=False,
+            text=[[mark if m else "" for m in row] for row in cells] if small else None,
+            texttemplate="%{text}" if small else None, textfont=dict(color="#8a8a8a"),
+            hovertemplate=labels[hover].replace("{window}", str(p.reach)) + "<extra></extra>", xgap=gap, ygap=gap))
     fig.add_trace(go.Heatmap(
         z=rounded(w), x=names, y=names, colorscale=theme.SEQUENTIAL, zmin=0, zmax=1,
-        colorbar=dict(title=labels["colorbar"], thickness=12), xgap=1 if small else 0, ygap=1 if small else 0,
+        colorbar=dict(title=labels["colorbar"], thickness=12), xgap=gap, ygap=gap,
         hovertemplate=labels["hover_weight"] + "<extra></extra>"))
     if query is not None and query in p.window:
         row = query - p.window.start
@@ -72,11 +82,11 @@ def head_grid(p: Pattern, view: View) -> go.Figure:
         row, col = divmod(k, cols)
         suffix = "" if k == 0 else str(k + 1)
         x0, y1 = col * (width + gap_x), 1 - row * (height + gap_y)
-        x_dom = [max(0.0, round(x0, 6)), min(1.0, round(x0 + width, 6))]       # rounding can step past 1
-        y_dom = [max(0.0, round(y1 - height, 6)), min(1.0, round(y1, 6))]
-        axes["xaxis" + suffix] = dict(domain=x_dom, anchor="y" + suffix, showticklabels=False,
+        x_domain = [round(max(0.0, x0), 6), round(min(1.0, x0 + width), 6)]     # float sums can leave [0, 1]
+        y_domain = [round(max(0.0, y1 - height), 6), round(min(1.0, y1), 6)]
+        axes["xaxis" + suffix] = dict(domain=x_domain, anchor="y" + suffix, showticklabels=False,
                                       showgrid=False, zeroline=False)
-        axes["yaxis" + suffix] = dict(domain=y_dom, anchor="x" + suffix, showticklabels=False,
+        axes["yaxis" + suffix] = dict(domain=y_domain, anchor="x" + suffix, showticklabels=False,
                                       showgrid=False, zeroline=False, autorange="reversed")
         data.append(dict(type="heatmap", z=rounded(p.weights[k], 3), x=names, y=names, coloraxis="coloraxis",
                          xaxis="x" + suffix, yaxis="y" + suffix,
@@ -131,19 +141,53 @@ def reads_arcs(r: Reads, view: View, max_arcs: int = 24) -> go.Figure:
     return theme.apply(fig, presenter, height=380)
 
 
-def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
-    """Four stacked bar charts over the keys in ``k.window``: q·k, ÷√d, masked, softmax.
+def mask_note(p: Pattern, view: View) -> str:
+    """The Markdown under the heatmap: the causal mask, and the window's cells when some are shown.
+    Reads mask_note, mask_window_note ({window}), sentence_sep."""
+    shown = p.outside is not None and bool(p.outside.any())
+    return view.t["mask_note"] + (view.t["sentence_sep"] + view.t["mask_window_note"].format(window=p.reach)
+                                  if shown else "")
 
-    Reads step_scores, step_scaled ({d}), step_masked, step_softmax, hover_step, minus_inf, steps_title ({token}).
+
+def steps_text(s: QKSteps, view: View) -> str:
+    """The Markdown before the q·k steps, saying what this model does: its scale (÷√head_dim, or
+    Gemma's own), its window, q/k norms, and how heads share keys.
+
+    Reads steps_intro ({scale_note}, {window_note}, {norm_note}, {kv_note}), scale_head_dim ({d}, {root}),
+    scale_query_pre_attn_scalar ({square}, {root}, {d}), scale_model ({scale}, {d}), window_note ({window}),
+    norm_note, kv_note ({head}, {kv}, {group}), kv_note_single ({heads}).
+    """
+    t = view.t
+    values = dict(d=s.head_dim, root=f"{s.scale_square ** 0.5:g}", square=f"{s.scale_square:g}",
+                  scale=f"{s.scale:.4f}", window=s.window, head=s.head, kv=s.kv_head,
+                  group=t["list_sep"].join(map(str, s.sharing)), heads=len(s.sharing) + 1)
+    if not s.sharing:
+        kv = ""
+    else:
+        kv = t["kv_note_single" if s.kv_heads == 1 else "kv_note"].format(**values)
+    return t["steps_intro"].format(
+        scale_note=t[f"scale_{s.scaled_by}"].format(**values),
+        window_note=t["window_note_steps"].format(**values) if s.window is not None else "",
+        norm_note=t["norm_note"] if s.qk_norm else "", kv_note=kv)
+
+
+def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
+    """Four stacked bar charts over the keys in ``k.window``: q·k, × scale, masked, softmax.
+
+    Reads step_scores, step_scaled ({root}, {square}, {scale}), step_masked (or step_masked_window with
+    {window} on a local layer), step_softmax, hover_step, minus_inf, steps_title ({token}).
     """
     s, window, labels, presenter = k.steps, k.window, view.t, view.presenter
     names = plotly_axis(k.tokens)
     pos = list(range(window.start, window.stop))
     x = [names[j] for j in pos]
-    visible = [j <= s.query for j in pos]
-    colours = [theme.PALETTE[0] if v else theme.MUTED for v in visible]
-    titles = [labels["step_scores"], labels["step_scaled"].format(d=s.head_dim, scale=f"{s.scale:.4f}"),
-              labels["step_masked"], labels["step_softmax"]]
+    seen = s.visible
+    colours = [theme.PALETTE[0] if seen[j] else theme.MUTED for j in pos]
+    masked_title = (labels["step_masked_window"].format(window=s.window) if s.window is not None
+                    else labels["step_masked"])
+    titles = [labels["step_scores"], labels["step_scaled"].format(
+        root=f"{s.scale_square ** 0.5:g}", square=f"{s.scale_square:g}", scale=f"{s.scale:.4f}"),
+        masked_title, labels["step_softmax"]]
     fig = make_subplots(rows=4, cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.06)
     series = [s.scores, s.scaled, s.masked, s.weights]
     for row, values in enumerate(series, start=1):
@@ -167,8 +211,10 @@ def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
 
 def head_stats_figure(stats: HeadStats, view: View) -> go.Figure:
     """Four layer × head maps side by side (entropy, previous, first, induction); the chosen head marked.
+    When some layers read only a window, each row's label says local or global (global in bold).
 
-    Reads stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head.
+    Reads stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head,
+    row_local ({layer}), row_global ({layer}).
     """
     labels, presenter, chosen = view.t, view.presenter, stats.chosen
     fig = make_subplots(rows=1, cols=len(STATS), subplot_titles=[labels[f"stat_{n}"] for n in STATS],
@@ -189,5 +235,9 @@ def head_stats_figure(stats: HeadStats, view: View) -> go.Figure:
                           y1=chosen[0] + 0.5, line=dict(color=theme.ACCENT, width=2), row=1, col=k + 1)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_yaxes(title=labels["axis_layer"], showticklabels=True, col=1)
+    if any(w is not None for w in stats.windows):
+        fig.update_yaxes(tickvals=list(range(n_layers)), col=1, ticktext=[
+            labels["row_local"].format(layer=l) if w is not None else "<b>" + labels["row_global"].format(layer=l) + "</b>"
+            for l, w in enumerate(stats.windows)])
     fig.update_xaxes(title=labels["axis_head"], dtick=1)
     return theme.apply(fig, presenter, height=max(300, 16 * n_layers + 120))

@@ -6,6 +6,8 @@ by the one rule (explainer.tokens).
 """
 from __future__ import annotations
 
+import unicodedata
+
 import plotly.graph_objects as go
 
 from explainer.analysis.overview import Journey, ModelCard, Scale
@@ -31,25 +33,42 @@ def human(n: float) -> str:
 
 
 def _short(text: str, limit: int = 16) -> str:
+    """At most ``limit`` columns of ``text`` (a wide character, e.g. Chinese, takes two), else cut with "…"."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    widths = [2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text]
+    if sum(widths) <= limit:
+        return text
+    used, cut = 0, 0
+    while cut < len(text) and used + widths[cut] <= limit - 1:
+        used += widths[cut]
+        cut += 1
+    return text[:cut] + "…"
 
 
 def journey_boxes(j: Journey, view: View) -> list[tuple[str, str, str, str]]:
     """(title, main line, detail line, hover) per stage, already escaped for plotly.
 
     Reads ``stage_<name>``, ``stage_<name>_main``, ``stage_<name>_detail`` and
-    ``stage_<name>_hover`` for every name in :data:`STAGES`, plus ``stage_vectors_detail_learned``.
+    ``stage_<name>_hover`` for every name in :data:`STAGES`, plus ``stage_vectors_detail_learned``,
+    ``stage_vectors_detail_scaled`` and ``stage_vectors_hover_scaled`` ({scale}) for scaled token vectors,
+    and ``stage_blocks_hover_window`` ({local}, {window}) when some layers read only a window.
     """
     labels = view.t
     values = dict(n=j.n_tokens, d=j.d_model, layers=j.n_layers, heads=j.n_heads, d_mlp=j.d_mlp,
-                  v=j.vocab_size, chars=j.n_chars, p=j.top_prob,
+                  v=j.vocab_size, chars=j.n_chars, p=j.top_prob, local=j.n_local, window=j.window,
+                  scale=f"{j.embed_scale or 1:.1f}",
                   text="“" + plotly_text(_short(j.text)) + "”", token=for_plotly(j.top_label))
     alternatives = "<br>".join(f"{for_plotly(lab)} {p:.2%}" for lab, p in zip(j.next_labels, j.next_probs))
     out = []
     for name in STAGES:
         detail_key = f"stage_{name}_detail" + ("_learned" if name == "vectors" and not j.rotary else "")
+        if name == "vectors" and j.embed_scale and j.rotary:
+            detail_key = "stage_vectors_detail_scaled"
         hover = labels[f"stage_{name}_hover"].format(**values)
+        if name == "vectors" and j.embed_scale:
+            hover += "<br>" + labels["stage_vectors_hover_scaled"].format(**values)
+        if name == "blocks" and j.n_local:
+            hover += "<br>" + labels["stage_blocks_hover_window"].format(**values)
         if name == "next_token":
             hover += "<br>" + alternatives
         out.append((labels[f"stage_{name}"].format(**values), labels[f"stage_{name}_main"].format(**values),
@@ -99,6 +118,55 @@ def _arrow(fig: go.Figure, x0: float, y0: float, x1: float, y1: float) -> None:
                        showarrow=True, arrowhead=2, arrowsize=1.3, arrowwidth=2, arrowcolor="#333333")
 
 
+def card_values(card: ModelCard, view: View) -> list[tuple[str, str]]:
+    """(label, value) of every fact on the model card, in the page's words; values stay short (a metric
+    shows about eight characters on a 1280-pixel screen), the design notes say the rest.
+
+    Reads card_params, card_layers, card_heads, card_heads_value ({heads}, {kv}), card_d_model, card_d_mlp,
+    card_vocab, card_context, card_position, position_rotary, position_learned, card_mlp_kind, card_norms,
+    norms_value ({n}), norms_value_qk ({n}), card_window ({local}, {n}), card_window_none, window_none,
+    card_embed_scale, embed_scale_value ({d}), embed_scale_none.
+    """
+    t = view.t
+    norms = t["norms_value_qk" if card.qk_norm else "norms_value"].format(n=card.norms_per_block)
+    window_label = (t["card_window"].format(local=len(card.local_layers), n=card.n_layers) if card.window
+                    else t["card_window_none"])
+    scale = t["embed_scale_value"].format(d=card.d_model) if card.embed_scale else t["embed_scale_none"]
+    return [(t["card_params"], human(card.parameters.total)), (t["card_layers"], str(card.n_layers)),
+            (t["card_heads"], t["card_heads_value"].format(heads=card.n_heads, kv=card.n_kv_heads)),
+            (t["card_d_model"], str(card.d_model)), (t["card_d_mlp"], f"{card.d_mlp:,}"),
+            (t["card_vocab"], f"{card.vocab_size:,}"), (t["card_context"], f"{card.context_length:,}"),
+            (t["card_position"], t["position_rotary" if card.rotary else "position_learned"]),
+            (t["card_mlp_kind"], card.mlp_kind), (t["card_norms"], norms),
+            (window_label, str(card.window) if card.window else t["window_none"]), (t["card_embed_scale"], scale)]
+
+
+def design_notes(card: ModelCard, view: View) -> str:
+    """Markdown bullets on how this model's blocks are built: norms, window, MLP, embedding scale,
+    key/value heads. Reads design_norms_<n> ({kind}) for n in 2 and 4, design_qk_norm, design_window
+    ({local}, {n}, {window}, {globals}), design_bases ({local}, {global_}), design_mlp_<kind>, design_scale ({d}, {scale}), design_kv_one
+    ({heads}), design_kv_grouped ({heads}, {kv}, {group}), list_sep, sentence_sep."""
+    t = view.t
+    notes = [t[f"design_norms_{card.norms_per_block}"].format(kind=card.norm_kind)
+             + (t["sentence_sep"] + t["design_qk_norm"] if card.qk_norm else "")]
+    if card.window:
+        globals_ = [l for l, w in enumerate(card.windows) if w is None]
+        notes.append(t["design_window"].format(local=len(card.local_layers), n=card.n_layers, window=card.window,
+                                               globals=t["list_sep"].join(map(str, globals_))))
+    if len(card.rotary_bases) > 1:
+        notes.append(t["design_bases"].format(local=f"{card.rotary_bases[0]:,.0f}",
+                                              global_=f"{card.rotary_bases[-1]:,.0f}"))
+    notes.append(t[f"design_mlp_{card.mlp_kind.lower()}"])
+    if card.embed_scale:
+        notes.append(t["design_scale"].format(d=card.d_model, scale=f"{card.embed_scale:.1f}"))
+    if card.n_kv_heads == 1 and card.n_heads > 1:
+        notes.append(t["design_kv_one"].format(heads=card.n_heads))
+    elif card.n_kv_heads < card.n_heads:
+        notes.append(t["design_kv_grouped"].format(heads=card.n_heads, kv=card.n_kv_heads,
+                                                   group=card.n_heads // card.n_kv_heads))
+    return "\n".join("- " + note for note in notes)
+
+
 def parameters_figure(card: ModelCard, view: View) -> go.Figure:
     """Parameters by component as horizontal bars with count and share.
 
@@ -117,7 +185,7 @@ def parameters_figure(card: ModelCard, view: View) -> go.Figure:
         customdata=[v / total for v in values],
         hovertemplate="%{y}<br>%{x:,} " + labels["params_hover"] + " (%{customdata:.2%})<extra></extra>"))
     fig.update_layout(title=labels["params_title"], showlegend=False,
-                      xaxis=dict(title=labels["params_axis"], range=[0, max(values) * 1.3]),
+                      xaxis=dict(title=labels["params_axis"], range=[0, max(values) * 1.45]),
                       yaxis=dict(autorange="reversed"))
     return theme.apply(fig, presenter, height=300)
 

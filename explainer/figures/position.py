@@ -5,17 +5,21 @@ builder reads are listed in its docstring); tokens are shown by the one rule (ex
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
-from explainer.analysis.position import (AddedPositions, DistanceCurve, LearnedPositions, PositionSimilarity,
-                                         RealDistance, RotaryFrequencies)
+from explainer.analysis.position import (AddedPositions, DistanceCurves, LearnedPositions, PositionSimilarity,
+                                         RealDistance, RotaryBases)
 from explainer.export import rounded
 from explainer.figures import theme
 from explainer.tokens import plotly_axis
 from explainer.view import View
 
 _LEGEND = dict(x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,0.8)")
+_LEGEND_LEFT = dict(x=0, xanchor="left", y=0, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)")
+_LEGEND_LOW = dict(x=1, xanchor="right", y=0, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)")
 
 
 def position_vectors_figure(lp: LearnedPositions, view: View) -> go.Figure:
@@ -69,38 +73,105 @@ def added_norms_figure(added: AddedPositions, view: View) -> go.Figure:
     return theme.apply(fig, presenter, height=380)
 
 
-def rotary_frequency_figure(f: RotaryFrequencies, view: View) -> go.Figure:
-    """Wavelength (tokens per full turn) of every dimension pair, on a log scale.
+def base_name(theta: float, window: int | None, view: View) -> str:
+    """A rotary base's legend name: its θ and the layers that use it. Reads series_base_local
+    ({theta}, {window}), series_base_global ({theta})."""
+    key = "series_base_local" if window is not None else "series_base_global"
+    return view.t[key].format(theta=f"{theta:,.0f}", window=f"{window:,}" if window else "")
 
-    Reads freq_title, axis_pair, axis_wavelength, hover_freq.
+
+def bases_text(b: RotaryBases, view: View) -> str:
+    """Markdown before the frequency chart: the pairs and the base (or, with several bases, which
+    layers use which and why the global layers' base is larger).
+
+    Reads rotate_intro ({hd}, {pairs}, {theta}); with several bases rotate_bases ({hd}, {pairs},
+    {theta_local}, {theta_global}, {window}, {slow_local}, {slow_global}) and why_bases ({window},
+    {context}, {pairs}, {few}, {many}, {theta_local}, {theta_global}).
     """
-    labels, presenter = view.t, view.presenter
-    pairs = list(range(len(f.wavelength)))
-    fig = go.Figure(go.Scatter(
-        x=pairs, y=np.round(f.wavelength, 3), mode="lines+markers", marker=dict(color=theme.PALETTE[0]),
-        customdata=np.round(np.stack([f.inv_freq, np.degrees(f.inv_freq)], -1), 6),
-        hovertemplate=labels["hover_freq"] + "<extra></extra>"))
+    first, t = b.bases[0], view.t
+    if len(b.bases) == 1:
+        return t["rotate_intro"].format(hd=first.head_dim, pairs=len(first.inv_freq), theta=first.theta)
+    last = b.bases[-1]
+    window = max((w for w in b.windows if w), default=b.context)
+    values = dict(hd=first.head_dim, pairs=len(first.inv_freq), theta_local=f"{first.theta:,.0f}",
+                  theta_global=f"{last.theta:,.0f}", window=f"{window:,}", context=f"{b.context:,}",
+                  slow_local=f"{first.wavelength.max():,.0f}", slow_global=f"{last.wavelength.max():,.0f}",
+                  few=b.slow_pairs(0, b.context), many=b.slow_pairs(len(b.bases) - 1, b.context))
+    return t["rotate_bases"].format(**values) + "\n\n" + t["why_bases"].format(**values)
+
+
+def curves_text(c: DistanceCurves, view: View, far: int = 4096) -> str:
+    """Markdown before the distance curves. Reads curve_intro; with several bases also curve_bases
+    ({far}, {local}, {global_}, {theta_local}, {theta_global}) and sentence_sep."""
+    t = view.t
+    if len(c.curves) == 1:
+        return t["curve_intro"]
+    return t["curve_intro"] + t["sentence_sep"] + t["curve_bases"].format(
+        far=f"{far:,}", local=f"{c.curves[0].average_at(far):.2f}", global_=f"{c.curves[-1].average_at(far):.2f}",
+        theta_local=f"{c.thetas[0]:,.0f}", theta_global=f"{c.thetas[-1]:,.0f}")
+
+
+def rotary_frequency_figure(b: RotaryBases, view: View) -> go.Figure:
+    """Wavelength (tokens per full turn) of every dimension pair, one line per rotary base, log scale.
+    With several bases, lines mark the local window and the longest context.
+
+    Reads freq_title, axis_pair, axis_wavelength, hover_freq, and with several bases series_base_*,
+    line_window ({window}), line_context ({context}).
+    """
+    labels, presenter, several = view.t, view.presenter, len(b.bases) > 1
+    fig = go.Figure()
+    for k, (f, window) in enumerate(zip(b.bases, b.windows)):
+        name = base_name(f.theta, window, view) if several else ""
+        fig.add_trace(go.Scatter(
+            x=list(range(len(f.wavelength))), y=np.round(f.wavelength, 3), mode="lines+markers", name=name,
+            marker=dict(color=theme.PALETTE[k], size=5 if several else 6), line=dict(color=theme.PALETTE[k]),
+            customdata=np.round(np.stack([f.inv_freq, np.degrees(f.inv_freq)], -1), 6), showlegend=several,
+            hovertemplate=(name + "<br>" if several else "") + labels["hover_freq"] + "<extra></extra>"))
+    if several:
+        window = max((w for w in b.windows if w), default=None)
+        lines = ([(window, labels["line_window"].format(window=f"{window:,}"))] if window else []) + [
+            (b.context, labels["line_context"].format(context=f"{b.context:,}"))]
+        for y, text in lines:           # annotations on a log axis take the exponent, so they are placed by hand
+            fig.add_hline(y=y, line_dash="dot", line_color=theme.MUTED)
+            fig.add_annotation(x=0, xref="paper", y=math.log10(y), yref="y", text=text, showarrow=False,
+                               xanchor="left", yanchor="bottom", font=dict(color="#555555"))
     fig.update_layout(title=labels["freq_title"], xaxis_title=labels["axis_pair"],
-                      yaxis_title=labels["axis_wavelength"])
+                      yaxis_title=labels["axis_wavelength"], legend=_LEGEND_LOW)
     fig.update_yaxes(type="log")
-    return theme.apply(fig, presenter, height=360)
+    return theme.apply(fig, presenter, height=400 if several else 360)
 
 
-def distance_curve_figure(c: DistanceCurve, view: View) -> go.Figure:
+def distance_curve_figure(c: DistanceCurves, view: View) -> go.Figure:
     """q·k of the same vector placed ``distance`` tokens apart, relative to distance 0.
 
-    Reads curve_title, series_one, series_average, axis_distance, axis_relative, hover_curve.
+    One base: one random vector and the average over random vectors. Several bases: per base the
+    average (thin, faint) and the same smoothed over nearby distances (thick), on a log distance axis
+    out to the model's context. Reads curve_title, series_one, series_average, series_smoothed,
+    axis_distance, axis_relative, hover_curve, series_base_*.
     """
-    labels, presenter = view.t, view.presenter
+    labels, presenter, several = view.t, view.presenter, len(c.curves) > 1
     fig = go.Figure()
-    for values, key, colour in ((c.one_pair, "series_one", theme.PALETTE[1]), (c.average, "series_average", theme.PALETTE[0])):
-        fig.add_trace(go.Scatter(x=c.distance.tolist(), y=np.round(values, 4), mode="lines", name=labels[key],
-                                 line=dict(color=colour, width=2),
-                                 hovertemplate=labels["hover_curve"].replace("{series}", labels[key]) + "<extra></extra>"))
+    for k, (curve, theta) in enumerate(zip(c.curves, c.thetas)):
+        if several:
+            base = base_name(theta, c.windows[k], view)
+            series = [(curve.average, base + " · " + labels["series_average"], 1, 0.35, False),
+                      (curve.smoothed, base + " · " + labels["series_smoothed"], 3, 1.0, True)]
+            colours = (theme.PALETTE[k],) * 2
+        else:
+            series = [(curve.one_pair, labels["series_one"], 2, 1.0, True),
+                      (curve.average, labels["series_average"], 2, 1.0, True)]
+            colours = (theme.PALETTE[1], theme.PALETTE[0])
+        for (values, name, width, opacity, legend), colour in zip(series, colours):
+            fig.add_trace(go.Scatter(
+                x=curve.distance.tolist(), y=np.round(values, 4), mode="lines", name=name, opacity=opacity,
+                showlegend=legend, line=dict(color=colour, width=width),
+                hovertemplate=labels["hover_curve"].replace("{series}", name) + "<extra></extra>"))
     fig.add_hline(y=0, line_color=theme.MUTED, line_width=1)
     fig.update_layout(title=labels["curve_title"], xaxis_title=labels["axis_distance"],
-                      yaxis_title=labels["axis_relative"], legend=_LEGEND)
-    return theme.apply(fig, presenter, height=380)
+                      yaxis_title=labels["axis_relative"], legend=_LEGEND_LEFT if several else _LEGEND)
+    if several:
+        fig.update_xaxes(type="log")
+    return theme.apply(fig, presenter, height=420 if several else 380)
 
 
 def real_distance_figure(r: RealDistance, view: View) -> go.Figure:

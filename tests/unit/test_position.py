@@ -91,10 +91,11 @@ def test_figures(tiny_gpt2, tiny_llama):
     assert len(bars.data) == 3 and "&lt;" in bars.data[0].x[0] and "<" not in bars.data[0].x[0]
     assert all("{series}" not in b.hovertemplate for b in bars.data)
     lt = explainer.trace(tiny_llama, PROMPT)
-    f = figs.rotary_frequency_figure(pos.rotary_frequencies(lt.rotary), VIEW)
-    assert f.layout.yaxis.type == "log" and len(f.data[0].x) == lt.rotary.head_dim // 2
-    c = figs.distance_curve_figure(pos.rotary_distance_curve(lt.rotary, 30), VIEW)
-    assert len(c.data) == 2 and len(c.data[0].x) == 31
+    bases = pos.rotary_bases(lt, tiny_llama.context_length)
+    f = figs.rotary_frequency_figure(bases, VIEW)
+    assert f.layout.yaxis.type == "log" and len(f.data) == 1 and len(f.data[0].x) == lt.rotary.head_dim // 2
+    c = figs.distance_curve_figure(pos.distance_curves(bases, 30), VIEW)
+    assert len(c.data) == 2 and len(c.data[0].x) == 257 and c.layout.xaxis.type != "log"   # 0..max(256, T)
     real = pos.real_distance_scores(query_keys(tiny_llama, lt, 0), 0, 4, lt.tokens)
     r = figs.real_distance_figure(real, VIEW)
     assert len(r.data) == 2 and list(r.data[1].customdata) == [f"{j}: {lt.tokens[j].replace(' ', '␣', 1)}" for j in range(5)]
