@@ -45,14 +45,17 @@ def layer_head_stats_streamed(parts: QKV, token_ids: torch.Tensor) -> dict[str, 
 def row_summaries(parts: QKV) -> tuple[torch.Tensor, torch.Tensor]:
     """Per head and query row: log Σ_j exp(s_ij) and E_p[s] = Σ_j p_ij s_ij, both (H, T) float64.
 
-    A layer that reads every earlier position gets both from one fused causal attention call
-    with the keys as values (Σ_j p_ij k_j, dotted with the query, is E_p[s] because a score is
-    linear in its key) — the cost of that layer's attention in a forward pass. Windowed or
-    soft-capped layers go row chunk by row chunk (a window keeps them cheap).
+    Both come from the fused attention kernel with the keys as values (Σ_j p_ij k_j, dotted with
+    the query, is E_p[s] because a score is linear in its key) — the cost of that layer's
+    attention in a forward pass. A layer that reads everything is one causal call; a windowed
+    layer goes in row chunks, each over its keys with the window as a mask. Soft-capped scores
+    are not linear in the key, so such layers (and machines without the kernel) are summed up
+    chunk by chunk from the weights themselves.
     """
-    fused = _fused_summaries(parts) if parts.window is None and parts.softcap is None else None
-    if fused is not None:
-        return fused
+    if parts.softcap is None:
+        fused = _fused_summaries(parts) if parts.window is None else _fused_window_summaries(parts)
+        if fused is not None:
+            return fused
     H, T = parts.q.shape[0], parts.n_tokens
     lse, mean_score = torch.empty(H, T, dtype=torch.double), torch.empty(H, T, dtype=torch.double)
     for rows, a, b in row_chunks(parts, H):
@@ -63,21 +66,51 @@ def row_summaries(parts: QKV) -> tuple[torch.Tensor, torch.Tensor]:
     return lse, mean_score
 
 
-def _fused_summaries(parts: QKV) -> tuple[torch.Tensor, torch.Tensor] | None:
-    kv = torch.tensor([parts.kv_head(h) for h in range(parts.q.shape[0])], device=parts.k.device)
-    q, k = parts.q[None], parts.k[kv][None]                             # (1, H, T, hd) each
+def _fused(q: torch.Tensor, k: torch.Tensor, scale: float, causal: bool,
+           mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The fused kernel's (output, lse) for queries q and keys k (1, H, ·, hd), values = keys."""
     try:
         with torch.inference_mode():
             if q.device.type == "cpu":
-                out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-                    q, k, k, 0.0, True, scale=parts.scale)
-            else:
-                out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(
-                    q, k, k, None, True, 0.0, True, scale=parts.scale)[:2]
-    except (RuntimeError, AttributeError, TypeError):                  # no fused kernel here: chunk it
+                return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                    q, k, k, 0.0, causal, attn_mask=mask, scale=scale)
+            return torch.ops.aten._scaled_dot_product_efficient_attention(
+                q, k, k, mask, True, 0.0, causal, scale=scale)[:2]
+    except (RuntimeError, AttributeError, TypeError):                  # no fused kernel here
         return None
+
+
+def _fused_summaries(parts: QKV) -> tuple[torch.Tensor, torch.Tensor] | None:
+    kv = torch.tensor([parts.kv_head(h) for h in range(parts.q.shape[0])], device=parts.k.device)
+    q, k = parts.q[None], parts.k[kv][None]                             # (1, H, T, hd) each
+    got = _fused(q, k, parts.scale, causal=True)
+    if got is None:
+        return None
+    out, lse = got
     mean_score = parts.scale * (q[0] * out[0]).sum(-1).double()         # (H, T)
     return lse[0].double().cpu(), mean_score.cpu()
+
+
+def _fused_window_summaries(parts: QKV, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Row chunks of a windowed layer, each over keys [first row − window + 1, last row]."""
+    H, T = parts.q.shape[0], parts.n_tokens
+    kv = torch.tensor([parts.kv_head(h) for h in range(H)], device=parts.k.device)
+    keys = parts.k[kv][None]                                            # (1, H, T, hd)
+    lse, mean_score = torch.empty(H, T, dtype=torch.double), torch.empty(H, T, dtype=torch.double)
+    for r0 in range(0, T, chunk):
+        r1 = min(T, r0 + chunk)
+        a = max(0, r0 - parts.window + 1)
+        row, key = torch.arange(r0, r1)[:, None], torch.arange(a, r1)[None, :]
+        hidden = (key > row) | (key <= row - parts.window)             # causal, and outside the window
+        mask = torch.zeros(r1 - r0, r1 - a, device=keys.device).masked_fill(hidden.to(keys.device), float("-inf"))
+        q = parts.q[None, :, r0:r1]                                     # (1, H, R, hd)
+        got = _fused(q, keys[:, :, a:r1], parts.scale, causal=False, mask=mask[None, None])
+        if got is None:
+            return None
+        out, part_lse = got
+        lse[:, r0:r1] = part_lse[0].double().cpu()
+        mean_score[:, r0:r1] = (parts.scale * (q[0] * out[0]).sum(-1)).double().cpu()
+    return lse, mean_score
 
 
 def _scores(parts: QKV, rows: torch.Tensor, a: int, b: int) -> torch.Tensor:
