@@ -84,6 +84,9 @@ def direct_logit_attribution(model: LoadedModel, trace: Trace, target: int | str
     ``contrast``: a second token; then the numbers split ``logit(target) − logit(contrast)``.
     Heads and MLPs switched off in ``trace`` contribute exactly 0. Remembered per trace.
     """
+    if (model.n_layers, model.n_heads, model.d_model, model.vocab_size) != \
+            (trace.n_layers, trace.n_heads, trace.d_model, trace.vocab_size):
+        raise ValueError(f"This trace was made by '{trace.model_name}', not by '{model.name}'; pass its own model.")
     logits = trace.next_token_logits                                       # (V,)
     target = int(logits.argmax()) if target is None else resolve_target(model, target)
     contrast = None if contrast is None else resolve_target(model, contrast)

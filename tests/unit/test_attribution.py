@@ -193,6 +193,12 @@ def test_rows_export_every_component(tiny_llama):
     json.dumps(rows)                                                    # plain values only
 
 
+def test_a_trace_needs_its_own_model(tiny_llama, tiny_gemma3):
+    t = explainer.trace(tiny_llama, TEXT)
+    with pytest.raises(ValueError, match="made by 'tiny-llama', not by 'tiny-gemma3'"):
+        direct_logit_attribution(tiny_gemma3, t)
+
+
 def test_results_are_remembered_and_read_only(tiny_llama):
     t = explainer.trace(tiny_llama, TEXT)
     a = direct_logit_attribution(tiny_llama, t)
