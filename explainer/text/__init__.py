@@ -3,9 +3,14 @@
 ``texts("tokens", "zh")`` reads ``explainer/text/zh/tokens.toml`` and returns a flat
 mapping of key -> string. English and Chinese files must have the same keys (a test
 checks it). Strings may hold ``{name}`` placeholders filled with ``str.format``.
+
+A long Chinese paragraph may be wrapped over several lines of its file; Markdown turns each line
+break into a space, which Chinese does not put between characters. So a single line break with
+Chinese on either side is removed when the text is read (blank lines still separate paragraphs).
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +19,9 @@ from typing import Mapping
 
 LANGUAGES = ("en", "zh")
 TEXT_DIR = Path(__file__).resolve().parent
+_WIDE = r"\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\u201c\u201d"     # CJK, its punctuation, full-width forms
+# one line break between Chinese (emphasis marks like ** may stand next to it)
+_WRAP = re.compile(rf"([{_WIDE}][*_]{{0,2}})[ \t]*\n[ \t]*([*_]{{0,2}}[{_WIDE}])")
 
 
 @lru_cache(maxsize=None)
@@ -24,7 +32,15 @@ def texts(page: str, lang: str = "en") -> Mapping[str, str]:
     path = TEXT_DIR / lang / f"{page}.toml"
     with path.open("rb") as fh:
         data = tomllib.load(fh)
-    return MappingProxyType(_flatten(data))
+    flat = _flatten(data)
+    if lang == "zh":
+        flat = {k: unwrap_chinese(v) for k, v in flat.items()}
+    return MappingProxyType(flat)
+
+
+def unwrap_chinese(text: str) -> str:
+    """Join lines a file wrapped in the middle of Chinese text (no space between characters)."""
+    return _WRAP.sub(r"\1\2", text)
 
 
 def pages_with_text() -> list[str]:

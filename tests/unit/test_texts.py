@@ -88,3 +88,15 @@ def test_the_check_catches_bold_that_cannot_close():
     assert "**" not in _seen("**温度（temperature）** 让分布变尖")       # a space lets it close
     assert "**" not in _seen("**温度**（temperature）让分布变尖")
     assert _filled("{bits:.2f} bits, {n:,} tokens, {share:.0%}, {name}") == "0.50 bits, 1,234 tokens, 50%, word"
+
+
+def test_chinese_wrapped_over_lines_reads_without_stray_spaces():
+    from explainer.text import unwrap_chinese
+    assert unwrap_chinese("第一行\n第二行") == "第一行第二行"
+    assert unwrap_chinese("小型的\n**前馈网络**。") == "小型的**前馈网络**。"
+    assert unwrap_chinese("段落一。\n\n段落二") == "段落一。\n\n段落二"           # paragraphs stay apart
+    assert unwrap_chinese("English line\nnext line") == "English line\nnext line"
+    assert unwrap_chinese("中文 and\nEnglish") == "中文 and\nEnglish"
+    for page in ("mlp", "attention", "overview", "position"):
+        for key, value in texts(page, "zh").items():
+            assert not re.search(r"[\u4e00-\u9fff]\n[\u4e00-\u9fff]", value), (page, key)
