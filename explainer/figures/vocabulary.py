@@ -15,6 +15,7 @@ from explainer.analysis.vocab_map import MapHighlights
 from explainer.analysis.vocabulary import Analogy, Neighbours, PairSimilarities, PromptVectors
 from explainer.figures import theme
 from explainer.tokens import for_plotly, plotly_text
+from explainer.tokens import shown as shown_label
 from explainer.view import View
 
 ID = "id"
@@ -29,16 +30,18 @@ def vocab_map_figure(h: MapHighlights, view: View, height: int = 620) -> go.Figu
 
     Coordinates go in as float32 arrays (plotly sends them as compact binary) and the hover
     shows label and id; ids travel as int32 customdata. Reads ``map_chart``, ``map_all``,
-    ``map_prompt``, ``map_neighbours`` ({word}).
+    ``map_prompt``, ``map_neighbours`` ({word}). The hover is HTML, so it gets escaped labels;
+    the labels drawn beside the points are WebGL glyphs, never markup, so they get the plain
+    shown form (an escaped ``<bos>`` would be drawn as ``&lt;bos&gt;``).
     """
     t = view.t
     xy = np.asarray(h.map.coords, dtype=np.float32)                # (V, 2)
     n = xy.shape[0]
     shown = h.map.shown_ids.astype(np.int32)                       # a big vocabulary draws its laid-out part
     names = _shown(list(h.labels)[:n])
-    hover = f"%{{text}}<br>{ID} %{{customdata}}<extra></extra>"
+    hover = f"%{{hovertext}}<br>{ID} %{{customdata}}<extra></extra>"
     fig = go.Figure(go.Scattergl(
-        x=xy[shown, 0], y=xy[shown, 1], mode="markers", name=t["map_all"], text=[names[i] for i in shown],
+        x=xy[shown, 0], y=xy[shown, 1], mode="markers", name=t["map_all"], hovertext=[names[i] for i in shown],
         customdata=shown, hovertemplate=hover,
         marker=dict(color=theme.MUTED, size=3 if not view.presenter else 4, opacity=0.45)))
     groups = [(h.neighbour_ids, t["map_neighbours"].format(word=plotly_text(h.word)), theme.PALETTE[0], 8),
@@ -49,7 +52,8 @@ def vocab_map_figure(h: MapHighlights, view: View, height: int = 620) -> go.Figu
             continue
         fig.add_trace(go.Scattergl(
             x=xy[ids, 0], y=xy[ids, 1], mode="markers+text", name=name,
-            text=[names[i] for i in ids], customdata=ids, hovertemplate=hover,
+            text=[shown_label(h.labels[i]) for i in ids], hovertext=[names[i] for i in ids], customdata=ids,
+            hovertemplate=hover,
             textposition="top center", textfont=dict(color=colour),
             marker=dict(color=colour, size=size, line=dict(color="white", width=1))))
     fig.update_layout(title=t["map_chart"], legend=dict(orientation="h", y=-0.05), dragmode="zoom",

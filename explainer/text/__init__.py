@@ -6,7 +6,8 @@ checks it). Strings may hold ``{name}`` placeholders filled with ``str.format``.
 
 A long Chinese paragraph may be wrapped over several lines of its file; Markdown turns each line
 break into a space, which Chinese does not put between characters. So a single line break with
-Chinese on either side is removed when the text is read (blank lines still separate paragraphs).
+Chinese on either side is removed when the text is read (blank lines still separate paragraphs;
+keys ending in ``_default`` are data, one item a line, and stay as written).
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ def texts(page: str, lang: str = "en") -> Mapping[str, str]:
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     flat = _flatten(data)
-    if lang == "zh":
-        flat = {k: unwrap_chinese(v) for k, v in flat.items()}
+    if lang == "zh":                      # keys ending in _default hold data (one item a line): kept as written
+        flat = {k: v if k.endswith("_default") else unwrap_chinese(v) for k, v in flat.items()}
     return MappingProxyType(flat)
 
 

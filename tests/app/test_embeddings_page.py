@@ -76,7 +76,7 @@ def test_prebuilt_map_is_drawn_with_the_prompt_highlighted(map_cache, default_mo
     assert not at.exception and not build_button(at)
     (vmap,) = map_charts(at)
     assert len(vmap["data"]) == 3                              # all, neighbours, your prompt
-    assert "%{text}" in vmap["data"][0]["hovertemplate"]
+    assert "%{hovertext}" in vmap["data"][0]["hovertemplate"]
     assert len(charts(at)) == BASE_CHARTS + 1
 
 

@@ -233,9 +233,10 @@ def test_vocab_map_figure_traces_and_size():
     fig = vfig.vocab_map_figure(vm.MapHighlights(vmap, tuple(labels), prompt_ids=(5, 9, 5), neighbour_ids=(11,)), VIEW)
     assert [t.type for t in fig.data] == ["scattergl"] * 3
     assert len(fig.data[0].x) == n and len(fig.data[1].x) == 1 and len(fig.data[2].x) == 2
-    assert fig.data[0].text[5] == "&lt;0xE7&gt;"               # plotly would eat "<0xE7>"
+    assert fig.data[0].hovertext[5] == "&lt;0xE7&gt;"          # the HTML hover would eat "<0xE7>"
+    assert list(fig.data[2].text) == ["<0xE7>", "tok9"]         # drawn as WebGL glyphs: the plain label
     for t in fig.data:
-        assert "%{text}" in t.hovertemplate and "%{customdata}" in t.hovertemplate
+        assert "%{hovertext}" in t.hovertemplate and "%{customdata}" in t.hovertemplate
     assert list(fig.data[2].customdata) == [5, 9]
     assert len(fig.to_json()) < 3_000_000
 
