@@ -13,7 +13,7 @@ from explainer.figures import windows as wfigs
 from explainer.ui import state
 from explainer.ui.compare import compare_section
 from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header, int_slider, token_picker
+from explainer.ui.widgets import figure, header, int_slider, long_task, token_picker
 
 ctx = page_context("attention")
 t, tr, common, view = ctx.t, ctx.trace, ctx.common, ctx.view
@@ -77,8 +77,7 @@ if not view.presenter:
 st.subheader(t["stats_section"])
 if not view.presenter:
     st.markdown(t["stats_intro"])
-with st.spinner(t["stats_spinner"]):
-    stats = replace(att.cached_head_stats(tr), chosen=(layer, head))
+stats = replace(long_task(t["stats_spinner"], tr.n_tokens, lambda p: att.cached_head_stats(tr, p)), chosen=(layer, head))
 figure(figs.head_stats_figure(stats, view), "attention_head_stats", stats)
 st.markdown(t["jump_label"])
 best = {"previous": att.most_previous_token_head(stats), "induction": att.most_induction_head(stats),
