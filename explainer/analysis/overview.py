@@ -8,6 +8,7 @@ import torch
 from explainer.arch import mlp_kind, rope_theta, sliding_window
 from explainer.analysis.params import REFERENCE_MODELS, ParameterCount, count_parameters
 from explainer.analysis.prediction import softmax_probs
+from explainer.embedded import EMBEDDED
 from explainer.models import LoadedModel
 from explainer.tokens import token_labels
 from explainer.trace import Trace
@@ -76,6 +77,7 @@ class ModelCard:
     windows: tuple[int | None, ...] = () # per layer: the window it reads (None: the whole text)
     embed_scale: float | None = None     # token vectors multiplied by this as they enter (Gemma: √d)
     rotary_bases: tuple[float, ...] = () # every rotary base, smallest first
+    licence: str = ""                    # the licence of an embedded model ("" for others)
 
     @property
     def local_layers(self) -> tuple[int, ...]:
@@ -132,7 +134,7 @@ def model_card(model: LoadedModel) -> ModelCard:
         + (arch.mlp_post_norm(block) is not None), qk_norm=arch.qk_norm,
         windows=tuple(sliding_window(hf, arch, l) for l in range(model.n_layers)), embed_scale=embedding_scale(model),
         rotary_bases=tuple(sorted({t for l in range(model.n_layers) if (t := rope_theta(hf, l)) is not None}))
-        if arch.rotary else ())
+        if arch.rotary else (), licence=EMBEDDED[model.name].licence if model.name in EMBEDDED else "")
 
 
 def embedding_scale(model: LoadedModel) -> float | None:

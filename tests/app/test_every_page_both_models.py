@@ -59,6 +59,7 @@ def _check_overview(at, model, lang, prompt):
         assert metrics[t["card_window"].format(local=15, n=18)] == "512"
         assert metrics[t["card_embed_scale"]] == "× √640" and metrics[t["card_norms"]] == "4 + q/k"
         assert "25.3" in _text(at) and "1,000,000" in _text(at)        # the design notes say the rest
+        assert "Gemma Terms of Use" in _text(at)                       # its licence is named on the card
     else:
         assert metrics[t["card_mlp_kind"]] == "SwiGLU" and metrics[t["card_heads"]] == "9 / 3"
         assert metrics[t["card_window_none"]] == t["window_none"] and metrics[t["card_norms"]] == "2"
