@@ -21,7 +21,7 @@ PAGES = [
     ("pages/layers.py", "layers", "🥞"),
     ("pages/next_token.py", "next_token", "🎲"),
     ("pages/generation.py", "generation", "✍️"),
-    ("pages/intervene.py", "intervene", "✂️"),
+    ("pages/why.py", "why", "🔎"),
     ("pages/learning.py", "learning", "🌱"),
 ]
 

@@ -91,7 +91,8 @@ def direct_logit_attribution(model: LoadedModel, trace: Trace, target: int | str
     target = int(logits.argmax()) if target is None else resolve_target(model, target)
     contrast = None if contrast is None else resolve_target(model, contrast)
     if contrast == target:
-        raise TargetError("The target and the token to compare it with are the same; pick two different tokens.")
+        raise TargetError("The target and the token to compare it with are the same; pick two different tokens.",
+                          reason="same")
     _check_additive(model)
     direction, lm_bias = _unembedding_direction(model, target, contrast)    # (d,), float
     final = freeze_norm(model, model.arch.final_norm(model.hf_model), trace.stream(trace.n_layers)[-1])

@@ -78,6 +78,7 @@ class InputAttribution:
     target: int
     steps: int | None              # integrated gradients: points on the path (after any refinement)
     kept: tuple[int, ...] = KEPT
+    pieces: tuple[bytes, ...] = ()  # each token's bytes (characters split over tokens are drawn whole)
 
     @property
     def gap(self) -> float:
@@ -115,10 +116,8 @@ def input_attribution(model: LoadedModel, text: str, target: int | str | None = 
                          "shorten it (the cost grows with every token).")
     target_id = None if target is None else resolve_target(model, target)
     key = (weakref.ref(model), text, max_tokens, target_id, method, steps)
-    found = _recent.get(key)
-    if found is None:
-        found = _recent.put(key, _attribute(model, ids, target_id, method, steps, progress))
-    elif progress is not None:
+    found, computed = _recent.get_or_compute(key, lambda: _attribute(model, ids, target_id, method, steps, progress))
+    if not computed and progress is not None:
         progress(1.0, "done")
     return found
 
@@ -134,7 +133,7 @@ def _attribute(model: LoadedModel, ids: list[int], target: int | None, method: s
     batch = max(1, TOKENS_PER_BATCH // T)
     check_fits(_grad_bytes(model, T, batch), "attributing this text")
     with model.lock:                                    # the shared tokenizer is not thread-safe
-        labels = tuple(legible(b) for b in token_bytes(model.tokenizer, ids))
+        pieces = tuple(token_bytes(model.tokenizer, ids))
     # No model lock from here on: the model is only called (no hooks, no state), which is safe
     # beside other sessions; holding the lock for seconds would stall every trace in the class.
     # A few slots instead bound the memory (activations kept for gradients) when a class asks at once.
@@ -143,7 +142,7 @@ def _attribute(model: LoadedModel, ids: list[int], target: int | None, method: s
             progress(0.0, "waiting for other attributions to finish")
         _slots.acquire()
     try:
-        return _attribute_now(model, ids, labels, target, method, steps, progress, batch)
+        return _attribute_now(model, ids, pieces, target, method, steps, progress, batch)
     finally:
         _slots.release()
 
@@ -151,7 +150,7 @@ def _attribute(model: LoadedModel, ids: list[int], target: int | None, method: s
 _slots = threading.BoundedSemaphore(AT_ONCE)
 
 
-def _attribute_now(model: LoadedModel, ids: list[int], labels: tuple[str, ...], target: int | None, method: str,
+def _attribute_now(model: LoadedModel, ids: list[int], pieces: tuple[bytes, ...], target: int | None, method: str,
                    steps: int | None, progress: Progress | None, batch: int) -> InputAttribution:
     with torch.inference_mode(False), torch.enable_grad():
         x, base = _vectors(model, ids)                                     # (1, T, d) each
@@ -164,8 +163,8 @@ def _attribute_now(model: LoadedModel, ids: list[int], labels: tuple[str, ...], 
         else:
             scores, steps = _integrated_gradients(f, x - base, batch, steps, gap)
     scores[list(KEPT)] = 0.0                                               # what the math gives, without float noise
-    return InputAttribution(_read_only(scores), labels, tuple(int(i) for i in ids), float(ends[0, target]),
-                            float(ends[1, target]), method, target, steps)
+    return InputAttribution(_read_only(scores), tuple(legible(b) for b in pieces), tuple(int(i) for i in ids),
+                            float(ends[0, target]), float(ends[1, target]), method, target, steps, KEPT, pieces)
 
 
 def _vectors(model: LoadedModel, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -263,7 +262,8 @@ def _read_only(values: torch.Tensor) -> np.ndarray:
 
 
 class _Recent:
-    """A small LRU of finished results (a page asking again gets them at once).
+    """A small LRU of finished results (a page asking again gets them at once), single flight:
+    when a class asks for the same attribution at once, one computes it and the others wait for it.
 
     Keys start with a weak reference to the model, so a dropped model's results are not kept
     alive by it; they fall out like any old entry.
@@ -273,6 +273,24 @@ class _Recent:
         self.size = size
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        self._flights: dict = {}
+
+    def get_or_compute(self, key, compute: Callable[[], InputAttribution]) -> tuple[InputAttribution, bool]:
+        """The result for ``key`` and whether this call computed it (an exception stores nothing)."""
+        found = self.get(key)
+        if found is not None:
+            return found, False
+        with self._lock:
+            flight = self._flights.setdefault(key, threading.Lock())
+        try:
+            with flight:                              # the first computes; the others wait, then read
+                found = self.get(key)
+                if found is not None:
+                    return found, False
+                return self.put(key, compute()), True
+        finally:
+            with self._lock:
+                self._flights.pop(key, None)
 
     def get(self, key) -> InputAttribution | None:
         with self._lock:

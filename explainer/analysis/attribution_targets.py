@@ -25,12 +25,15 @@ from explainer.tokens import legible, token_bytes
 
 class TargetError(ValueError):
     """A typed target that is not one token. ``suggestion``: a token id to offer instead, if any;
-    ``pieces``: the legible tokens the text splits into."""
+    ``pieces``: the legible tokens the text splits into; ``reason``: what went wrong, for a page
+    to word in its language ("empty", "range", "no_token", "not_token", "pieces", "same")."""
 
-    def __init__(self, message: str, suggestion: int | None = None, pieces: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, suggestion: int | None = None, pieces: tuple[str, ...] = (),
+                 reason: str = "") -> None:
         super().__init__(message)
         self.suggestion = suggestion
         self.pieces = pieces
+        self.reason = reason
 
 
 def resolve_target(model: LoadedModel, typed: Any) -> int:
@@ -42,7 +45,8 @@ def resolve_target(model: LoadedModel, typed: Any) -> int:
     if typed.startswith("#") and typed[1:].isascii() and typed[1:].isdigit():
         return checked_id(model, int(typed[1:]))
     if typed == "":
-        raise TargetError("The target is empty. Type a word (one token), or pick one of the top predictions.")
+        raise TargetError("The target is empty. Type a word (one token), or pick one of the top predictions.",
+                          reason="empty")
     for spelling in spellings(typed):
         found = single_token(model, spelling)
         if found is not None:
@@ -87,7 +91,7 @@ def checked_id(model: LoadedModel, token_id: int) -> int:
     """``token_id`` if this model has it, else a :class:`TargetError` that gives the range."""
     if not 0 <= token_id < model.vocab_size:
         raise TargetError(f"There is no token with id {token_id}: this model's ids run from 0 to "
-                          f"{model.vocab_size - 1:,}.")
+                          f"{model.vocab_size - 1:,}.", reason="range")
     return token_id
 
 
@@ -96,10 +100,11 @@ def _not_one_token(model: LoadedModel, typed: str) -> TargetError:
         ids = model.tokenizer(typed, add_special_tokens=False)["input_ids"]
         labels = tuple(legible(p) for p in token_bytes(model.tokenizer, ids))
     if not ids:
-        return TargetError(f"'{typed}' gives no token at all. Type a word, or pick one of the top predictions.")
+        return TargetError(f"'{typed}' gives no token at all. Type a word, or pick one of the top predictions.",
+                           reason="no_token")
     if len(ids) == 1:                         # one token, but not this text (e.g. the unknown-token id)
         return TargetError(f"'{typed}' is not a token of this model (it reads as '{labels[0]}'). "
-                           "Pick one of the top predictions.", None, labels)
+                           "Pick one of the top predictions.", None, labels, "not_token")
     split = " + ".join(f"'{label}'" for label in labels)
     return TargetError(f"'{typed}' is {len(ids)} tokens: {split}; the model predicts one token at a time. "
-                       f"Pick its first token '{labels[0]}'?", int(ids[0]), labels)
+                       f"Pick its first token '{labels[0]}'?", int(ids[0]), labels, "pieces")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from explainer.analysis.attribution import direct_logit_attribution, top_components
 from explainer.analysis.attention import cached_head_stats, most_induction_head, most_previous_token_head
 from explainer.analysis.mlp import token_neurons
 from explainer.analysis.residual import cached_lens_readout
@@ -16,9 +17,9 @@ from explainer.models import LoadedModel
 from explainer.trace import Trace
 
 # The journey, in order: text → tokens → vectors → position → attention → MLP → the residual
-# stream read by the logit lens → the prediction → generation → switching parts off.
+# stream read by the logit lens → the prediction → generation → why this answer (attribution).
 STAGES = ("journey", "tokens", "embeddings", "position", "attention", "mlp", "lens", "prediction", "generation",
-          "ablation")
+          "attribution")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Stop:
     neuron: int | None = None
     value: float | None = None      # the number the stop is about (a head's share, an activation, a probability)
     answer: str = ""                # the label of the model's final answer at the last token
+    heads: tuple[tuple[int, int], ...] = ()   # attribution: the heads that push the answer up most
 
 
 @per_trace
@@ -59,6 +61,17 @@ def plan_tour(model: LoadedModel, trace: Trace) -> tuple[Stop, ...]:
         Stop("lens", layer=readout.first_layers[-1], answer=answer),
         Stop("prediction", value=float(readout.answer_probs[-1, -1]), answer=answer),
         Stop("generation"),
-        Stop("ablation", layer=prev_layer, head=prev_head),
+        _attribution_stop(model, trace, answer, (prev_layer, prev_head)),
     ]
     return tuple(stops)
+
+
+def _attribution_stop(model: LoadedModel, trace: Trace, answer: str, fallback: tuple[int, int]) -> Stop:
+    """The head that pushes the answer up most, and the three that push most (to switch off)."""
+    try:
+        top = top_components(direct_logit_attribution(model, trace), 3, "up", kinds=("head",))
+    except ValueError:                              # a model whose logits do not split (a final soft cap)
+        return Stop("attribution", layer=fallback[0], head=fallback[1], answer=answer, heads=(fallback,))
+    first = top[0]
+    return Stop("attribution", layer=first.layer, head=first.head, value=first.value, answer=answer,
+                heads=tuple((c.layer, c.head) for c in top))

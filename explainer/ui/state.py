@@ -20,7 +20,7 @@ are written back to the URL, so copying it reproduces the view.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, MutableMapping
+from typing import Any, Callable, Hashable, Mapping, MutableMapping
 
 import streamlit as st
 
@@ -100,6 +100,9 @@ PARAMS: dict[str, Param] = {
     "mlp_off": Param("", lambda raw: raw[:500]),       # MLP layers switched off, "2,7"
     "img": Param("png", _choice("png", "svg")),
     "word": Param("king", lambda raw: raw.strip()[:60]),
+    "target": Param("", lambda raw: raw[:200]),        # the answer to explain: "" = the top prediction, "#id" or text
+    "contrast": Param("", lambda raw: raw[:200]),      # … compared with this token ("" = none)
+    "method": Param("integrated_gradients", _choice("integrated_gradients", "gradient_x_input", "occlusion")),
 }
 
 
@@ -177,7 +180,7 @@ def push(name: str, value: Any) -> None:
     st.session_state[_PUSH + name] = True
 
 
-_VALUE, _PUSH, _WIDGET, _BOUND, _FOLLOW = "v_", "_push_", "w_", "_bound_", "_follow_"
+_VALUE, _PUSH, _WIDGET, _BOUND, _FOLLOW, _SCOPE = "v_", "_push_", "w_", "_bound_", "_follow_", "_scope_"
 
 
 def widget_key(name: str) -> str:
@@ -185,19 +188,20 @@ def widget_key(name: str) -> str:
     return _WIDGET + name
 
 
-def bind(name: str, value: Any) -> str:
+def bind(name: str, value: Any, scope: Hashable = None) -> str:
     """The key of a widget showing ``value`` for ``name``.
 
     A live widget keeps what the user set; ``value`` is pushed into it only when the widget
-    is new on this page, on a page switch, or when :func:`push` asked for it (tour, examples).
+    is new on this page, on a page switch, when ``scope`` changed (say, the text its options
+    come from), or when :func:`push` asked for it (tour, examples).
     """
     ss = st.session_state
     key, page = widget_key(name), ss.get("_page_now")
     # Re-seed on a page switch too: a widget drawn by another page must not carry its state over.
     pushed = ss.pop(_PUSH + name, False)
-    if key not in ss or pushed or ss.get(_BOUND + name) != page:
+    if key not in ss or pushed or ss.get(_BOUND + name) != page or ss.get(_SCOPE + name) != scope:
         ss[key] = value
-    ss[_BOUND + name] = page
+    ss[_BOUND + name], ss[_SCOPE + name] = page, scope
     return key
 
 

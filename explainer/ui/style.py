@@ -36,6 +36,8 @@ html, body, [data-testid="stAppViewContainer"] {font-size: 20px; color: #000;}
 [data-testid="stCaptionContainer"] {display: none;}
 [data-testid="stMain"] [data-testid="stCode"] {display: none;}
 .tok-row {font-size: 1.4rem;}
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p {font-size: 1.9rem; line-height: 1.25;}
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p {font-size: 1rem;}
 [data-testid="stExpander"] details {border-color: #000;}
 [data-testid="stExpander"] summary p {font-size: 1rem;}
 [data-testid="stVerticalBlock"] {gap: 0.55rem;}

@@ -20,7 +20,7 @@ from explainer.ui import state
 # The page that shows each stage of the journey.
 PAGE_OF = {"journey": "overview", "tokens": "tokens", "embeddings": "embeddings", "position": "position",
            "attention": "attention", "mlp": "mlp", "lens": "layers", "prediction": "next_token",
-           "generation": "generation", "ablation": "intervene"}
+           "generation": "generation", "attribution": "why"}
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def _view(stop: Stop) -> dict[str, Any]:
             return {"temp": 1.0, "top_k": 0, "top_p": 1.0}
         case "generation":
             return {"seed": 0}
-        case "ablation":
-            return {"off": state.heads_to_url({(stop.layer, stop.head)}), "mlp_off": ""}
+        case "attribution":
+            return {"target": "", "contrast": "", "off": state.heads_to_url(set(stop.heads)), "mlp_off": ""}
     return {}
 
 
@@ -67,8 +67,10 @@ def _facts(stop: Stop, trace: Trace) -> dict[str, Any]:
             return {"answer": answer, "layer": stop.layer, "n_layers": trace.n_layers}
         case "prediction":
             return {"answer": answer, "prob": f"{stop.value:.0%}"}
-        case "ablation":
-            return {"layer": stop.layer, "head": stop.head}
+        case "attribution":
+            value = "" if stop.value is None else f"{stop.value:+.1f}"
+            return {"layer": stop.layer, "head": stop.head, "answer": answer, "value": value,
+                    "n_off": len(stop.heads)}
     return {}
 
 

@@ -3,12 +3,12 @@ import pytest
 
 from tests.app.conftest import open_page
 
-PAGES = ["overview", "tokens", "position", "attention", "mlp", "layers", "next_token", "generation", "intervene"]
+PAGES = ["overview", "tokens", "position", "attention", "mlp", "layers", "next_token", "generation", "why"]
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_empty_prompt_is_friendly(page):
-    at = open_page(page, prompt="   ", off="0.1" if page == "intervene" else "")
+    at = open_page(page, prompt="   ", off="0.1" if page == "why" else "")
     assert not at.exception
     assert any("empty" in i.value for i in at.info)
     assert not at.get("plotly_chart")

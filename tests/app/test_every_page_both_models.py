@@ -5,7 +5,8 @@ clicking through the menu would), so the model loads once per model and each pro
 for the whole suite (the shared trace cache). On each page: no exception, the title in the chosen
 language, and what a user should see there: on Attention with Gemma the local / global layers, on
 Position both rotary bases, on MLP the activation's name, on Next token with Gemma and the Chinese
-prompt 柏, on Tokens with Gemma the Chinese words as whole chips.
+prompt 柏, on Tokens with Gemma the Chinese words as whole chips, on Why this answer? the sentence
+naming what pushed the answer and every character of the text scored.
 """
 from __future__ import annotations
 
@@ -112,8 +113,21 @@ def _check_next_token(at, model, lang, prompt):
         assert "Berlin" in top
 
 
+def _check_why(at, model, lang, prompt):
+    t = texts("why", lang)
+    assert len(_charts(at)) == 3                                       # heads, MLP layers, the words
+    sentence = at.info[0].value
+    assert t["sentence_heads"].split("{")[0] in sentence or t["sentence_no_head"].split("{")[0] in sentence
+    chips = "".join(h.proto.body for h in at.get("html"))
+    if _chinese(lang, prompt):
+        assert all(ch in chips for ch in "法国的首都是巴黎")          # every character of the text is scored
+    if _chinese(lang, prompt) and model == GEMMA:
+        assert at.metric[0].value == "柏"
+
+
 CHECKS: dict[str, Callable] = {"overview": _check_overview, "tokens": _check_tokens, "position": _check_position,
-                               "attention": _check_attention, "mlp": _check_mlp, "next_token": _check_next_token}
+                               "attention": _check_attention, "mlp": _check_mlp, "next_token": _check_next_token,
+                               "why": _check_why}
 
 
 @pytest.mark.parametrize("prompt", list(PROMPTS))

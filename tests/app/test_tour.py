@@ -4,13 +4,14 @@ import pytest
 import explainer
 from explainer.analysis.attention import cached_head_stats, most_previous_token_head
 from explainer.analysis.residual import cached_lens_readout
+from explainer.analysis.attribution import direct_logit_attribution, top_components
 from explainer.analysis.tour import STAGES, plan_tour
 from explainer.ui.tour import PAGE_OF, tour_steps
-from explainer.ui.state import stored, widget_key
+from explainer.ui.state import heads_to_url, stored, widget_key
 from tests.app.conftest import open_page
 
 JOURNEY = ["overview", "tokens", "embeddings", "position", "attention", "mlp", "layers", "next_token",
-           "generation", "intervene"]
+           "generation", "why"]
 
 
 @pytest.mark.parametrize("name", [None, "random-gpt2"])
@@ -31,6 +32,10 @@ def test_plan_follows_the_journey_and_points_at_real_features(name):
     layers = next(s for s in steps if s.page == "layers")
     assert layers.view["layer"] == cached_lens_readout(model, trace, trace.n_tokens - 1).first_layers[-1]
     assert 0 <= layers.view["layer"] <= model.n_layers
+    why = steps[-1]                                                  # the last stop: why this answer?
+    top = top_components(direct_logit_attribution(model, trace), 3, "up", kinds=("head",))
+    assert why.page == "why" and why.view["off"] == heads_to_url({(c.layer, c.head) for c in top})
+    assert (why.facts["layer"], why.facts["head"]) == (top[0].layer, top[0].head)
 
 
 def _click(at, key: str, page: str):
