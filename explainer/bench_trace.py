@@ -46,6 +46,20 @@ _SENTENCES = (
 )
 
 
+_SENTENCES_ZH = (
+    "法国的首都是巴黎，德国的首都是柏林。", "语言模型把文字读成词元，然后预测下一个词元。",
+    "每一层都把自己算出的结果加到残差流里。", "注意力让每个位置回头去看它前面的词。",
+    "早上面包师打开店门，把新鲜的面包卖给邻居。", "河水穿过山谷，流过古老的磨坊和安静的村庄。",
+    "教室里的学生输入自己的句子，看着预测不断变化。", "火车终于到站时，站台上挤满了旅客和他们的行李。",
+)
+
+
+def long_chinese_text(variant: int = 0, sentences: int = 300) -> str:
+    """Plain Chinese prose (300 sentences ≈ 3,000 Gemma tokens); ``variant`` gives a different text."""
+    n = len(_SENTENCES_ZH)
+    return f"第{variant}篇：" + "".join(_SENTENCES_ZH[(variant + 3 * k + k // n) % n] for k in range(sentences))
+
+
 def long_text(variant: int = 0, sentences: int = 400) -> str:
     """Plain English prose (400 sentences ≈ 6,000 tokens); ``variant`` gives a different text."""
     n = len(_SENTENCES)
@@ -94,10 +108,11 @@ def sync(model: LoadedModel) -> None:
         torch.cuda.synchronize(model.device)
 
 
-def plain_forward(model: LoadedModel, input_ids: torch.Tensor) -> torch.Tensor:
-    """The baseline: the same HF model as loaded (sdpa), no cache, inference mode, no hooks."""
+def plain_forward(model: LoadedModel, input_ids: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    """The baseline: the same HF model as loaded (sdpa), no cache, inference mode, no hooks.
+    ``last_only``: logits at the last position only (what a trace computes during its pass)."""
     with torch.inference_mode():
-        out = model.hf_model(input_ids=input_ids, use_cache=False)
+        out = model.hf_model(input_ids=input_ids, use_cache=False, **({"logits_to_keep": 1} if last_only else {}))
     sync(model)
     return out.logits
 
@@ -125,16 +140,19 @@ def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
         x = torch.tensor([ids], device=model.device)                     # (1, T)
         plain_forward(model, x)                                          # warm-up, both sides
         explainer.trace(model, text, max_tokens=size)
-        plain, traced = [], []
+        plain, traced, last = [], [], []
         for _ in range(_repeats(size, ctx.quick)):
             plain.append(timed(lambda: plain_forward(model, x))[0])
             traced.append(timed(lambda: explainer.trace(model, text, max_tokens=size))[0])
-        p, t = median(plain), median(traced)
+            last.append(timed(lambda: plain_forward(model, x, last_only=True))[0])
+        p, t, q = median(plain), median(traced), median(last)
         rows += [
             Row(1, f"{tag}plain sdpa forward, {len(ids)} tokens (median of {len(plain)})", p, "s"),
             Row(1, f"{tag}trace(), text in → Trace out, {len(ids)} tokens (median)", t, "s"),
             Row(1, f"{tag}trace() ÷ plain sdpa forward, {len(ids)} tokens", t / p, "×",
                 None if ctx.quick else target),
+            Row(1, f"{tag}trace() ÷ plain sdpa forward with the last position's logits only, {len(ids)} tokens",
+                t / q, "×", note=f"{q:.3f} s; the trace's own pass computes only those (the rest on demand)"),
         ]
     return rows
 

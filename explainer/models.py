@@ -39,8 +39,11 @@ class ModelLoadError(RuntimeError):
 class LoadedModel:
     """A loaded causal LM with the facts every page needs.
 
-    ``lock`` guards the shared model and tokenizer: hold it for any forward pass or
-    tokenizer call made from a thread that other sessions may share.
+    ``lock`` guards the shared model: hold it for any forward pass (or hooks) made from a thread
+    that other sessions may share. ``tokenizer_lock`` guards the shared tokenizer (fast tokenizers
+    are not safe to share across threads); it is a lock of its own so that a session can cut its
+    text into tokens while another session's forward pass runs — which is what lets concurrent
+    traces gather into one batch. Never take ``lock`` while holding ``tokenizer_lock``.
     """
 
     hf_model: nn.Module
@@ -57,6 +60,7 @@ class LoadedModel:
     vocab_size: int
     context_length: int
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    tokenizer_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def cache_key(self) -> str:

@@ -135,7 +135,7 @@ def token_labels(model: Any, ids: Sequence[int]) -> tuple[str, ...]:
 
 def token_pieces(model: Any, ids: Sequence[int]) -> tuple[bytes, ...]:
     """The bytes of each token id of ``model`` (a LoadedModel), under its lock."""
-    with model.lock:                               # the shared tokenizer is not thread-safe
+    with model.tokenizer_lock:                               # the shared tokenizer is not thread-safe
         return tuple(token_bytes(model.tokenizer, ids))
 
 
@@ -144,7 +144,7 @@ def vocabulary_labels(model: Any) -> tuple[str, ...]:
 
     Rows the tokenizer does not know (a padded embedding matrix) are ``<unused N>``.
     """
-    with model.lock:
+    with model.tokenizer_lock:
         n = min(len(model.tokenizer), model.vocab_size)
         labels = [legible(b) for b in token_bytes(model.tokenizer, range(n))]
     return tuple(labels + [f"<unused {i}>" for i in range(n, model.vocab_size)])

@@ -44,7 +44,7 @@ def tokenize(model: LoadedModel, text: str, max_tokens: int = DEFAULT_MAX_TOKENS
     max_tokens = min(max_tokens, model.context_length, MAX_TRACE_TOKENS)
     char_cap = max(max_tokens * 64, 4096)     # no need to tokenize a whole book to keep its start
     clipped = text[:char_cap]
-    with model.lock:                          # fast tokenizers are not safe to share across threads
+    with model.tokenizer_lock:                          # fast tokenizers are not safe to share across threads
         ids = model.tokenizer(clipped, add_special_tokens=True)["input_ids"]
     if not ids:
         raise ValueError("The prompt produced no tokens. Type some words for the model to read.")
@@ -90,7 +90,7 @@ def trace(
         raise TooLarge(f"Tracing {len(ids):,} tokens would need about {human(need)}, more than the "
                        f"{human(budget_bytes())} this server allows for one request. Lower the longest "
                        "text (in tokens) or shorten the text.")
-    with model.lock:
+    with model.tokenizer_lock:
         pieces = token_bytes(model.tokenizer, ids)
     request = _Request(text, ids, pieces, truncated, ablation, threading.get_ident(), progress)
     return _batcher(model).submit(model, request)
@@ -101,7 +101,7 @@ def trace_many(model: LoadedModel, texts: list[str], max_tokens: int = DEFAULT_M
     requests = []
     for text in texts:
         ids, truncated = tokenize(model, text, max_tokens)
-        with model.lock:
+        with model.tokenizer_lock:
             pieces = token_bytes(model.tokenizer, ids)
         requests.append(_Request(text, ids, pieces, truncated, (frozenset(), frozenset()), threading.get_ident()))
     check_fits(estimate_bytes(model, max(len(r.ids) for r in requests), len(requests)), "this batch of traces")

@@ -79,6 +79,8 @@ if not view.presenter:
     st.markdown(t["stats_intro"])
 stats = replace(long_task(t["stats_spinner"], tr.n_tokens, lambda p: att.cached_head_stats(tr, p)), chosen=(layer, head))
 figure(figs.head_stats_figure(stats, view), "attention_head_stats", stats)
+if stats.sampled:
+    st.caption(t["stats_sampled"].format(rows=stats.rows_read, n=stats.n_rows))
 st.markdown(t["jump_label"])
 best = {"previous": att.most_previous_token_head(stats), "induction": att.most_induction_head(stats),
         "first": att.most_first_token_head(stats), "focused": att.most_focused_head(stats)}

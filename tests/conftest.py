@@ -6,13 +6,16 @@ real model (``default_model``, ``gemma_model``) must carry ``integration``, and 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-import explainer
-from explainer.models import default_tokenizer, wrap
+os.environ.setdefault("LLM_EXPLAINER_VALIDATE_FIGURES", "1")    # every figure checked by plotly in the tests
+
+import explainer  # noqa: E402  (after the setting above: explainer.figures.theme reads it on import)
+from explainer.models import default_tokenizer, wrap  # noqa: E402
 
 FAMILIES = ("gpt2", "llama", "qwen3", "gemma3")
 

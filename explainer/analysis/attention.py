@@ -25,7 +25,7 @@ import torch
 
 from explainer.analysis.qk import QKSteps
 from explainer.export import rounded
-from explainer.analysis.head_rows import layer_head_stats_streamed
+from explainer.analysis.head_rows import layer_head_stats_streamed, query_rows
 from explainer.memo import remembered
 from explainer.trace import Trace
 
@@ -186,6 +186,12 @@ class HeadStats:
     induction: np.ndarray         # all NaN when the prompt repeats no token
     chosen: tuple[int, int] | None = None    # the (layer, head) a page marks
     windows: tuple[int | None, ...] = ()     # per layer: the window it reads (None: all); () if unknown
+    rows_read: int = 0                       # query rows averaged over (fewer than n_rows: an even sample)
+    n_rows: int = 0                          # query rows the text has (every token after the first)
+
+    @property
+    def sampled(self) -> bool:
+        return 0 < self.rows_read < self.n_rows
 
     def rows(self) -> dict[str, object]:
         return {name: rounded(self.get(name)) for name in STATS}
@@ -244,7 +250,8 @@ def head_stats(trace: Trace, progress: Callable[[float, str], None] | None = Non
         parts.append(layer_head_stats_streamed(trace.qkv(layer), trace.token_ids))
         if progress is not None:
             progress((layer + 1) / trace.n_layers, f"{layer + 1}/{trace.n_layers}")
-    return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS}, windows=tuple(trace.windows))
+    return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS}, windows=tuple(trace.windows),
+                     rows_read=int(query_rows(trace.n_tokens).numel()), n_rows=max(trace.n_tokens - 1, 0))
 
 
 def cached_head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None) -> HeadStats:

@@ -132,7 +132,7 @@ def _attribute(model: LoadedModel, ids: list[int], target: int | None, method: s
     T = len(ids)
     batch = max(1, TOKENS_PER_BATCH // T)
     check_fits(_grad_bytes(model, T, batch), "attributing this text")
-    with model.lock:                                    # the shared tokenizer is not thread-safe
+    with model.tokenizer_lock:                                    # the shared tokenizer is not thread-safe
         pieces = tuple(token_bytes(model.tokenizer, ids))
     # No model lock from here on: the model is only called (no hooks, no state), which is safe
     # beside other sessions; holding the lock for seconds would stall every trace in the class.

@@ -64,7 +64,7 @@ def spellings(typed: str) -> tuple[str, ...]:
 
 def single_token(model: LoadedModel, text: str) -> int | None:
     """The id of the token whose bytes are exactly ``text``, or None when ``text`` is not one token."""
-    with model.lock:                          # the shared tokenizer is not thread-safe
+    with model.tokenizer_lock:                          # the shared tokenizer is not thread-safe
         ids = model.tokenizer(text, add_special_tokens=False)["input_ids"]
         if len(ids) != 1:
             return None
@@ -77,7 +77,7 @@ def other_spelling(model: LoadedModel, token_id: int) -> int | None:
 
     Lets a page say "you asked for 'Berlin' without a space; ' Berlin' is a token too".
     """
-    with model.lock:
+    with model.tokenizer_lock:
         text = token_bytes(model.tokenizer, [checked_id(model, token_id)])[0]
     try:
         typed = text.decode("utf-8")
@@ -96,7 +96,7 @@ def checked_id(model: LoadedModel, token_id: int) -> int:
 
 
 def _not_one_token(model: LoadedModel, typed: str) -> TargetError:
-    with model.lock:
+    with model.tokenizer_lock:
         ids = model.tokenizer(typed, add_special_tokens=False)["input_ids"]
         labels = tuple(legible(p) for p in token_bytes(model.tokenizer, ids))
     if not ids:

@@ -166,7 +166,7 @@ def decode(model: LoadedModel, ids: list[int] | tuple[int, ...], steps: list[Ste
     ``whole_characters``: leave out a character whose bytes are not all generated yet (it would
     read "�"); it appears once the step that completes it is there.
     """
-    with model.lock:
+    with model.tokenizer_lock:
         text = model.tokenizer.decode(list(ids) + [s.chosen_id for s in steps])
     unfinished = whole_characters and steps and pending(steps[0].context + b"".join(s.chosen_bytes for s in steps))
     return text.rstrip("\ufffd") if unfinished else text

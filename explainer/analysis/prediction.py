@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from explainer.memo import per_trace
 from explainer.tokens import legible, pending, token_pieces
 
 
@@ -49,11 +50,14 @@ def adjusted_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | 
                    top_p: float | None = None) -> torch.Tensor:
     """The sampling distribution: temperature, then keep the top-k, then the top-p nucleus, renormalised."""
     probs = softmax_probs(logits, temperature)                    # (V,)
+    cut_k, cut_p = top_k is not None and 0 < top_k < probs.numel(), top_p is not None and 0 < top_p < 1
+    if not cut_k and not cut_p:                                   # nothing removed: no sort (262,144 tokens)
+        return probs
     keep = torch.ones_like(probs, dtype=torch.bool)
     order = torch.argsort(probs, descending=True)
-    if top_k is not None and top_k > 0:
+    if cut_k:
         keep[order[top_k:]] = False
-    if top_p is not None and 0 < top_p < 1:
+    if cut_p:
         sorted_probs = probs[order] * keep[order]
         sorted_probs = sorted_probs / sorted_probs.sum()
         before = torch.cumsum(sorted_probs, 0) - sorted_probs     # mass before each token
@@ -133,17 +137,20 @@ def _tokens_of(model: Any, trace: Any, ids: tuple[int, ...]) -> dict[str, Any]:
             "context": pending(b"".join(trace.token_bytes[-4:]))}
 
 
+@per_trace
 def next_token(model: Any, trace: Any, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, show: int = 20) -> Distribution:
-    """:func:`next_token_distribution` after ``trace`` (of ``model``), with the tokens' labels and bytes."""
+    """:func:`next_token_distribution` after ``trace`` (of ``model``), with the tokens' labels and bytes.
+    Remembered per trace and settings (a slider moved back, the untrained model beside it)."""
     dist = next_token_distribution(trace.next_token_logits, temperature, top_k, top_p, show)
     found = _tokens_of(model, trace, dist.top_ids)
     return replace(dist, top_labels=found["labels"], top_bytes=found["bytes"], context=found["context"])
 
 
+@per_trace
 def nucleus(model: Any, trace: Any, temperature: float = 1.0, top_k: int | None = None,
             top_p: float | None = None, show: int = 100) -> "NucleusCurve":
-    """:func:`nucleus_curve` after ``trace`` (of ``model``), with the tokens' labels and bytes."""
+    """:func:`nucleus_curve` after ``trace`` (of ``model``), with the tokens' labels and bytes (remembered)."""
     curve = nucleus_curve(trace.next_token_logits, temperature, top_k, top_p, show)
     found = _tokens_of(model, trace, curve.ids)
     return replace(curve, labels=found["labels"], pieces=found["bytes"], context=found["context"])

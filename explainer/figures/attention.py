@@ -9,11 +9,9 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from explainer.analysis.attention import STATS, HeadStats, KeySteps, Pattern, Reads
 from explainer.analysis.qk import QKSteps
-from explainer.export import rounded
 from explainer.figures import theme
 from explainer.tokens import plotly_axis
 from explainer.view import View
@@ -36,30 +34,26 @@ def attention_heatmap(p: Pattern, view: View) -> go.Figure:
     w = p.weights[p.chosen_index]
     small = p.window.size <= 32
     gap = 1 if small else 0
-    fig = go.Figure()
     masks = [(p.masked, _GREY_SCALE, "×", "hover_masked")]
     if p.outside is not None and p.outside.any():
         masks.append((p.outside, _SAND_SCALE, "·", "hover_outside"))
-    for cells, scale, mark, hover in masks:
-        fig.add_trace(go.Heatmap(
-            z=rounded(np.where(cells, 1.0, np.nan)), x=names, y=names, colorscale=scale, showscale=False,
-            text=[[mark if m else "" for m in row] for row in cells] if small else None,
-            texttemplate="%{text}" if small else None, textfont=dict(color="#8a8a8a"),
-            hovertemplate=labels[hover].replace("{window}", str(p.reach)) + "<extra></extra>", xgap=gap, ygap=gap))
-    fig.add_trace(go.Heatmap(
-        z=rounded(w), x=names, y=names, colorscale=theme.SEQUENTIAL, zmin=0, zmax=1,
-        colorbar=dict(title=labels["colorbar"], thickness=12), xgap=gap, ygap=gap,
-        hovertemplate=labels["hover_weight"] + "<extra></extra>"))
+    data = [dict(type="heatmap", z=np.where(cells, 1.0, np.nan), x=names, y=names, colorscale=scale, showscale=False,
+                 text=np.where(cells, mark, "") if small else None, texttemplate="%{text}" if small else None,
+                 textfont=dict(color="#8a8a8a"), xgap=gap, ygap=gap,
+                 hovertemplate=labels[hover].replace("{window}", str(p.reach)) + "<extra></extra>")
+            for cells, scale, mark, hover in masks]
+    data.append(dict(type="heatmap", z=np.round(w, 4), x=names, y=names, colorscale=theme.SEQUENTIAL, zmin=0, zmax=1,
+                     colorbar=dict(title=dict(text=labels["colorbar"]), thickness=12), xgap=gap, ygap=gap,
+                     hovertemplate=labels["hover_weight"] + "<extra></extra>"))
+    shapes = []
     if query is not None and query in p.window:
         row = query - p.window.start
-        fig.add_shape(type="rect", x0=-0.5, x1=row + 0.5, y0=row - 0.5, y1=row + 0.5,
-                      line=dict(color=theme.ACCENT, width=2))
-    fig.update_layout(title=labels["heatmap_title"].format(layer=p.layer, head=p.heads[p.chosen_index]),
-                      xaxis_title=labels["axis_key"], yaxis_title=labels["axis_query"])
-    fig.update_xaxes(tickangle=-60, showgrid=False)
-    fig.update_yaxes(autorange="reversed", showgrid=False)
-    size = 360 + 9 * min(p.window.size, 60)
-    return theme.apply(fig, presenter, height=size)
+        shapes.append(dict(type="rect", x0=-0.5, x1=row + 0.5, y0=row - 0.5, y1=row + 0.5,
+                           line=dict(color=theme.ACCENT, width=2)))
+    layout = dict(title=dict(text=labels["heatmap_title"].format(layer=p.layer, head=p.heads[p.chosen_index])),
+                  xaxis=dict(title=dict(text=labels["axis_key"]), tickangle=-60, showgrid=False),
+                  yaxis=dict(title=dict(text=labels["axis_query"]), autorange="reversed", showgrid=False), shapes=shapes)
+    return theme.figure(data, layout, presenter, height=360 + 9 * min(p.window.size, 60))
 
 
 def head_grid(p: Pattern, view: View) -> go.Figure:
@@ -88,18 +82,17 @@ def head_grid(p: Pattern, view: View) -> go.Figure:
                                       showgrid=False, zeroline=False)
         axes["yaxis" + suffix] = dict(domain=y_domain, anchor="x" + suffix, showticklabels=False,
                                       showgrid=False, zeroline=False, autorange="reversed")
-        data.append(dict(type="heatmap", z=rounded(p.weights[k], 3), x=names, y=names, coloraxis="coloraxis",
+        data.append(dict(type="heatmap", z=np.round(p.weights[k], 3), x=names, y=names, coloraxis="coloraxis",
                          xaxis="x" + suffix, yaxis="y" + suffix,
                          hovertemplate=labels["hover_grid"].replace("{head}", str(h)) + "<extra></extra>"))
         titles.append(dict(text=("▶ " if h == chosen else "") + labels["grid_head"].format(head=h),
                            x=x0 + width / 2, y=y1, xref="paper", yref="paper", xanchor="center",
                            yanchor="bottom", showarrow=False, font=dict(size=20 if presenter else 12)))
-    fig = go.Figure(data=data, layout=dict(
-        **axes, annotations=titles, title=labels["grid_title"].format(layer=p.layer), plot_bgcolor=MASK_GREY,
-        coloraxis=dict(colorscale=theme.SEQUENTIAL, cmin=0, cmax=1,
-                       colorbar=dict(thickness=12, title=labels["colorbar"]))))
-    theme.apply(fig, presenter, height=200 * rows + 80)
-    return fig.update_layout(margin_t=90 if presenter else 70)
+    layout = dict(**axes, annotations=titles, title=dict(text=labels["grid_title"].format(layer=p.layer)),
+                  plot_bgcolor=MASK_GREY, margin=dict(t=90 if presenter else 70),
+                  coloraxis=dict(colorscale=theme.SEQUENTIAL, cmin=0, cmax=1,
+                                 colorbar=dict(thickness=12, title=dict(text=labels["colorbar"]))))
+    return theme.figure(data, layout, presenter, height=200 * rows + 80)
 
 
 def reads_arcs(r: Reads, view: View, max_arcs: int = 24) -> go.Figure:
@@ -109,36 +102,37 @@ def reads_arcs(r: Reads, view: View, max_arcs: int = 24) -> go.Figure:
     """
     labels, presenter, window = view.t, view.presenter, r.window
     names = plotly_axis(r.tokens)
-    fig = go.Figure()
     q = r.query
     shown = [(j, w) for j, w in r.top(max_arcs, at_least=0.005) if j in window]
     span = max(1, window.size)
+    t = np.linspace(0, 1, 24)
+    data = []
     for j, w in sorted(shown, key=lambda x: x[1]):             # heaviest drawn last (on top)
-        t = np.linspace(0, 1, 24)
         xs = j + (q - j) * t
         ys = (0.15 + 0.85 * abs(q - j) / span) * np.sin(np.pi * t) if j != q else 0.08 * np.sin(np.pi * t)
         if j == q:
             xs = q + 0.35 * np.sin(2 * np.pi * t)
-        fig.add_trace(go.Scatter(
-            x=np.round(xs, 3), y=np.round(ys, 3), mode="lines", showlegend=False,
-            line=dict(color=theme.ACCENT, width=1 + 12 * w), opacity=0.25 + 0.75 * w,
-            hovertemplate=labels["hover_arc"].format(query=names[q], key=names[j], weight=f"{w:.4f}")
-            + "<extra></extra>"))
+        data.append(dict(type="scatter", x=np.round(xs, 3), y=np.round(ys, 3), mode="lines", showlegend=False,
+                         line=dict(color=theme.ACCENT, width=1 + 12 * w), opacity=0.25 + 0.75 * w,
+                         hovertemplate=labels["hover_arc"].format(query=names[q], key=names[j], weight=f"{w:.4f}")
+                         + "<extra></extra>"))
     pos = list(range(window.start, window.stop))
     weights = [float(r.weights[j]) if j <= q else 0.0 for j in pos]
-    fig.add_trace(go.Scatter(
-        x=pos, y=[0] * len(pos), mode="markers", showlegend=False,
+    data.append(dict(
+        type="scatter", x=pos, y=[0] * len(pos), mode="markers", showlegend=False,
         marker=dict(size=[6 + 30 * w for w in weights], color=weights, colorscale=theme.SEQUENTIAL, cmin=0, cmax=1,
-                    line=dict(color=["#d62728" if j == q else "#555" for j in pos], width=[3 if j == q else 0.5 for j in pos])),
+                    line=dict(color=["#d62728" if j == q else "#555" for j in pos],
+                              width=[3 if j == q else 0.5 for j in pos])),
         customdata=[[names[j], f"{w:.4f}"] for j, w in zip(pos, weights)],
         hovertemplate=labels["hover_arc"].format(query=names[q], key="%{customdata[0]}", weight="%{customdata[1]}")
         + "<extra></extra>"))
     step = max(1, window.size // 48)
-    fig.update_xaxes(tickvals=pos[::step], ticktext=[names[j] for j in pos[::step]], tickangle=-60,
-                     range=[window.start - 0.8, window.stop - 0.2], showgrid=False, title=labels["axis_position"])
-    fig.update_yaxes(visible=False, range=[-0.12, 1.1])
-    fig.update_layout(title=labels["arcs_title"].format(token=names[q]))
-    return theme.apply(fig, presenter, height=380)
+    layout = dict(title=dict(text=labels["arcs_title"].format(token=names[q])),
+                  xaxis=dict(tickvals=pos[::step], ticktext=[names[j] for j in pos[::step]], tickangle=-60,
+                             range=[window.start - 0.8, window.stop - 0.2], showgrid=False,
+                             title=dict(text=labels["axis_position"])),
+                  yaxis=dict(visible=False, range=[-0.12, 1.1]))
+    return theme.figure(data, layout, presenter, height=380)
 
 
 def mask_note(p: Pattern, view: View) -> str:
@@ -176,6 +170,7 @@ def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
 
     Reads step_scores, step_scaled ({root}, {square}, {scale}), step_masked (or step_masked_window with
     {window} on a local layer), step_softmax, hover_step, minus_inf, steps_title ({token}).
+    Laid out by hand (four y domains over one shared x axis): ``make_subplots`` costs several times more.
     """
     s, window, labels, presenter = k.steps, k.window, view.t, view.presenter
     names = plotly_axis(k.tokens)
@@ -188,25 +183,29 @@ def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
     titles = [labels["step_scores"], labels["step_scaled"].format(
         root=f"{s.scale_square ** 0.5:g}", square=f"{s.scale_square:g}", scale=f"{s.scale:.4f}"),
         masked_title, labels["step_softmax"]]
-    fig = make_subplots(rows=4, cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.06)
-    series = [s.scores, s.scaled, s.masked, s.weights]
-    for row, values in enumerate(series, start=1):
+    gap, rows = 0.06, 4
+    height = (1 - gap * (rows - 1)) / rows
+    data, layout, notes = [], {}, []
+    for row, values in enumerate((s.scores, s.scaled, s.masked, s.weights)):
+        suffix = "" if row == 0 else str(row + 1)
+        top = 1 - row * (height + gap)
+        layout["yaxis" + suffix] = dict(domain=[round(max(0.0, top - height), 6), round(min(1.0, top), 6)],
+                                        anchor="x", **({"rangemode": "tozero"} if row == 3 else {}))
+        notes.append(dict(text=titles[row], x=0.5, y=top, xref="paper", yref="paper", xanchor="center",
+                          yanchor="bottom", showarrow=False, font=dict(size=16)))
         vals = [float(values[j]) for j in pos]
-        finite = [v if math.isfinite(v) else None for v in vals]
-        shown = [labels["minus_inf"] if not math.isfinite(v) else f"{v:.4f}" for v in vals]
-        fig.add_trace(go.Bar(
-            x=x, y=finite, marker_color=colours if row < 4 else theme.ACCENT, customdata=shown, showlegend=False,
-            hovertemplate=labels["hover_step"] + "<extra></extra>"), row=row, col=1)
-        if row == 3:   # the masked keys: no bar, a −∞ marker instead
-            masked_x = [xi for xi, v in zip(x, vals) if not math.isfinite(v)]
-            if masked_x:
-                fig.add_trace(go.Scatter(
-                    x=masked_x, y=[0] * len(masked_x), mode="text", text=["−∞"] * len(masked_x),
-                    textfont=dict(color=theme.MUTED), showlegend=False, hoverinfo="skip"), row=3, col=1)
-    fig.update_xaxes(tickangle=-60, row=4, col=1)
-    fig.update_yaxes(rangemode="tozero", row=4, col=1)
-    fig.update_layout(title=labels["steps_title"].format(token=names[s.query]), bargap=0.15)
-    return theme.apply(fig, presenter, height=640)
+        data.append(dict(type="bar", x=x, y=[v if math.isfinite(v) else None for v in vals], yaxis="y" + suffix,
+                         marker=dict(color=colours if row < 3 else theme.ACCENT), showlegend=False,
+                         customdata=[labels["minus_inf"] if not math.isfinite(v) else f"{v:.4f}" for v in vals],
+                         hovertemplate=labels["hover_step"] + "<extra></extra>"))
+        masked_x = [xi for xi, v in zip(x, vals) if not math.isfinite(v)] if row == 2 else []
+        if masked_x:                                   # the masked keys: no bar, a −∞ marker instead
+            data.append(dict(type="scatter", x=masked_x, y=[0] * len(masked_x), yaxis="y3", mode="text",
+                             text=["−∞"] * len(masked_x), textfont=dict(color=theme.MUTED), showlegend=False,
+                             hoverinfo="skip"))
+    layout.update(title=dict(text=labels["steps_title"].format(token=names[s.query])), bargap=0.15,
+                  annotations=notes, xaxis=dict(tickangle=-60, anchor="y4"), margin=dict(t=70))
+    return theme.figure(data, layout, presenter, height=640)
 
 
 def head_stats_figure(stats: HeadStats, view: View) -> go.Figure:
@@ -214,30 +213,38 @@ def head_stats_figure(stats: HeadStats, view: View) -> go.Figure:
     When some layers read only a window, each row's label says local or global (global in bold).
 
     Reads stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head,
-    row_local ({layer}), row_global ({layer}).
+    row_local ({layer}), row_global ({layer}). Laid out by hand (four x domains), like :func:`head_grid`.
     """
     labels, presenter, chosen = view.t, view.presenter, stats.chosen
-    fig = make_subplots(rows=1, cols=len(STATS), subplot_titles=[labels[f"stat_{n}"] for n in STATS],
-                        horizontal_spacing=0.09)
     n_layers, n_heads = stats.entropy.shape
+    gap, cols = 0.09, len(STATS)
+    width = (1 - gap * (cols - 1)) / cols
+    data, layout, notes, shapes = [], {}, [], []
+    row_labels = None
+    if any(w is not None for w in stats.windows):
+        row_labels = [labels["row_local"].format(layer=l) if w is not None
+                      else "<b>" + labels["row_global"].format(layer=l) + "</b>" for l, w in enumerate(stats.windows)]
     for k, name in enumerate(STATS):
+        suffix = "" if k == 0 else str(k + 1)
+        x0 = k * (width + gap)
         z = stats.get(name)
         zmax = max(1.0, float(np.nanmax(z))) if name == "entropy" and not np.all(np.isnan(z)) else 1.0
-        domain_end = fig.layout[f"xaxis{k + 1 if k else ''}"].domain[1] + 0.005
-        fig.add_trace(go.Heatmap(
-            z=rounded(z), x=list(range(n_heads)), y=list(range(n_layers)), zmin=0, zmax=zmax,
-            colorscale=theme.SEQUENTIAL, reversescale=name == "entropy",
-            colorbar=dict(x=min(domain_end, 1.0), thickness=8, len=0.9, tickfont_size=10),
-            hovertemplate=labels[f"hover_{name}"].replace("{value}", "%{z:.3f}") + "<extra></extra>"),
-            row=1, col=k + 1)
+        layout["xaxis" + suffix] = dict(domain=[round(x0, 6), round(min(1.0, x0 + width), 6)], anchor="y" + suffix,
+                                        dtick=1, title=dict(text=labels["axis_head"]))
+        layout["yaxis" + suffix] = dict(anchor="x" + suffix, autorange="reversed", showticklabels=k == 0,
+                                        **({"title": dict(text=labels["axis_layer"])} if k == 0 else {}),
+                                        **({"tickvals": list(range(n_layers)), "ticktext": row_labels}
+                                           if k == 0 and row_labels else {}))
+        data.append(dict(type="heatmap", z=np.round(z, 4), x=list(range(n_heads)), y=list(range(n_layers)),
+                         xaxis="x" + suffix, yaxis="y" + suffix, zmin=0, zmax=zmax, colorscale=theme.SEQUENTIAL,
+                         reversescale=name == "entropy",
+                         colorbar=dict(x=min(x0 + width + 0.005, 1.0), thickness=8, len=0.9, tickfont=dict(size=10)),
+                         hovertemplate=labels[f"hover_{name}"].replace("{value}", "%{z:.3f}") + "<extra></extra>"))
+        notes.append(dict(text=labels[f"stat_{name}"], x=x0 + width / 2, y=1.0, xref="paper", yref="paper",
+                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=16)))
         if chosen is not None:
-            fig.add_shape(type="rect", x0=chosen[1] - 0.5, x1=chosen[1] + 0.5, y0=chosen[0] - 0.5,
-                          y1=chosen[0] + 0.5, line=dict(color=theme.ACCENT, width=2), row=1, col=k + 1)
-    fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_yaxes(title=labels["axis_layer"], showticklabels=True, col=1)
-    if any(w is not None for w in stats.windows):
-        fig.update_yaxes(tickvals=list(range(n_layers)), col=1, ticktext=[
-            labels["row_local"].format(layer=l) if w is not None else "<b>" + labels["row_global"].format(layer=l) + "</b>"
-            for l, w in enumerate(stats.windows)])
-    fig.update_xaxes(title=labels["axis_head"], dtick=1)
-    return theme.apply(fig, presenter, height=max(300, 16 * n_layers + 120))
+            shapes.append(dict(type="rect", x0=chosen[1] - 0.5, x1=chosen[1] + 0.5, y0=chosen[0] - 0.5,
+                               y1=chosen[0] + 0.5, xref="x" + suffix, yref="y" + suffix,
+                               line=dict(color=theme.ACCENT, width=2)))
+    layout.update(annotations=notes, shapes=shapes, margin=dict(t=40))
+    return theme.figure(data, layout, presenter, height=max(300, 16 * n_layers + 120))

@@ -110,21 +110,25 @@ def attention_figure(aba: AttentionBeforeAfter, view: View) -> go.Figure:
     return theme.apply(fig, presenter, height=440)
 
 
-def sample_rows(checkpoints: Sequence[Checkpoint], t: Mapping[str, str]) -> list[dict[str, object]]:
-    """One row per (checkpoint, prompt): what the model wrote, greedy and sampled."""
+def sample_rows(checkpoints: Sequence[Checkpoint], view: View) -> list[dict[str, object]]:
+    """One row per (checkpoint, prompt): what the model wrote, greedy and sampled (columns named by ``view``)."""
+    t = view.t
     return [{t["col_step"]: c.step, t["col_prompt"]: s.prompt, t["col_greedy"]: s.greedy, t["col_sampled"]: s.sampled}
             for c in checkpoints for s in c.samples]
 
 
-def count_rows(model: NGramModel, t: Mapping[str, str], rows: int = 10, cols: int = 5) -> list[dict[str, object]]:
+def count_rows(model: NGramModel, view: View, rows: int = 10, cols: int = 5) -> list[dict[str, object]]:
     """The most frequent contexts of an n-gram model with their most frequent next tokens."""
+    t = view.t
     empty = t["empty_context"]
     return [{t["col_context"]: " ".join(context) or empty, t["col_count"]: total,
              t["col_next"]: " · ".join(f"{tok} ({n})" for tok, n in top)}
             for context, total, top in model.table(rows, cols)]
 
 
-def unseen_rows(found: Sequence[UnseenContinuation], t: Mapping[str, str]) -> list[dict[str, object]]:
+def unseen_rows(found: Sequence[UnseenContinuation], view: View) -> list[dict[str, object]]:
+    """Continuations a count model never saw, beside the tiny GPT's probability for them."""
+    t = view.t
     return [{t["col_context"]: " ".join(u.context), t["col_token"]: u.token, t["col_kind"]: t["kind_" + u.kind.split()[1]],
              t["col_ngram_prob"]: u.ngram_prob, t["col_neural_prob"]: round(u.neural_prob, 4)} for u in found]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from explainer.analysis.prediction import Distribution, NucleusCurve, TrainedVsUntrained
 from explainer.figures import theme
@@ -49,18 +48,17 @@ def distribution_figure(dist: Distribution, view: View) -> go.Figure:
                notes[i]] for i in range(len(ys))]
     hover = ("%{y} · id %{customdata[0]} · #%{customdata[3]}%{customdata[5]}<br>" + t["before"]
              + ": %{customdata[1]:.4%}<br>" + t["after"] + ": %{customdata[2]:.4%} (%{customdata[4]})<extra></extra>")
-    fig = go.Figure()
-    fig.add_bar(y=ys, x=dist.top_probs, orientation="h", name=t["before"], marker_color=BEFORE,
-                customdata=custom, hovertemplate=hover)
-    fig.add_bar(y=ys, x=dist.top_adjusted, orientation="h", name=t["after"],
-                marker_color=[KEPT if k else REMOVED for k in kept], customdata=custom, hovertemplate=hover,
-                text=[f"{a:.1%}" if k else "✕" for a, k in zip(dist.top_adjusted, kept)], textposition="outside",
-                cliponaxis=False)
-    fig.update_layout(barmode="group", xaxis=dict(title=t["axis_prob"], tickformat=".0%"),
-                      yaxis=dict(autorange="reversed", type="category"),
-                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), title=t.get("title_dist", ""))
-    fig = theme.apply(fig, view.presenter, height=max(320, 30 * len(ys) + 130))
-    return fig.update_layout(margin_t=110 if view.presenter else 85)
+    data = [dict(type="bar", y=ys, x=list(dist.top_probs), orientation="h", name=t["before"],
+                 marker=dict(color=BEFORE), customdata=custom, hovertemplate=hover),
+            dict(type="bar", y=ys, x=list(dist.top_adjusted), orientation="h", name=t["after"],
+                 marker=dict(color=[KEPT if k else REMOVED for k in kept]), customdata=custom, hovertemplate=hover,
+                 text=[f"{a:.1%}" if k else "✕" for a, k in zip(dist.top_adjusted, kept)], textposition="outside",
+                 cliponaxis=False)]
+    layout = dict(barmode="group", xaxis=dict(title=dict(text=t["axis_prob"]), tickformat=".0%"),
+                  yaxis=dict(autorange="reversed", type="category"), title=dict(text=t.get("title_dist", "")),
+                  legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
+                  margin=dict(t=110 if view.presenter else 85))
+    return theme.figure(data, layout, view.presenter, height=max(320, 30 * len(ys) + 130))
 
 
 def nucleus_figure(curve: NucleusCurve, view: View) -> go.Figure:
@@ -73,39 +71,47 @@ def nucleus_figure(curve: NucleusCurve, view: View) -> go.Figure:
     notes = part_notes(curve.pieces, curve.context, view) if curve.pieces else [""] * len(ranks)
     custom = [[for_plotly(lab), i, p, c, n]
               for lab, i, p, c, n in zip(curve.labels, curve.ids, curve.probs, curve.cumulative, notes)]
-    fig = go.Figure(go.Scatter(
-        x=ranks, y=curve.cumulative, mode="lines+markers", line=dict(color=theme.MUTED, width=1.5),
-        marker=dict(color=[KEPT if k else REMOVED for k in curve.kept], size=8, line=dict(color="#555", width=0.5)),
-        customdata=custom, name=t["cumulative"],
-        hovertemplate=("#%{x} %{customdata[0]} · id %{customdata[1]}%{customdata[4]}<br>" + t["prob"]
-                       + ": %{customdata[2]:.4%}<br>" + t["cumulative"] + ": %{customdata[3]:.4%}<extra></extra>")))
+    data = [dict(type="scatter", x=ranks, y=list(curve.cumulative), mode="lines+markers",
+                 line=dict(color=theme.MUTED, width=1.5), customdata=custom, name=t["cumulative"],
+                 marker=dict(color=[KEPT if k else REMOVED for k in curve.kept], size=8,
+                             line=dict(color="#555", width=0.5)),
+                 hovertemplate=("#%{x} %{customdata[0]} · id %{customdata[1]}%{customdata[4]}<br>" + t["prob"]
+                                + ": %{customdata[2]:.4%}<br>" + t["cumulative"]
+                                + ": %{customdata[3]:.4%}<extra></extra>"))]
+    shapes, notes_ = [], []
     if curve.top_p is not None and curve.top_p < 1:
-        fig.add_hline(y=curve.top_p, line=dict(color=theme.ACCENT, dash="dash"),
-                      annotation_text=f"top-p = {curve.top_p:.2f}", annotation_position="bottom right")
-    fig.update_layout(xaxis=dict(title=t["axis_rank"], type="log", tickvals=[1, 2, 5, 10, 20, 50, 100]),
-                      yaxis=dict(title=t["cumulative"], tickformat=".0%", range=[0, 1.05]),
-                      title=t.get("title_nucleus", ""), showlegend=False)
-    return theme.apply(fig, view.presenter, height=360)
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=curve.top_p, y1=curve.top_p,
+                           line=dict(color=theme.ACCENT, dash="dash")))
+        notes_.append(dict(text=f"top-p = {curve.top_p:.2f}", xref="paper", x=1, y=curve.top_p, xanchor="right",
+                           yanchor="top", showarrow=False))
+    layout = dict(xaxis=dict(title=dict(text=t["axis_rank"]), type="log", tickvals=[1, 2, 5, 10, 20, 50, 100]),
+                  yaxis=dict(title=dict(text=t["cumulative"]), tickformat=".0%", range=[0, 1.05]),
+                  title=dict(text=t.get("title_nucleus", "")), showlegend=False, shapes=shapes, annotations=notes_)
+    return theme.figure(data, layout, view.presenter, height=360)
 
 
 def compare_figure(both: TrainedVsUntrained, view: View) -> go.Figure:
     """Side by side: the trained model's top tokens and the untrained model's (each its own x scale).
 
-    Reads trained ({bits}), untrained ({bits}), prob, axis_prob.
+    Reads trained ({bits}), untrained ({bits}), prob, axis_prob. Laid out by hand (two x domains).
     """
     t = view.t
     trained, untrained = both.trained, both.untrained
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.18,
-                        subplot_titles=(t["trained"].format(bits=trained.entropy_bits),
-                                        t["untrained"].format(bits=untrained.entropy_bits)))
-    for col, (dist, colour) in enumerate(((trained, KEPT), (untrained, theme.MUTED)), start=1):
+    titles = (t["trained"].format(bits=trained.entropy_bits), t["untrained"].format(bits=untrained.entropy_bits))
+    data, layout, notes = [], {}, []
+    for k, (dist, colour) in enumerate(((trained, KEPT), (untrained, theme.MUTED))):
+        suffix = "" if k == 0 else "2"
+        x0, x1 = (0.0, 0.41) if k == 0 else (0.59, 1.0)
         ys = _unique([for_plotly(s) for s in dist.top_labels])
-        probs = dist.top_probs[:len(ys)]
-        fig.add_bar(y=ys, x=probs, orientation="h", marker_color=colour, row=1, col=col,
-                    customdata=[[i] for i in dist.top_ids[:len(ys)]], showlegend=False, cliponaxis=False,
-                    text=[f"{p:.2%}" for p in probs], textposition="outside",
-                    hovertemplate="%{y} · id %{customdata[0]}<br>" + t["prob"] + ": %{x:.4%}<extra></extra>")
-        fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
-        fig.update_xaxes(tickformat=".0%" if max(probs, default=0) >= 0.05 else ".2%", row=1, col=col)
-    fig.update_xaxes(title=t["axis_prob"])
-    return theme.apply(fig, view.presenter, height=max(320, 26 * len(trained.top_labels) + 110))
+        probs = list(dist.top_probs[:len(ys)])
+        data.append(dict(type="bar", y=ys, x=probs, orientation="h", marker=dict(color=colour),
+                         xaxis="x" + suffix, yaxis="y" + suffix, customdata=[[i] for i in dist.top_ids[:len(ys)]],
+                         showlegend=False, cliponaxis=False, text=[f"{p:.2%}" for p in probs], textposition="outside",
+                         hovertemplate="%{y} · id %{customdata[0]}<br>" + t["prob"] + ": %{x:.4%}<extra></extra>"))
+        layout["xaxis" + suffix] = dict(domain=[x0, x1], anchor="y" + suffix, title=dict(text=t["axis_prob"]),
+                                        tickformat=".0%" if max(probs, default=0) >= 0.05 else ".2%")
+        layout["yaxis" + suffix] = dict(anchor="x" + suffix, autorange="reversed", type="category")
+        notes.append(dict(text=titles[k], x=(x0 + x1) / 2, y=1.0, xref="paper", yref="paper", xanchor="center",
+                          yanchor="bottom", showarrow=False, font=dict(size=16)))
+    layout.update(annotations=notes, margin=dict(t=40))
+    return theme.figure(data, layout, view.presenter, height=max(320, 26 * len(trained.top_labels) + 110))

@@ -47,29 +47,34 @@ def mask_shape_figure(m: MaskShape, view: View) -> go.Figure:
     """The whole mask of one layer over ``m.span`` positions: read, later (causal) or older than the
     window; the prompt's own extent outlined. Reads mask_title ({layer}, {span}), mask_reads,
     mask_later, mask_older ({window}), mask_your_text ({n}), hover_mask, axis_query_pos, axis_key_pos.
+    One heatmap per kind of cell (its name in its own hover), so no cell carries a string.
     """
     labels, presenter = view.t, view.presenter
     names = {READS: labels["mask_reads"], LATER: labels["mask_later"],
              OLDER: labels["mask_older"].format(window=m.window)}
-    centre = (np.arange(m.n_cells) * m.step).tolist()
+    centre = np.arange(m.n_cells) * m.step
     kinds = [READS, LATER] + ([OLDER] if m.window is not None else [])
     colours = {READS: "#6baed6", LATER: MASK_GREY, OLDER: WINDOW_SAND}
-    top = max(kinds)                                    # kinds are 0..top: one colour band each
-    scale = [[edge / (top + 1), colours[k]] for k in kinds for edge in (k, k + 1)]
-    fig = go.Figure(go.Heatmap(
-        z=m.cells.tolist(), x=centre, y=centre, zmin=-0.5, zmax=top + 0.5, colorscale=scale,
-        customdata=[[names[int(c)] for c in row] for row in m.cells],
-        colorbar=dict(tickvals=kinds, ticktext=[names[k] for k in kinds], thickness=14, len=0.8),
-        hovertemplate=labels["hover_mask"] + "<extra></extra>"))
+    cells = np.asarray(m.cells)
+    data = [dict(type="heatmap", z=np.where(cells == k, 1.0, np.nan), x=centre, y=centre, zmin=0, zmax=1,
+                 colorscale=[[0, colours[k]], [1, colours[k]]], showscale=False, name=names[k], showlegend=True,
+                 hovertemplate=labels["hover_mask"].replace("%{customdata}", names[k]) + "<extra></extra>")
+            for k in kinds]
     edge = min(m.n_tokens, m.span) - 0.5
-    fig.add_shape(type="rect", x0=-0.5, x1=edge, y0=-0.5, y1=edge, line=dict(color=theme.ACCENT, width=2))
-    fig.add_annotation(x=edge, y=edge, text=labels["mask_your_text"].format(n=m.n_tokens), showarrow=False,
-                       xanchor="left", yanchor="top", font=dict(color=theme.ACCENT))
-    fig.update_layout(title=labels["mask_title"].format(layer=m.layer, span=f"{m.span:,}"),
-                      xaxis_title=labels["axis_key_pos"], yaxis_title=labels["axis_query_pos"])
-    fig.update_xaxes(showgrid=False, zeroline=False)
-    fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False)
-    return theme.apply(fig, presenter, height=420)
+    layout = dict(
+        title=dict(text=labels["mask_title"].format(layer=m.layer, span=f"{m.span:,}")),
+        xaxis=dict(title=dict(text=labels["axis_key_pos"]), showgrid=False, zeroline=False),
+        yaxis=dict(title=dict(text=labels["axis_query_pos"]), autorange="reversed", showgrid=False, zeroline=False),
+        shapes=[dict(type="rect", x0=-0.5, x1=edge, y0=-0.5, y1=edge, line=dict(color=theme.ACCENT, width=2))],
+        annotations=[dict(x=edge, y=edge, text=labels["mask_your_text"].format(n=m.n_tokens), showarrow=False,
+                          xanchor="left", yanchor="top", font=dict(color=theme.ACCENT))],
+        legend=dict(orientation="h", y=-0.18, x=0))
+    for k in kinds:                                    # legend swatches: a heatmap has none of its own
+        data.append(dict(type="scatter", x=[None], y=[None], mode="markers", name=names[k], showlegend=True,
+                         marker=dict(size=14, symbol="square", color=colours[k]), hoverinfo="skip"))
+    for trace in data[:len(kinds)]:
+        trace["showlegend"] = False
+    return theme.figure(data, layout, presenter, height=460)
 
 
 def layer_note(lw: LayerWindows, view: View) -> str:

@@ -126,10 +126,14 @@ def _visit(browser: Any, url: str, timeout_s: float) -> tuple[float | None, str]
 
 def section_view_change(quick: bool = False) -> list[Row]:
     """§5: server time of a rerun after a view-only change, and proof that no trace was computed,
-    on the default model (English) and on the multilingual one (中文, Chinese prompt)."""
+    on the default model (English) and on the multilingual one (中文: the Chinese prompt, and a
+    1,024-token Chinese text)."""
     rows = _view_changes({}, "", quick)
     if not quick:
+        from explainer.bench_trace import long_chinese_text
         rows += _view_changes({"lang": "zh"}, "[gemma-3-270m, 中文] ", quick)
+        rows += _view_changes({"lang": "zh", "prompt": long_chinese_text(), "max_tokens": 1024},
+                              "[gemma-3-270m, 中文, 1,024 tokens] ", quick)
     return rows
 
 

@@ -204,7 +204,7 @@ def _live_view(trainer: Trainer, view: View) -> None:
     figure(figs.probes_figure(probes, view), "learn_probes", probes)
     st.subheader(t["samples_section"])
     st.markdown(t["samples_intro"])
-    rows = figs.sample_rows(snap.checkpoints[::-1], t)  # newest first
+    rows = figs.sample_rows(snap.checkpoints[::-1], view)  # newest first
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     _attention(snap, view)
 

@@ -62,7 +62,7 @@ def ngram_section(trainer: Trainer, setup: Setup, view: View) -> None:
     report = found["report"]
     tabs = st.tabs([t[ORDER_NAMES[n]] for n in report.models])
     for tab, (n, model) in zip(tabs, report.models.items()):
-        tab.dataframe(pd.DataFrame(figs.count_rows(model, t)), hide_index=True, width="stretch")
+        tab.dataframe(pd.DataFrame(figs.count_rows(model, view)), hide_index=True, width="stretch")
     view = view.adding(neural=t["neural"].format(step=snap.step))        # the tiny GPT's name, at this step
     series = {ORDER_NAMES[n]: {p: dict(report.probes[p][n]) for p in setup.probes} for n in report.models}
     models = probe_panels(setup.probes, {**series, "neural": found["probs"]})
@@ -77,7 +77,7 @@ def ngram_section(trainer: Trainer, setup: Setup, view: View) -> None:
         st.info(t["no_heldout"])
     st.markdown(t["unseen_intro"])
     if found["unseen"] and snap.step:
-        st.dataframe(pd.DataFrame(figs.unseen_rows(found["unseen"], t)), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(figs.unseen_rows(found["unseen"], view)), hide_index=True, width="stretch")
     else:
         st.info(t["unseen_none"])
 

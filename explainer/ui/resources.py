@@ -179,10 +179,23 @@ def page_context(page: str) -> PageContext:
     return PageContext(view, model, tr)
 
 
+_LOAD_ERRORS = (ModelLoadError, TypeError, ValueError, OSError, RuntimeError)
+
+
 def load_or_stop(common: Mapping[str, str]) -> LoadedModel:
+    """The model to read with; if the language's default cannot load (a broken package) and the
+    user chose none, the English default reads instead, with a notice. A pick is never switched."""
     name, device = state.model_name(), state.get("device")
     try:
         return get_model(name, device, common)
-    except (ModelLoadError, TypeError, ValueError, OSError, RuntimeError) as err:
+    except _LOAD_ERRORS as err:
+        if not state.get("model") and name != DEFAULT_NAME:
+            try:
+                model = get_model(DEFAULT_NAME, device, common)
+            except _LOAD_ERRORS:
+                pass
+            else:
+                st.warning(common["model_fallback"].format(name=name, error=err, other=DEFAULT_NAME))
+                return model
         st.error(common["model_error"].format(name=name, error=err))
         st.stop()

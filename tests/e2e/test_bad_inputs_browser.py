@@ -19,7 +19,7 @@ NO_INJECTED_ELEMENTS = """() => ({
 })"""
 
 
-@pytest.mark.parametrize("slug", page_params(only_real=True))
+@pytest.mark.parametrize("slug", page_params())
 def test_html_in_the_prompt_is_never_rendered(browser, server, slug):
     page = new_page(browser)
     try:

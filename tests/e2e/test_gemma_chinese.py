@@ -32,7 +32,7 @@ EXPECTED = {"attention": ("局部层", "全局", "query_pre_attn_scalar"), "posi
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
-@pytest.mark.parametrize("slug", page_params(only_real=True))
+@pytest.mark.parametrize("slug", page_params())
 def test_page_in_chinese_with_gemma(browser, server, slug, viewport):
     page = new_page(browser, viewport=VIEWPORTS[viewport])
     try:

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 def _setup(model):
     labels = vocabulary_labels(model)
     emb = model.embedding_matrix()                                   # (V, d)
-    with model.lock:
+    with model.tokenizer_lock:
         words = {w: voc.lookup_word(model.tokenizer, w) for w in
                  ("cat", "dog", "hamburger", "king", "man", "woman", "queen",
                   "Paris", "France", "Italy", "Rome", "猫")}

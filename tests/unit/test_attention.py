@@ -134,8 +134,8 @@ def test_heatmap_structure_and_escaping():
     fig = figs.attention_heatmap(replace(p, chosen=1, query=2), VIEW)
     grey, weights = fig.data
     assert grey.type == weights.type == "heatmap"
-    assert grey.z[0][1] == 1 and grey.z[1][0] is None              # masked cells drawn grey
-    assert weights.z[0][1] is None and weights.z[1][0] == pytest.approx(a[1, 1, 0], abs=1e-4)
+    assert grey.z[0][1] == 1 and np.isnan(grey.z[1][0])              # masked cells drawn grey
+    assert np.isnan(weights.z[0][1]) and weights.z[1][0] == pytest.approx(a[1, 1, 0], abs=1e-4)
     assert "%{z:.4f}" in weights.hovertemplate and "%{y}" in weights.hovertemplate
     assert weights.x[0] == "0: &lt;0xE7&gt;" and weights.x[1] == "1: ␣&lt;b&gt;"
     assert len(fig.layout.shapes) == 1                            # the chosen query row
@@ -181,3 +181,35 @@ def test_streamed_stats_equal_stats_of_the_whole_pattern(tiny_model, monkeypatch
         whole = att.layer_head_stats(tr.attention(layer), tr.token_ids)
         for name in att.STATS:
             np.testing.assert_allclose(streamed.get(name)[layer], whole[name], rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_long_text_averages_over_an_even_sample_of_exact_rows(tiny_model, monkeypatch, chunked):
+    from explainer import blocks
+    if chunked:
+        monkeypatch.setattr(head_rows, "_fused_summaries", lambda parts: None)
+        monkeypatch.setattr(blocks, "CHUNK_BYTES", 512)
+    monkeypatch.setattr(head_rows, "EXACT_ROWS", 20)
+    monkeypatch.setattr(head_rows, "SAMPLED_ROWS", 9)
+    text = "the cat and the dog and the cat and the dog sat on the mat of the cat " * 2
+    tr = explainer.trace(tiny_model, text)
+    rows = head_rows.query_rows(tr.n_tokens)
+    assert rows.numel() == 9 and int(rows[0]) == 1 and int(rows[-1]) == tr.n_tokens - 1
+    streamed = att.head_stats(tr)
+    assert streamed.sampled and (streamed.rows_read, streamed.n_rows) == (9, tr.n_tokens - 1)
+    for layer in range(tr.n_layers):
+        a = tr.attention(layer).double()                                # (H, T, T), the whole pattern
+        sub = a[:, rows]                                                # the sampled query rows
+        entropy = torch.special.entr(sub).sum(-1).mean(-1) / np.log(2)
+        previous = a[:, rows, rows - 1].mean(-1)
+        np.testing.assert_allclose(streamed.entropy[layer], entropy.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(streamed.previous[layer], previous.numpy(), rtol=1e-5, atol=1e-7)
+        ids = tr.token_ids.long()
+        per, has = [], []
+        for i in rows.tolist():
+            keys = [j + 1 for j in range(i) if ids[j] == ids[i] and j + 1 < i]
+            if keys:
+                per.append(a[:, i, keys].sum(-1))
+        if per:
+            np.testing.assert_allclose(streamed.induction[layer], torch.stack(per, -1).mean(-1).numpy(),
+                                       rtol=1e-5, atol=1e-7)

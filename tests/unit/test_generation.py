@@ -27,7 +27,7 @@ def test_greedy_equals_hf_argmax_at_every_step(tiny_model):
         assert step.top_ids[0] == step.chosen_id and step.chosen_adjusted == 1.0 and step.seed is None
         ids.append(step.chosen_id)
     assert len(out.steps) == 4
-    with tiny_model.lock:
+    with tiny_model.tokenizer_lock:
         assert out.text == tiny_model.tokenizer.decode(ids)
 
 

@@ -72,15 +72,15 @@ def test_attention_figure_shows_the_chosen_head_before_and_after() -> None:
 
 
 def test_sample_count_and_unseen_rows() -> None:
-    rows = figs.sample_rows([_checkpoint(0, 0.1), _checkpoint(20, 0.5)], T)
+    rows = figs.sample_rows([_checkpoint(0, 0.1), _checkpoint(20, 0.5)], VIEW)
     assert [r[T["col_step"]] for r in rows] == [0, 20] and rows[0][T["col_greedy"]] == " red ."
     model = count_ngrams(["a", "b", "a", "b", "a", "c"], 2)
-    table = figs.count_rows(model, T)
+    table = figs.count_rows(model, VIEW)
     assert table[0] == {T["col_context"]: "a", T["col_count"]: 3, T["col_next"]: "b (2) · c (1)"}
-    unigram = figs.count_rows(count_ngrams(["x", "y", "x"], 1), T)
+    unigram = figs.count_rows(count_ngrams(["x", "y", "x"], 1), VIEW)
     assert unigram[0][T["col_context"]] == T["empty_context"] and unigram[0][T["col_next"]] == "x (2) · y (1)"
     unseen = figs.unseen_rows([UnseenContinuation(("grapes",), "are", "unseen context", 0.0, 0.31234),
-                               UnseenContinuation(("is",), "gold", "unseen pair", 0.0, 0.01)], T)
+                               UnseenContinuation(("is",), "gold", "unseen pair", 0.0, 0.01)], VIEW)
     assert unseen[0][T["col_kind"]] == T["kind_context"] and unseen[1][T["col_kind"]] == T["kind_pair"]
     assert unseen[0][T["col_neural_prob"]] == 0.3123 and unseen[0][T["col_ngram_prob"]] == 0.0
 

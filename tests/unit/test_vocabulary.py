@@ -149,6 +149,7 @@ class FakeModel:
     def __init__(self, tokenizer, vocab_size: int) -> None:
         import threading
         self.tokenizer, self.vocab_size, self.lock = tokenizer, vocab_size, threading.Lock()
+        self.tokenizer_lock = threading.RLock()
 
 
 def test_token_labels_are_legible_and_consistent():

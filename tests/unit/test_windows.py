@@ -96,11 +96,17 @@ def test_window_figures_and_words(gemma_trace, lang):
     story = wfigs.mask_story(lw, view)
     assert str(gemma_trace.n_tokens) in story and "{" not in story
     assert view.t["globals_every"].format(period=3) in story
-    fig = wfigs.mask_shape_figure(mask_shape(lw, 0), view)
-    heat = fig.data[0]
-    assert list(heat.colorbar.tickvals) == [READS, LATER, OLDER] and len(heat.colorbar.ticktext) == 3
-    assert fig.layout.shapes[0].line.color and "%{customdata}" in heat.hovertemplate
-    assert len(wfigs.mask_shape_figure(mask_shape(lw, 2), view).data[0].colorbar.tickvals) == 2
+    shape = mask_shape(lw, 0)
+    fig = wfigs.mask_shape_figure(shape, view)
+    heats = [d for d in fig.data if d.type == "heatmap"]                  # one per kind of cell: read, later, older
+    assert len(heats) == 3 and len([d for d in fig.data if d.showlegend]) == 3
+    cells = np.stack([~np.isnan(np.asarray(h.z, dtype=float)) for h in heats])
+    assert (cells.sum(0) == 1).all()                                      # every cell is exactly one kind
+    assert [bool(cells[k][np.asarray(shape.cells) == kind].all()) for k, kind in enumerate((READS, LATER, OLDER))] \
+        == [True, True, True]
+    assert all("%{customdata}" not in h.hovertemplate for h in heats)
+    assert view.t["mask_later"] in heats[1].hovertemplate and fig.layout.shapes[0].line.color
+    assert len([d for d in wfigs.mask_shape_figure(mask_shape(lw, 2), view).data if d.type == "heatmap"]) == 2
 
 
 @pytest.mark.parametrize("lang", LANGS)
