@@ -44,6 +44,21 @@ def test_chinese_comes_in_whole_words_and_the_lesson_works(gemma_model):
     assert first == "动物" and all("\u4e00" <= ch <= "\u9fff" for ch in first)
 
 
+def test_chinese_word_vectors_tell_the_lesson_the_right_way_round(gemma_model):
+    """The Embeddings lesson in Chinese: 猫·狗 above 猫·汉堡, 国王 − 男人 + 女人 → 女王 first (README figures)."""
+    from explainer.analysis import vocabulary as voc
+    from explainer.tokens import vocabulary_labels
+
+    emb, labels = gemma_model.embedding_matrix(), vocabulary_labels(gemma_model)
+    with gemma_model.tokenizer_lock:
+        w = {x: voc.lookup_word(gemma_model.tokenizer, x) for x in ("猫", "狗", "汉堡", "国王", "男人", "女人", "女王")}
+    dog, burger = voc.pair_similarity(emb, [(w["猫"], w["狗"]), (w["猫"], w["汉堡"])])
+    assert dog.similarity == pytest.approx(0.646, abs=0.01) and burger.similarity == pytest.approx(0.484, abs=0.01)
+    a = voc.analogy(emb, labels, w["国王"], w["男人"], w["女人"], expected=w["女王"])
+    assert a.excluded.labels[0] == "女王" and a.expected_rank_excluded == 1
+    assert "狗" in voc.nearest_neighbours(emb, labels, w["猫"], k=6).labels
+
+
 def test_english_still_works(gemma_model):
     tr = explainer.trace(gemma_model, "The capital of France is Paris. The capital of Germany is")
     word, p = _top(gemma_model, tr)[0]
