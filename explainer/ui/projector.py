@@ -59,6 +59,8 @@ def readable(fig: go.Figure, min_px: int = MIN_PX) -> go.Figure:
         hover = getattr(trace, "hoverlabel", None)
         if hover is not None and hover.font is not None and hover.font.size is not None:
             _raise(hover.font, min_px, ink=False)
+        if getattr(trace, "text", None) is not None and getattr(trace, "textfont", None) is not None:
+            _raise(trace.textfont, min_px, ink=False)          # values printed on bars, marks in cells
     for name in {getattr(trace, "coloraxis", None) for trace in fig.data} - {None}:
         _raise(layout[name].colorbar.tickfont, min_px)      # a shared colour axis ("coloraxis", "coloraxis2", …)
     return fig

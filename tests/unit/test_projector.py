@@ -54,3 +54,9 @@ def test_the_pass_changes_sizes_only_where_they_are_small():
     before = fig.layout.xaxis.tickfont.size
     assert readable(fig).layout.xaxis.tickfont.size == max(before, MIN_PX)
     assert fig.data[0].y == (1,)                              # the data is untouched
+
+
+def test_values_printed_on_bars_reach_the_floor():
+    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2], text=["96.4%", "1.9%"], textposition="outside"))
+    readable(fig)
+    assert fig.data[0].textfont.size >= MIN_PX
