@@ -42,17 +42,25 @@ pio.templates.default = TEMPLATE
 VALIDATE = os.environ.get("LLM_EXPLAINER_VALIDATE_FIGURES", "") == "1"
 
 
+def _look(presenter: bool, titled: bool) -> dict[str, Any]:
+    """The layout every figure shares: font, margins, hover text, colours (presenter: larger, black)."""
+    base = 22 if presenter else 13
+    return dict(font=dict(family=FONT_FAMILY, size=base, color="#000000" if presenter else "#222222"),
+                margin=dict(l=10, r=10, t=50 if titled else 20, b=10),
+                hoverlabel=dict(font_size=base + (2 if presenter else 0), font_family=FONT_FAMILY),
+                colorway=PALETTE)
+
+
+def _axis_look(presenter: bool) -> dict[str, Any]:
+    base = 22 if presenter else 13
+    return dict(tickfont=dict(size=base - 2), title_font=dict(size=base), gridcolor="#bbbbbb")
+
+
 def figure(data: list[dict[str, Any]], layout: dict[str, Any], presenter: bool = False,
            height: int | None = None) -> go.Figure:
     """Build a figure in one go from plain trace dicts and a layout, with the project look merged in
     (what :func:`apply` does afterwards, without re-checking the figure property by property)."""
-    base = 22 if presenter else 13
-    title = layout.get("title")
-    look: dict[str, Any] = dict(
-        font=dict(family=FONT_FAMILY, size=base, color="#000000" if presenter else "#222222"),
-        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-        hoverlabel=dict(font_size=base + (2 if presenter else 0), font_family=FONT_FAMILY),
-        colorway=PALETTE)
+    look = _look(presenter, bool(layout.get("title")))
     if pio.templates.default != TEMPLATE:
         look["template"] = TEMPLATE
     if height is not None:
@@ -61,28 +69,19 @@ def figure(data: list[dict[str, Any]], layout: dict[str, Any], presenter: bool =
     for key in ("margin", "font", "hoverlabel"):
         merged[key] = {**look[key], **layout.get(key, {})}
     if presenter:
-        axis_look = dict(tickfont=dict(size=base - 2), title_font=dict(size=base), gridcolor="#bbbbbb")
-        for name in [k for k in merged if k.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]:
-            merged[name] = {**axis_look, **merged.get(name, {})}
-        for name in ("xaxis", "yaxis"):
-            merged.setdefault(name, dict(axis_look))
+        for name in [k for k in merged if k.startswith(("xaxis", "yaxis"))] + ["xaxis", "yaxis"]:
+            merged[name] = {**_axis_look(True), **merged.get(name, {})}
     return go.Figure(data=data, layout=merged, _validate=VALIDATE)
 
 
 def apply(fig: go.Figure, presenter: bool = False, height: int | None = None) -> go.Figure:
     """Give ``fig`` the project look; presenter mode enlarges type and raises contrast."""
-    base = 22 if presenter else 13
     if pio.templates.default != TEMPLATE:               # someone changed the default since: name it here
         fig.update_layout(template=TEMPLATE)
-    fig.update_layout(
-        font=dict(family=FONT_FAMILY, size=base, color="#000000" if presenter else "#222222"),
-        margin=dict(l=10, r=10, t=50 if fig.layout.title.text else 20, b=10),
-        hoverlabel=dict(font_size=base + (2 if presenter else 0), font_family=FONT_FAMILY),
-        colorway=PALETTE,
-    )
+    fig.update_layout(**_look(presenter, bool(fig.layout.title.text)))
     if height is not None:
         fig.update_layout(height=int(height * (1.3 if presenter else 1.0)))
     if presenter:
-        fig.update_xaxes(tickfont_size=base - 2, title_font_size=base, gridcolor="#bbbbbb")
-        fig.update_yaxes(tickfont_size=base - 2, title_font_size=base, gridcolor="#bbbbbb")
+        fig.update_xaxes(**_axis_look(True))
+        fig.update_yaxes(**_axis_look(True))
     return fig
