@@ -102,14 +102,18 @@ def _document(ctx: Context, device: str, which: str) -> list[Row]:
     last = model.n_layers - 1
     rows_64 = range(max(0, tr.n_tokens - 64), tr.n_tokens)
     window, _ = timed(lambda: tr.attention(last, rows=rows_64, heads=[0]))
-    summaries, _ = timed(lambda: (head_stats(tr), mlp_overview(tr), lens_readout(model, tr, tr.n_tokens - 12)))
+    summaries, _ = timed(lambda: (head_stats(tr, sample=True), mlp_overview(tr), lens_readout(model, tr, tr.n_tokens - 12)))
+    exact, _ = timed(lambda: head_stats(tr))
     check = max(tr.block_check(layer) / float(tr.stream(layer + 1).abs().max()) for layer in (0, last))
     return [
         Row(10, f"{tag}trace of a {tr.n_tokens}-token document", seconds, "s"),
         Row(10, f"{tag}one head's 64-row attention window, last layer, {tr.n_tokens} tokens", window, "s",
             None if ctx.quick else TARGET_WINDOW_S),
-        Row(10, f"{tag}whole-model summaries (head statistics, MLP overview, logit lens), {tr.n_tokens} tokens",
-            summaries, "s", None if ctx.quick else TARGET_SUMMARIES_S),
+        Row(10, f"{tag}whole-model summaries, first view (head statistics from 1,024 evenly spread exact rows, "
+            f"flagged; MLP overview; logit lens), {tr.n_tokens} tokens", summaries, "s",
+            None if ctx.quick else TARGET_SUMMARIES_S),
+        Row(10, f"{tag}exact head statistics over every row (replace the first view when ready), {tr.n_tokens} tokens",
+            exact, "s"),
         Row(10, f"{tag}recomputed block output vs the stored next residual (relative)", check, "",
             note="first and last block"),
     ]

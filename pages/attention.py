@@ -1,5 +1,4 @@
 """Attention: which earlier tokens each token reads, head by head, with the real q·k numbers."""
-from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
@@ -12,8 +11,9 @@ from explainer.figures import attention as figs
 from explainer.figures import windows as wfigs
 from explainer.ui import state
 from explainer.ui.compare import compare_section
+from explainer.ui.heads import head_stats_section
 from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header, int_slider, long_task, token_picker
+from explainer.ui.widgets import figure, header, int_slider, token_picker
 
 ctx = page_context("attention")
 t, tr, common, view = ctx.t, ctx.trace, ctx.common, ctx.view
@@ -77,10 +77,7 @@ if not view.presenter:
 st.subheader(t["stats_section"])
 if not view.presenter:
     st.markdown(t["stats_intro"])
-stats = replace(long_task(t["stats_spinner"], tr.n_tokens, lambda p: att.cached_head_stats(tr, p)), chosen=(layer, head))
-figure(figs.head_stats_figure(stats, view), "attention_head_stats", stats)
-if stats.sampled:
-    st.caption(t["stats_sampled"].format(rows=stats.rows_read, n=stats.n_rows))
+stats = head_stats_section(tr, view, layer, head)
 st.markdown(t["jump_label"])
 best = {"previous": att.most_previous_token_head(stats), "induction": att.most_induction_head(stats),
         "first": att.most_first_token_head(stats), "focused": att.most_focused_head(stats)}

@@ -25,8 +25,9 @@ import torch
 
 from explainer.analysis.qk import QKSteps
 from explainer.export import rounded
+from explainer.analysis import head_rows
 from explainer.analysis.head_rows import layer_head_stats_streamed, query_rows
-from explainer.memo import remembered
+from explainer.memo import recall, remembered
 from explainer.trace import Trace
 
 MAX_WINDOW = 128
@@ -242,22 +243,37 @@ def _induction(attention: torch.Tensor, token_ids: torch.Tensor) -> np.ndarray:
     return per_query[:, queries].mean(-1).numpy()
 
 
-def head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None) -> HeadStats:
+def head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None, sample: bool = False) -> HeadStats:
     """Statistics for every head of every layer, exact at any length without a (T, T) pattern
-    (:mod:`explainer.analysis.head_rows`); ``progress(fraction, message)`` after each layer."""
+    (:mod:`explainer.analysis.head_rows`); ``progress(fraction, message)`` after each layer.
+    ``sample``: past 4,096 tokens average over an even sample of 1,024 (exact) rows — sooner, flagged."""
     parts = []
     for layer in range(trace.n_layers):
-        parts.append(layer_head_stats_streamed(trace.qkv(layer), trace.token_ids))
+        parts.append(layer_head_stats_streamed(trace.qkv(layer), trace.token_ids, sample))
         if progress is not None:
             progress((layer + 1) / trace.n_layers, f"{layer + 1}/{trace.n_layers}")
     return HeadStats(**{name: np.stack([p[name] for p in parts]) for name in STATS}, windows=tuple(trace.windows),
-                     rows_read=int(query_rows(trace.n_tokens).numel()), n_rows=max(trace.n_tokens - 1, 0))
+                     rows_read=int(query_rows(trace.n_tokens, sample).numel()), n_rows=max(trace.n_tokens - 1, 0))
 
 
-def cached_head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None) -> HeadStats:
+def cached_head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None,
+                      sample: bool = False) -> HeadStats:
     """:func:`head_stats`, remembered for as long as the (immutable) trace lives (``progress``
-    only reports the first computation; it is not part of the key)."""
-    return remembered(trace, ("head_stats",), lambda: head_stats(trace, progress))
+    only reports the first computation; it is not part of the key). Where the sample would be
+    every row, or the exact result is there already, both ask for the same entry."""
+    estimate = sample and estimate_first(trace)
+    return remembered(trace, ("head_stats", estimate), lambda: head_stats(trace, progress, estimate))
+
+
+def head_stats_ready(trace: Trace) -> bool:
+    """Whether the exact head statistics of ``trace`` are remembered already (no wait to show them)."""
+    return recall(trace, ("head_stats", False)) is not None
+
+
+def estimate_first(trace: Trace) -> bool:
+    """Whether a sampled estimate is worth showing first: a text long enough to be sampled whose
+    exact statistics are not remembered yet."""
+    return trace.n_tokens - 1 > head_rows.EXACT_ROWS and not head_stats_ready(trace)
 
 
 def most_previous_token_head(stats: HeadStats) -> tuple[int, int]:

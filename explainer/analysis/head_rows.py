@@ -6,12 +6,14 @@ log-normaliser ``lse_i = log Σ_j exp(s_ij)`` and the mean score ``E_p[s]_i = Σ
 because entropy = lse − E_p[s] and ``p_ij = exp(s_ij − lse_i)``. So no (T, T) pattern is ever
 held: a layer costs what its attention costs in a forward pass.
 
-Past :data:`EXACT_ROWS` tokens the averages are taken over :data:`SAMPLED_ROWS` query rows spread
-evenly over the text (the last one always in): each row's numbers are still exact, the average is
-an estimate, and the result says how many rows it read. At 8,192 tokens that is an eighth of the
-work (the benchmark's §10). Measured on SmolLM2 with a 4,096-token text, 1,024 rows against all
-4,095: entropy within 0.06 bits (heads spread over 1.9 bits), the shares within 0.01 (heads spread
-over 0.12–0.27), and the same strongest head for every statistic.
+With ``sample=True`` a text over :data:`EXACT_ROWS` tokens is averaged over :data:`SAMPLED_ROWS`
+query rows spread evenly over it (the last one always in): each row's numbers are still exact, the
+average is an estimate, and the result says how many rows it read. At 8,192 tokens that is an
+eighth of the work (the benchmark's §10); a page shows it first, flagged, while the exact average
+over every row is computed (exactness wins; the estimate only comes sooner). Measured on SmolLM2
+with a 4,096-token text, 1,024 rows against all 4,095: entropy within 0.06 bits (heads spread over
+1.9 bits), the shares within 0.01 (heads spread over 0.12–0.27), and the same strongest head for
+every statistic.
 """
 from __future__ import annotations
 
@@ -20,18 +22,19 @@ import torch
 
 from explainer.blocks import QKV, row_chunks, weights_for
 
-EXACT_ROWS = 4096          # up to this many tokens every query row is read
+EXACT_ROWS = 4096          # with sample=True: up to this many tokens every query row is still read
 SAMPLED_ROWS = 1024        # beyond it, this many rows spread evenly over the text
 
 
-def query_rows(n_tokens: int) -> torch.Tensor:
-    """The query rows the statistics average over (never row 0, which reads only itself)."""
-    if n_tokens - 1 <= EXACT_ROWS:
+def query_rows(n_tokens: int, sample: bool = False) -> torch.Tensor:
+    """The query rows the statistics average over (never row 0, which reads only itself): every
+    row, or with ``sample`` and a text over :data:`EXACT_ROWS` tokens, an even sample of them."""
+    if not sample or n_tokens - 1 <= EXACT_ROWS:
         return torch.arange(1, n_tokens)
     return torch.unique(torch.linspace(1, n_tokens - 1, SAMPLED_ROWS).round().long())
 
 
-def layer_head_stats_streamed(parts: QKV, token_ids: torch.Tensor) -> dict[str, np.ndarray]:
+def layer_head_stats_streamed(parts: QKV, token_ids: torch.Tensor, sample: bool = False) -> dict[str, np.ndarray]:
     """:func:`layer_head_stats` from queries and keys, never holding a (T, T) pattern.
 
     Each query row's softmax is summed up by its log-normaliser ``lse`` and its mean score
@@ -42,7 +45,7 @@ def layer_head_stats_streamed(parts: QKV, token_ids: torch.Tensor) -> dict[str, 
     if T < 2:
         nan = np.full(H, np.nan)
         return {"entropy": np.zeros(H), "previous": nan, "first": nan, "induction": nan}
-    rows = query_rows(T)
+    rows = query_rows(T, sample)
     lse, mean_score = row_summaries(parts, None if rows.numel() == T - 1 else rows)   # (H, T) float64 each
     entropy = (lse[:, rows] - mean_score[:, rows]).mean(-1) / np.log(2)  # nats → bits, (H,)
     previous = _weights_at(parts, lse, rows, rows - 1).mean(-1)          # (H,)

@@ -45,3 +45,23 @@ def test_view_controls_do_not_rerun_the_model(monkeypatch):
     assert traces_computed() == misses
     assert calls == []                                            # head statistics were cached for this trace
     assert stored(at.session_state, "token") == 5
+
+
+def test_a_long_text_shows_the_estimate_first_then_the_exact_maps(monkeypatch):
+    """Past EXACT_ROWS tokens the page draws the even-sample estimate (flagged), then replaces it with
+    the exact maps; here 'long' is made short so the test stays fast."""
+    from explainer.analysis import head_rows
+    from explainer.memo import recall
+    from explainer.ui.resources import cached_traces
+
+    monkeypatch.setattr(head_rows, "EXACT_ROWS", 6)
+    monkeypatch.setattr(head_rows, "SAMPLED_ROWS", 4)
+    prompt = "A long text is only long for this test: every head is read twice here."
+    at = open_page("attention", prompt=prompt)
+    assert not at.exception
+    trace = next(tr for key, tr in cached_traces() if key.text == prompt)
+    estimate = recall(trace, ("head_stats", True))
+    assert estimate is not None and estimate.sampled and estimate.rows_read == 4       # drawn first
+    assert att.head_stats_ready(trace) and not att.cached_head_stats(trace).sampled   # then replaced
+    assert len(at.get("plotly_chart")) == N_CHARTS                                     # the estimate is gone
+    assert not any("positions, spread evenly" in c.value for c in at.caption)

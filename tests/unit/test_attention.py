@@ -193,10 +193,13 @@ def test_a_long_text_averages_over_an_even_sample_of_exact_rows(tiny_model, monk
     monkeypatch.setattr(head_rows, "SAMPLED_ROWS", 9)
     text = "the cat and the dog and the cat and the dog sat on the mat of the cat " * 2
     tr = explainer.trace(tiny_model, text)
-    rows = head_rows.query_rows(tr.n_tokens)
+    rows = head_rows.query_rows(tr.n_tokens, sample=True)
     assert rows.numel() == 9 and int(rows[0]) == 1 and int(rows[-1]) == tr.n_tokens - 1
-    streamed = att.head_stats(tr)
+    assert not att.head_stats(tr).sampled                               # exact unless a sample is asked for
+    streamed = att.head_stats(tr, sample=True)
     assert streamed.sampled and (streamed.rows_read, streamed.n_rows) == (9, tr.n_tokens - 1)
+    assert not att.cached_head_stats(tr).sampled and att.head_stats_ready(tr)
+    assert not att.cached_head_stats(tr, sample=True).sampled           # once exact is there, it is used
     for layer in range(tr.n_layers):
         a = tr.attention(layer).double()                                # (H, T, T), the whole pattern
         sub = a[:, rows]                                                # the sampled query rows
