@@ -24,7 +24,7 @@ class AnswerPushes:
     """How much each head, MLP layer, the embedding and the biases pushed one answer's logit.
 
     ``attribution.total`` is the answer's logit (or answer − contrast); ``top_heads`` and
-    ``top_mlps`` are the three that pushed it up most; ``windows`` says which layers read a window.
+    ``top_mlps`` are (at most) the three that pushed it up most.
     """
 
     attribution: LogitAttribution

@@ -69,7 +69,7 @@ def figure(data: list[dict[str, Any]], layout: dict[str, Any], presenter: bool =
     for key in ("margin", "font", "hoverlabel"):
         merged[key] = {**look[key], **layout.get(key, {})}
     if presenter:
-        for name in [k for k in merged if k.startswith(("xaxis", "yaxis"))] + ["xaxis", "yaxis"]:
+        for name in dict.fromkeys([k for k in merged if k.startswith(("xaxis", "yaxis"))] + ["xaxis", "yaxis"]):
             merged[name] = {**_axis_look(True), **merged.get(name, {})}
     return go.Figure(data=data, layout=merged, _validate=VALIDATE)
 
