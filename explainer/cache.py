@@ -1,4 +1,5 @@
-"""A byte-bounded, thread-safe LRU cache that computes each key once (single flight).
+"""Thread-safe caches that compute each key once (single flight): a byte-bounded LRU, and recent
+results of long computations whose progress every waiter sees.
 
 Thirty students asking for the same trace at once cause one forward pass; the cache keeps
 recent traces up to a memory budget and forgets the oldest beyond it.
@@ -88,3 +89,89 @@ class PartCache:
             while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.max_bytes:
                 self._items.popitem(last=False)
         return value
+
+
+class _Flight:
+    """One computation in progress: its latest progress, then its value or error."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.fraction, self.message = 0.0, ""
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.abandoned = False                   # the computing caller stopped it (cancelled from its progress)
+
+
+class SharedWork(Generic[V]):
+    """The last ``size`` results by key, each computed once at a time (single flight); whoever waits
+    for a computation another caller started sees its progress.
+
+    ``compute(progress)`` reports through the progress it is given. A caller cancels by raising from
+    its own ``progress``: a waiter just stops waiting; the caller computing stops the computation,
+    and one of the callers still waiting takes it over. Any other error reaches every waiter.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._running: dict[Hashable, _Flight] = {}
+        self._lock = threading.Lock()
+        self.computed = 0
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[Callable[[float, str], None]], V],
+                       progress: Callable[[float, str], None] | None = None, poll: float = 0.2) -> V:
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+                flight = self._running.get(key)
+                leading = flight is None
+                if leading:
+                    flight = self._running[key] = _Flight()
+            if leading:
+                return self._lead(key, flight, compute, progress)
+            while not flight.done.wait(poll):
+                if progress is not None:
+                    progress(flight.fraction, flight.message)
+            if flight.error is None:
+                if progress is not None:
+                    progress(1.0, flight.message)
+                return flight.value
+            if not flight.abandoned:
+                raise flight.error
+
+    def _lead(self, key: Hashable, flight: _Flight, compute: Callable[[Callable[[float, str], None]], V],
+              progress: Callable[[float, str], None] | None) -> V:
+        def report(fraction: float, message: str) -> None:
+            flight.fraction, flight.message = fraction, message
+            if progress is not None:
+                try:
+                    progress(fraction, message)
+                except BaseException:
+                    flight.abandoned = True
+                    raise
+
+        try:
+            value = compute(report)
+        except BaseException as err:
+            flight.error = err
+            raise
+        else:
+            flight.value = value
+            with self._lock:
+                self.computed += 1
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+            flight.done.set()
+
+    def forget(self, match: Callable[[Hashable], bool]) -> None:
+        """Drop the results whose key ``match`` accepts (tests and benchmarks)."""
+        with self._lock:
+            for key in [k for k in self._items if match(k)]:
+                del self._items[key]

@@ -150,3 +150,40 @@ def owned(t: torch.Tensor) -> torch.Tensor:
             and t.untyped_storage().nbytes() == t.numel() * 4:
         return t
     return t.detach().to("cpu", torch.float32).clone(memory_format=torch.contiguous_format)
+
+
+class ThreadHooks:
+    """Hooks on the shared model for passes made by one thread (see :func:`thread_hooks`).
+
+    Each hook acts only when the thread that registered it calls the module, like the capture
+    hooks above, so a session that runs the model meanwhile without the lock (input attribution)
+    never sees them. A hook returns what a PyTorch hook returns: None, or a replacement.
+    """
+
+    def __init__(self) -> None:
+        self.owner = threading.get_ident()
+        self.handles: list[Any] = []
+
+    def mine(self) -> bool:
+        return threading.get_ident() == self.owner
+
+    def before(self, module: torch.nn.Module, fn: Callable[..., Any], with_kwargs: bool = False) -> None:
+        """``fn(module, args[, kwargs])`` before ``module`` runs (a forward pre-hook)."""
+        self.handles.append(module.register_forward_pre_hook(
+            lambda *a: fn(*a) if self.mine() else None, with_kwargs=with_kwargs))
+
+    def after(self, module: torch.nn.Module, fn: Callable[..., Any]) -> None:
+        """``fn(module, args, output)`` after ``module`` ran (a forward hook)."""
+        self.handles.append(module.register_forward_hook(lambda *a: fn(*a) if self.mine() else None))
+
+
+@contextlib.contextmanager
+def thread_hooks() -> Iterator[ThreadHooks]:
+    """Hooks for this thread's passes, all removed in ``finally`` (even when the pass raises).
+    Hold ``model.lock`` around it and the passes, as :func:`hooked` is held by the tracer."""
+    hooks = ThreadHooks()
+    try:
+        yield hooks
+    finally:
+        for handle in hooks.handles:
+            handle.remove()
