@@ -1,14 +1,14 @@
 """LLM Explainer: the Streamlit entry point (page config and navigation).
 
 Each page draws the shared frame itself (sidebar, URL state, style) through
-``explainer.ui.resources.start_page``, so a page also works when run on its own.
+``explainer.ui.frame.page.start_page``, so a page also works when run on its own.
 """
 from __future__ import annotations
 
 import streamlit as st
 
 from explainer.text import texts
-from explainer.ui import state
+from explainer.ui.frame import state
 
 # (file, url path, icon); titles come from the text files so they follow the language.
 PAGES = [

@@ -2,7 +2,7 @@
 
 Every figure builder is ``build(result, view)``: the result holds the numbers (and the token
 labels and selection it shows), the View the words and how the page is shown. Pages get
-theirs from ``explainer.ui.resources``; tests and notebooks make one with :meth:`View.of`.
+theirs from ``explainer.ui.frame.page``; tests and notebooks make one with :meth:`View.of`.
 """
 from __future__ import annotations
 

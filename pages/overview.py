@@ -5,8 +5,8 @@ from explainer.analysis.overview import journey, model_card, scale
 from explainer.figures.overview import (card_values, design_notes, human, journey_figure, parameters_figure,
                                        scale_figure)
 from explainer.tokens import for_markdown, markdown_text
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import figure, header
 
 # (page file, text key, icon) for the links under the diagram, in the order of the journey.
 LINKS = [("pages/tokens.py", "link_tokens", "🔤"), ("pages/embeddings.py", "link_embeddings", "📍"),

@@ -2,7 +2,7 @@
 
 The planner says *what* to show, in numbers: a stage of the journey and the layer, head,
 neuron and value it is about, chosen from the trace's own numbers (nothing is canned).
-Pages, URL values and narration are ``explainer.ui.tour``'s business.
+Pages, URL values and narration are ``explainer.ui.stage.tour``'s business.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.text import texts
-from explainer.ui.apptest import open_page
+from explainer.ui.tools.apptest import open_page
 from explainer.paths import REPO_ROOT
 from tests.app.conftest import ZH_PROMPT
 

@@ -6,8 +6,10 @@ from explainer.analysis.attention import cached_head_stats, most_previous_token_
 from explainer.analysis.residual import cached_lens_readout
 from explainer.analysis.attribution import direct_logit_attribution, top_components
 from explainer.analysis.tour import STAGES, plan_tour
-from explainer.ui.tour import PAGE_OF, tour_steps
-from explainer.ui.state import heads_to_url, stored, widget_key
+from explainer.ui.stage.tour import PAGE_OF, tour_steps
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.params import heads_to_url
+from explainer.ui.frame.state import stored
 from tests.app.conftest import open_page
 
 JOURNEY = ["overview", "tokens", "embeddings", "position", "attention", "mlp", "layers", "next_token",

@@ -15,7 +15,7 @@ from explainer.models import LoadedModel
 from explainer.text import texts
 from explainer.tokens import for_markdown
 from explainer.trace import Trace
-from explainer.ui import state
+from explainer.ui.frame import params, state
 
 # The page that shows each stage of the journey.
 PAGE_OF = {"journey": "overview", "tokens": "tokens", "embeddings": "embeddings", "position": "position",
@@ -45,7 +45,7 @@ def _view(stop: Stop) -> dict[str, Any]:
         case "generation":
             return {"seed": 0}
         case "attribution":
-            return {"target": "", "contrast": "", "off": state.heads_to_url(set(stop.heads)), "mlp_off": ""}
+            return {"target": "", "contrast": "", "off": params.heads_to_url(set(stop.heads)), "mlp_off": ""}
     return {}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 from explainer.paths import REPO_ROOT
-from explainer.ui import state
+from explainer.ui.frame import state
 
 APP = str(REPO_ROOT / "app.py")
 
