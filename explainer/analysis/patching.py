@@ -35,13 +35,14 @@ import numpy as np
 import torch
 
 from explainer.analysis.attribution_targets import resolve_target
-from explainer.analysis.patching_runs import SITES, Patch, Progress, Sources, sources, sweep, unembedding_rows
+from explainer.analysis.patching_runs import SITES, Patch, Progress, Sources, patched, sources, sweep, unembedding_rows
 from explainer.cache import SharedWork
 from explainer.models import LoadedModel
 from explainer.tokens import token_labels
 from explainer.tracing import tokenize
 
-__all__ = ["MAX_TOKENS", "SITES", "Patch", "PatchingError", "PatchingResult", "activation_patching"]
+__all__ = ["MAX_TOKENS", "SITES", "Patch", "PatchedPrediction", "PatchingError", "PatchingResult",
+           "activation_patching", "patched_prediction"]
 
 MAX_TOKENS = 32          # the longest prompt pair: the cost grows with layers × tokens²
 
@@ -230,6 +231,47 @@ def _defaults(model: LoadedModel, src: Sources, answer: int | None, contrast: in
     return answer, contrast
 
 
+@dataclass(frozen=True)
+class PatchedPrediction:
+    """The next-token distribution of one patched run beside the clean and corrupted runs' own: the
+    probabilities of ``ids`` (the union of each run's top tokens, most likely first) in each run."""
+
+    site: str
+    layer: int
+    index: int                        # a position, or a head for ``heads``
+    ids: tuple[int, ...]
+    labels: tuple[str, ...]
+    clean: tuple[float, ...]
+    corrupted: tuple[float, ...]
+    patched: tuple[float, ...]
+
+    def rows(self) -> list[dict]:
+        return [{"token": label, "id": i, "clean": c, "corrupted": x, "patched": p}
+                for label, i, c, x, p in zip(self.labels, self.ids, self.clean, self.corrupted, self.patched)]
+
+
+def patched_prediction(model: LoadedModel, result: PatchingResult, layer: int, index: int,
+                       k: int = 5) -> PatchedPrediction:
+    """One cell of ``result``'s map run again with the whole next-token distribution kept."""
+    if not (0 <= layer < result.scores.shape[0] and 0 <= index < result.scores.shape[1]):
+        raise ValueError(f"There is no cell ({layer}, {index}) in this map {result.scores.shape}.")
+    key = (weakref.ref(model), result.clean, result.corrupted, result.site, layer, index, k)
+    return _cells.get_or_compute(key, lambda report: _predict(model, result, layer, index, k))
+
+
+def _predict(model: LoadedModel, result: PatchingResult, layer: int, index: int, k: int) -> PatchedPrediction:
+    clean_ids, corrupted_ids = check_pair(model, result.clean, result.corrupted, max(len(result.tokens), MAX_TOKENS))
+    src = sources(model, clean_ids, corrupted_ids)
+    start = result.first_diff if result.site == "heads" else min(index, result.first_diff)
+    logits = patched(model, src, corrupted_ids, start, [(Patch(result.site, layer, index),)], None)[0]   # (V,)
+    probs = torch.softmax(torch.stack([src.logits[0], src.logits[1], logits]).double(), -1)              # (3, V)
+    union = torch.unique(probs.topk(k, dim=-1).indices.flatten())
+    ids = union[torch.argsort(probs[:, union].max(0).values, descending=True)].tolist()
+    clean, corrupted, patched_probs = (tuple(float(v) for v in probs[r, ids]) for r in range(3))
+    return PatchedPrediction(result.site, layer, index, tuple(ids), token_labels(model, ids), clean, corrupted,
+                             patched_probs)
+
+
 def _frozen(values: np.ndarray) -> np.ndarray:
     values = np.ascontiguousarray(values, dtype=np.float64)
     values.setflags(write=False)              # results are shared by every session: read-only
@@ -237,8 +279,10 @@ def _frozen(values: np.ndarray) -> np.ndarray:
 
 
 _recent: SharedWork[dict[str, PatchingResult]] = SharedWork(size=64)
+_cells: SharedWork[PatchedPrediction] = SharedWork(size=256)
 
 
 def forget(model: LoadedModel) -> None:
     """Drop the remembered patching results of ``model`` (tests and benchmarks)."""
     _recent.forget(lambda key: key[0]() is model)
+    _cells.forget(lambda key: key[0]() is model)
