@@ -31,6 +31,10 @@ class View:
         """The same view with another text file's words (plus ``extra`` entries), e.g. compare's."""
         return replace(self, t={**texts(page, self.lang), **extra})
 
+    def texts_of(self, page: str) -> Mapping[str, str]:
+        """Another page's texts in this view's language (its menu title, its link label)."""
+        return texts(page, self.lang)
+
     def adding(self, **extra: str) -> "View":
         """This page's texts with ``extra`` entries added or replaced (words chosen at run time)."""
         return replace(self, t={**self.t, **extra})

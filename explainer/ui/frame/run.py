@@ -6,18 +6,24 @@ them; widgets read the View (labels, image format) and headers show the notices.
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explainer.ui.frame import state
 from explainer.view import View
 
 
 def set_page(page: str) -> None:
-    """Record which page this run draws (widgets re-seed when it changes)."""
-    st.session_state["_page_now"] = page
+    """Record which page this run draws (widgets re-seed when it changes).
+
+    The page is its slug and the navigation entry that runs it: the default page has two (it
+    answers at ``/`` and at ``/<slug>``), and Streamlit gives a widget a fresh state under each.
+    """
+    ctx = get_script_run_ctx()
+    st.session_state["_page_now"] = (page, ctx.page_script_hash if ctx is not None else "")
 
 
-def page() -> str | None:
-    """The page this run draws (None before any page has started)."""
+def page() -> tuple[str, str] | None:
+    """The page this run draws, (slug, navigation entry); None before any page has started."""
     return st.session_state.get("_page_now")
 
 

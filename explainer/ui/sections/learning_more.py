@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 import streamlit as st
 
+from explainer import registry
 from explainer.figures import learning as figs
 from explainer.learning import (TinyConfig, Trainer, attention_mask_matrix, fill_blank, fine_tune, finetune_corpus,
                                 generate_text, next_token_distribution, ngram_report, stream_tokens,
@@ -204,4 +205,4 @@ def explore(folder: str, prompt: str) -> None:
     state.push("prompt", prompt)
     for name in ("model_choice", "model_custom"):
         binding.forget_widget(name)  # the sidebar shows "other: <folder>" on its next run
-    st.switch_page("pages/overview.py")
+    st.switch_page(registry.DEFAULT.file)

@@ -12,6 +12,7 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from explainer import registry
 from explainer.paths import REPO_ROOT
 from explainer.ui.frame import state
 
@@ -25,7 +26,7 @@ def open_page(page: str, timeout: float = 120, query: dict | None = None, **valu
         at.query_params[key] = value
     at.run()
     state.preset(at.session_state, **values)          # live widgets show them, as state.push does
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(registry.page(page).file).run()
     return at
 
 
