@@ -21,10 +21,10 @@ class ReadyPair:
 
 READY_PAIRS: dict[str, tuple[ReadyPair, ...]] = {
     "en": (
-        ReadyPair("The Eiffel Tower is a famous building in the city of",           # ␣Paris → ␣Rome
-                  "The Colosseum is a famous building in the city of"),
         ReadyPair("The capital of France is Paris. The capital of Germany is",      # ␣Berlin → ␣Rome
                   "The capital of France is Paris. The capital of Italy is"),
+        ReadyPair("The Eiffel Tower is a famous building in the city of",           # ␣Paris → ␣Rome
+                  "The Colosseum is a famous building in the city of"),
         ReadyPair("When Mary and John went to the store, John gave a drink to",     # ␣Mary → ␣John
                   "When Mary and John went to the store, Mary gave a drink to"),
     ),

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 MAX_PROMPT_CHARS = 100_000
 MAX_URL_TEXT = 4_000          # longer prompts stay out of the URL (browsers and proxies cap its length)
+MAX_PAIR_CHARS = 400          # a patching prompt (it is at most a few dozen tokens)
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
 DEFAULT_PROMPT_ZH = "法国的首都是巴黎。德国的首都是"
 DEFAULT_PROMPTS = {"en": DEFAULT_PROMPT, "zh": DEFAULT_PROMPT_ZH}
@@ -84,6 +85,10 @@ PARAMS: dict[str, Param] = {
     "target": Param("", lambda raw: raw[:200]),        # the answer to explain: "" = the top prediction, "#id" or text
     "contrast": Param("", lambda raw: raw[:200]),      # … compared with this token ("" = none)
     "method": Param("integrated_gradients", _choice("integrated_gradients", "gradient_x_input", "occlusion")),
+    "clean": Param("", lambda raw: raw[:MAX_PAIR_CHARS]),      # patching: "" = the first ready pair
+    "corrupted": Param("", lambda raw: raw[:MAX_PAIR_CHARS]),
+    "site": Param("resid_pre", _choice("resid_pre", "attn_out", "mlp_out", "heads")),
+    "cell": Param("", lambda raw: raw[:24]),                   # the cell run again, "layer.index" ("" = strongest)
 }
 
 

@@ -1,0 +1,127 @@
+"""Where is the answer decided? page glue: the pair to patch (a ready pair or typed), the four maps
+computed behind a progress bar (one computation per pair for the whole room), a bad pair worded in
+the page's language, and the cell to run again (clicked on a map or picked).
+
+Numbers come from ``explainer.analysis.patching``; words from ``text/<lang>/patching.toml``; URL
+values (``clean``, ``corrupted``, ``site``, ``cell``) go through ``explainer.ui.frame.state``.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import streamlit as st
+
+from explainer import tokens
+from explainer.analysis.patching import MAX_TOKENS, SITES, PatchingError, PatchingResult, activation_patching
+from explainer.analysis.patching_pairs import ready_pairs
+from explainer.budget import TooLarge
+from explainer.models import LoadedModel
+from explainer.tracing import tokenize
+from explainer.ui.frame import binding, params, state
+from explainer.view import View
+
+CUSTOM = -1
+
+
+def pair_choice(model: LoadedModel, view: View) -> tuple[str, str]:
+    """The clean and corrupted prompts: a ready pair for this language and model, or typed ("" in
+    the URL means the first ready pair)."""
+    t, pairs = view.t, ready_pairs(view.lang, model.name)
+    clean = state.get("clean") or (pairs[0].clean if pairs else "")
+    corrupted = state.get("corrupted") or (pairs[0].corrupted if pairs else "")
+    found = [i for i, p in enumerate(pairs) if (p.clean, p.corrupted) == (clean, corrupted)]
+    st.session_state["patching_pair"] = found[0] if found else CUSTOM     # shows what the boxes hold
+
+    def picked() -> None:
+        i = st.session_state["patching_pair"]
+        if i != CUSTOM:
+            state.push("clean", pairs[i].clean)
+            state.push("corrupted", pairs[i].corrupted)
+
+    cols = st.columns([2, 3, 3])
+    cols[0].selectbox(t["pairs_label"], [*range(len(pairs)), CUSTOM], key="patching_pair", on_change=picked,
+                      help=t["pairs_help"], format_func=lambda i: t["pair_custom"] if i == CUSTOM else
+                      t["pair_option"].format(clean=pairs[i].clean, corrupted=pairs[i].corrupted))
+    scope = (model.name, view.lang)
+    clean = cols[1].text_input(t["clean_label"], key=binding.bind("clean", clean, scope), help=t["clean_help"],
+                               max_chars=params.MAX_PAIR_CHARS)
+    corrupted = cols[2].text_input(t["corrupted_label"], key=binding.bind("corrupted", corrupted, scope),
+                                   help=t["corrupted_help"], max_chars=params.MAX_PAIR_CHARS)
+    first = pairs[0] if pairs else None
+    state.put("clean", "" if first and (clean, corrupted) == (first.clean, first.corrupted) else clean)
+    state.put("corrupted", "" if first and (clean, corrupted) == (first.clean, first.corrupted) else corrupted)
+    return clean, corrupted
+
+
+def patching_maps(model: LoadedModel, clean: str, corrupted: str, view: View) -> dict[str, PatchingResult] | None:
+    """Every site's map of the pair, behind a progress bar (the room shares one computation per pair);
+    a pair that cannot be patched is explained on the page and gives None."""
+    t = view.t
+    try:                                                      # the count of cells, for the label only
+        n = len(tokenize(model, clean, 4 * MAX_TOKENS)[0])
+    except (ValueError, TypeError):
+        n = 0
+    label = t["running"].format(cells=model.n_layers * (3 * n + model.n_heads))
+    bar = st.progress(0.0, text=label)
+    try:
+        return activation_patching(model, clean, corrupted, "all",
+                                   progress=lambda f, _msg: bar.progress(min(max(f, 0.0), 1.0), text=label))
+    except PatchingError as err:
+        st.warning(explain(err, t))
+    except TooLarge as err:
+        st.warning(view.common["too_large"].format(error=err))
+    except ValueError as err:                                  # an answer typed in a link, a bad site
+        st.warning(t["error_other"].format(error=tokens.markdown_text(str(err))))
+    finally:
+        bar.empty()
+    return None
+
+
+def explain(err: PatchingError, t: Mapping[str, str]) -> str:
+    """A refused pair in the page's language, with what to do."""
+    which = t.get("which_" + err.which, "")
+    if err.reason == "lengths":
+        (a, b), name = err.parts, lambda part: "“" + "".join(tokens.for_markdown(p) for p in part) + "”" \
+            if part else t["nothing"]
+        return t["error_lengths"].format(clean_n=err.counts[0], corrupted_n=err.counts[1], clean_part=name(a),
+                                         corrupted_part=name(b), clean_part_n=len(a), corrupted_part_n=len(b))
+    if err.reason == "too_long":
+        return t["error_too_long"].format(which=which, n=err.counts[0], cap=err.cap)
+    if err.reason == "same_answer":
+        return t["error_same_answer"].format(token="“" + tokens.for_markdown(err.parts[0][0]) + "”")
+    return t.get("error_" + err.reason, t["error_other"]).format(which=which, error=tokens.markdown_text(str(err)))
+
+
+def picked_cell(results: dict[str, PatchingResult], view: View) -> tuple[str, int, int]:
+    """The cell to run again: from a click or the pickers (URL ``site`` and ``cell`` = "layer.index");
+    at first the strongest cell of the residual stream."""
+    t = view.t
+    site = state.get("site") if state.get("site") in results else SITES[0]
+    r = results[site]
+    n, width = r.scores.shape
+    found, _ = params.heads_from_url(state.get("cell"), n, width)
+    layer, index = min(found) if found else r.strongest(1)[0]
+    cols = st.columns(3)
+    site = cols[0].selectbox(t["pick_site"], list(results), key=binding.bind("site", site),
+                             format_func=lambda s: t["site_" + s])
+    r = results[site]
+    n, width = r.scores.shape
+    layer = cols[1].selectbox(t["pick_layer"], range(n), index=min(layer, n - 1), key=f"patching_layer_{site}")
+    index = cols[2].selectbox(t["pick_position" if r.by_position else "pick_head"], range(width),
+                              index=min(index, width - 1), key=f"patching_index_{site}",
+                              format_func=lambda i: f"{i}: {tokens.shown(r.tokens[i])}" if r.by_position else str(i))
+    state.put("site", site)
+    state.put("cell", f"{layer}.{index}")
+    return site, layer, index
+
+
+def clicked(points: list[Any], site: str) -> None:
+    """A click on a map's cell: pick it and draw the page again."""
+    for point in points:
+        if isinstance(point, Mapping) and "x" in point and "y" in point:
+            state.push("site", site)
+            state.put("cell", f"{int(point['y'])}.{int(point['x'])}")
+            for name in SITES:
+                st.session_state.pop(f"patching_layer_{name}", None)
+                st.session_state.pop(f"patching_index_{name}", None)
+            st.rerun()

@@ -1,0 +1,50 @@
+"""Where is the answer decided? Activation patching: copy one activation of a clean prompt into a
+corrupted twin and see how much of the clean answer comes back, for every layer × position (or head)."""
+import streamlit as st
+
+from explainer import tokens
+from explainer.analysis.patching import SITES, patched_prediction
+from explainer.figures import patching as figs
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import clickable_figure, figure, header
+from explainer.ui.sections.patching import clicked, pair_choice, patching_maps, picked_cell
+
+ctx = page_context("patching")
+t, model, view = ctx.t, ctx.model, ctx.view
+header(view)
+
+clean, corrupted = pair_choice(model, view)
+maps = patching_maps(model, clean, corrupted, view)
+if maps is None:
+    st.stop()
+first = maps["resid_pre"]
+answer, contrast = tokens.for_markdown(first.answer_label), tokens.for_markdown(first.contrast_label)
+(p_clean, p_corrupted), (c_clean, c_corrupted) = first.probs
+
+cols = st.columns([3, 2])
+with cols[1]:
+    m = st.columns(2)
+    m[0].metric(t["answer"], tokens.shown(first.answer_label), f"{p_clean:.1%} → {p_corrupted:.1%}",
+                delta_color="off", help=t["answer_help"])
+    m[1].metric(t["contrast"], tokens.shown(first.contrast_label), f"{c_clean:.1%} → {c_corrupted:.1%}",
+                delta_color="off", help=t["contrast_help"])
+    st.caption(t["lead"].format(answer=answer, contrast=contrast) + ": " +
+               t["lead_value"].format(clean=first.clean_diff, corrupted=first.corrupted_diff))
+    if p_corrupted >= c_corrupted:
+        st.info(t["no_flip"].format(answer=answer))
+    st.subheader(t["pick_header"])
+    site, layer, index = picked_cell(maps, view)
+    pred = patched_prediction(model, maps[site], layer, index)
+    figure(figs.prediction_figure(pred, view), "patching_cell", pred)
+with cols[0]:
+    picked = (layer, index) if site == SITES[0] else None
+    clicked(clickable_figure(figs.map_figure(first, view, picked), "patching_resid_pre", first), SITES[0])
+    st.info(figs.sentence(first, view))
+
+row = st.columns(3)
+for column, name in zip(row, SITES[1:]):
+    with column:
+        result = maps[name]
+        picked = (layer, index) if site == name else None
+        clicked(clickable_figure(figs.map_figure(result, view, picked), f"patching_{name}", result), name)
+        st.caption(figs.sentence(result, view))
