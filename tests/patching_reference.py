@@ -78,7 +78,7 @@ def patched_logits(hf, ids: list[int], site: str, layer: int, index: int, clean:
         handle = module.register_forward_hook(hook)
     try:
         with torch.no_grad():
-            return hf(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1].double()
+            return hf(input_ids=torch.tensor([ids]), use_cache=False, logits_to_keep=1).logits[0, -1].double()
     finally:
         handle.remove()
 
@@ -99,5 +99,5 @@ def logit_diffs(hf, clean_ids: list[int], corrupted_ids: list[int], site: str, a
 
 def run_diff(hf, ids: list[int], answer: int, contrast: int) -> float:
     with torch.no_grad():
-        logits = hf(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1].double()
+        logits = hf(input_ids=torch.tensor([ids]), use_cache=False, logits_to_keep=1).logits[0, -1].double()
     return float(logits[answer] - logits[contrast])

@@ -244,6 +244,7 @@ class PatchedPrediction:
     clean: tuple[float, ...]
     corrupted: tuple[float, ...]
     patched: tuple[float, ...]
+    token: str = ""                   # the clean prompt's token at the patched position ("" for a head)
 
     def rows(self) -> list[dict]:
         return [{"token": label, "id": i, "clean": c, "corrupted": x, "patched": p}
@@ -269,7 +270,7 @@ def _predict(model: LoadedModel, result: PatchingResult, layer: int, index: int,
     ids = union[torch.argsort(probs[:, union].max(0).values, descending=True)].tolist()
     clean, corrupted, patched_probs = (tuple(float(v) for v in probs[r, ids]) for r in range(3))
     return PatchedPrediction(result.site, layer, index, tuple(ids), token_labels(model, ids), clean, corrupted,
-                             patched_probs)
+                             patched_probs, result.tokens[index] if result.by_position else "")
 
 
 def _frozen(values: np.ndarray) -> np.ndarray:

@@ -89,18 +89,17 @@ def prediction_figure(pred: PatchedPrediction, view: View) -> go.Figure:
     data = [dict(type="bar", name=name, x=names, y=np.round(values, 5).tolist(), marker=dict(color=colour),
                  hovertemplate="%{x}<br>" + name + ": %{y:.4f}<extra></extra>") for name, values, colour in bars]
     layout = dict(barmode="group", title=dict(text=t["prediction_title"].format(
-                      site=t["site_" + pred.site], cell=cell_name(pred.site, pred.layer, pred.index, view))),
+                      site=t["site_" + pred.site], cell=cell_name(pred, view))),
                   yaxis=dict(title=dict(text=t["axis_prob"]), range=[0, 1]), xaxis=dict(tickangle=-30),
                   legend=dict(orientation="h", y=1.1))
     return theme.figure(data, layout, view.presenter, height=380)
 
 
-def cell_name(site: str, layer: int, index: int, view: View, result: PatchingResult | None = None) -> str:
-    """"layer 3, position 2 (␣Tower)" or "head 3.1", in the view's language (plain text)."""
-    if site == "heads":
-        return view.t["cell_head"].format(layer=layer, head=index)
-    token = "" if result is None else tokens.shown(result.tokens[index])
-    return view.t["cell_position"].format(layer=layer, position=index, token=token)
+def cell_name(pred: PatchedPrediction, view: View) -> str:
+    """"layer 3, position 2 (␣Tower)" or "head 3.1", in the view's language (for plotly)."""
+    if pred.site == "heads":
+        return view.t["cell_head"].format(layer=pred.layer, head=pred.index)
+    return view.t["cell_position"].format(layer=pred.layer, position=pred.index, token=tokens.for_plotly(pred.token))
 
 
 def sentence(result: PatchingResult, view: View) -> str:

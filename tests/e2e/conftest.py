@@ -1,6 +1,7 @@
 """Real-browser fixtures: one Streamlit server per test session, Debian's Chromium, helpers.
 
-The server runs ``streamlit run app.py`` as a subprocess on a free port in 8620–8649 and uses
+The server runs ``streamlit run app.py`` as a subprocess on a free port in 8620–8649 (or the
+range ``LLM_EXPLAINER_E2E_PORTS`` names, e.g. ``8700-8749``) and uses
 the normal user cache (so the converted default model is reused). Its log goes to
 ``artifacts/e2e-server.log``. Every page opened through :func:`open_app` is checked for
 Streamlit exception boxes.
@@ -32,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 NETGUARD = Path(__file__).resolve().parent / "netguard"
-PORTS = range(8620, 8650)
+_LOW, _HIGH = (int(p) for p in os.environ.get("LLM_EXPLAINER_E2E_PORTS", "8620-8649").split("-"))
+PORTS = range(_LOW, _HIGH + 1)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOAD_TIMEOUT_MS = 120_000      # first load may convert/load the model on a busy 2-core machine
@@ -98,7 +100,7 @@ def _free_port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 8620-8649")
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 @dataclass
@@ -121,7 +123,7 @@ class Server:
 
 def start_server(log_name: str = "e2e-server.log", network_log: Path | None = None, port: int | None = None,
                  address: str = "127.0.0.1", extra_args: tuple[str, ...] = ()) -> Server:
-    """``streamlit run app.py`` on a free port in 8620–8649 (or ``port``), offline, ready when healthy.
+    """``streamlit run app.py`` on a free port of :data:`PORTS` (or ``port``), offline, ready when healthy.
 
     With ``network_log``, the server runs exactly as a user starts it (no offline variables,
     no usage-statistics flag: only the app's own settings) under the network guard of

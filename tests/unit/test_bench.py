@@ -104,3 +104,13 @@ def test_a_broken_section_becomes_an_error_row():
         raise RuntimeError("boom")
     rows = bench._run_section(3, broken)
     assert rows[0].result == "error" and "boom" in rows[0].note
+
+
+def test_patching_section_on_a_tiny_model(tiny_gpt2):
+    from explainer.bench.library import Context
+    from explainer.bench.patching import section_patching
+    first, again = section_patching(Context(model_arg=tiny_gpt2, quick=True), "cpu")
+    assert first.metric.startswith("activation patching, all four sites, 12-token pair (") and first.unit == "s"
+    assert first.value > 0 and first.target == 15.0 and "patched runs" in first.note
+    assert f"{tiny_gpt2.n_layers * (3 * 11 + tiny_gpt2.n_heads):,} patched runs" in first.note   # the first word changes
+    assert again.unit == "ms" and again.value < 1000 * first.value
