@@ -25,9 +25,9 @@ cols = st.columns([3, 2])
 with cols[1]:
     m = st.columns(2)
     m[0].metric(t["answer"], tokens.shown(first.answer_label), f"{p_clean:.1%} → {p_corrupted:.1%}",
-                delta_color="off", help=t["answer_help"])
+                delta_color="off", delta_arrow="off", help=t["answer_help"])
     m[1].metric(t["contrast"], tokens.shown(first.contrast_label), f"{c_clean:.1%} → {c_corrupted:.1%}",
-                delta_color="off", help=t["contrast_help"])
+                delta_color="off", delta_arrow="off", help=t["contrast_help"])
     st.caption(t["lead"].format(answer=answer, contrast=contrast) + ": " +
                t["lead_value"].format(clean=first.clean_diff, corrupted=first.corrupted_diff))
     if p_corrupted >= c_corrupted:
@@ -46,5 +46,5 @@ for column, name in zip(row, SITES[1:]):
     with column:
         result = maps[name]
         picked = (layer, index) if site == name else None
-        clicked(clickable_figure(figs.map_figure(result, view, picked), f"patching_{name}", result), name)
+        clicked(clickable_figure(figs.map_figure(result, view, picked, compact=True), f"patching_{name}", result), name)
         st.caption(figs.sentence(result, view))

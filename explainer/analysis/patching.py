@@ -91,8 +91,9 @@ class PatchingResult:
         return self.site != "heads"
 
     def strongest(self, k: int = 3) -> list[tuple[int, int]]:
-        """The ``k`` cells (layer, position or head) with the largest |score|, strongest first."""
-        order = np.argsort(-np.abs(self.scores), axis=None, kind="stable")[:max(0, k)]
+        """The ``k`` cells (layer, position or head) that bring back the most of the clean answer (the
+        largest scores), strongest first."""
+        order = np.argsort(-self.scores, axis=None, kind="stable")[:max(0, k)]
         return [tuple(int(i) for i in np.unravel_index(j, self.scores.shape)) for j in order]
 
     def rows(self) -> list[dict]:

@@ -50,8 +50,7 @@ class MapSummary:
 def summarize(result: PatchingResult, k: int = 3) -> MapSummary:
     """The numbers behind the sentence that says what ``result``'s map shows."""
     s = result.scores
-    order = np.argsort(-s, axis=None, kind="stable")[:k]
-    top = tuple(Cell(int(l), int(i), float(s[l, i])) for l, i in (np.unravel_index(j, s.shape) for j in order))
+    top = tuple(Cell(l, i, float(s[l, i])) for l, i in result.strongest(k))
     if result.site != "resid_pre":
         return MapSummary(result.site, top)
     return MapSummary(result.site, top, _early(s), _late(s))

@@ -29,11 +29,12 @@ def signed_colours() -> list:
     return [list(step) for step in scale] if not isinstance(scale, str) else plotly.colors.get_colorscale(scale)
 
 
-def columns(result: PatchingResult) -> list[str]:
-    """The map's column labels: "3: ␣Tower" (where the prompts differ: "3: ␣Tower → ␣Col"), or head numbers."""
+def columns(result: PatchingResult, numbered: bool = True) -> list[str]:
+    """The map's column labels: "3: ␣Tower" (where the prompts differ: "3: ␣Tower → ␣Col"; without
+    ``numbered`` no position), or head numbers."""
     if not result.by_position:
         return [str(h) for h in range(result.scores.shape[1])]
-    return [f"{i}: {tokens.for_plotly(a)}" + ("" if a == b else f" → {tokens.for_plotly(b)}")
+    return [(f"{i}: " if numbered else "") + tokens.for_plotly(a) + ("" if a == b else f" → {tokens.for_plotly(b)}")
             for i, (a, b) in enumerate(zip(result.tokens, result.corrupted_tokens))]
 
 
@@ -42,15 +43,17 @@ def _box(layer: int, index: int, colour: str, width: int, dash: str = "solid") -
                 line=dict(color=colour, width=width, dash=dash))
 
 
-def map_figure(result: PatchingResult, view: View, picked: tuple[int, int] | None = None) -> go.Figure:
-    """The site's map: one cell per patched run, the three strongest outlined, the picked one dashed.
+def map_figure(result: PatchingResult, view: View, picked: tuple[int, int] | None = None,
+               compact: bool = False) -> go.Figure:
+    """The site's map: one cell per patched run, the three strongest outlined, the picked one dotted.
+    ``compact`` (a narrow column): the tokens alone, written upwards, on the axis.
 
     Reads ``map_title`` ({site}, {answer}, {contrast}), ``site_<site>``, ``axis_layer``,
     ``axis_position``, ``axis_head``, ``hover_cell`` ({layer}, {where}, {score}, {diff}).
     """
     t = view.t
     n, width = result.scores.shape
-    labels = columns(result)
+    labels = columns(result, numbered=not compact)
     span = max(1.0, float(np.abs(result.scores).max()))
     hover = t["hover_cell"].format(layer="%{y}", where="%{customdata[0]}", score="%{customdata[1]:.3f}",
                                    diff="%{customdata[2]:.3f}")
@@ -73,8 +76,9 @@ def map_figure(result: PatchingResult, view: View, picked: tuple[int, int] | Non
     layout = dict(title=dict(text=title), shapes=shapes, clickmode="event+select", dragmode=False,
                   xaxis=dict(title=dict(text=t["axis_position" if result.by_position else "axis_head"]),
                              tickvals=list(range(width)), ticktext=labels if result.by_position else None,
-                             tickangle=-45 if result.by_position and width > 6 else 0),
-                  yaxis=dict(title=dict(text=t["axis_layer"]), autorange="reversed", dtick=1 if n <= 20 else 2))
+                             tickangle=(-90 if compact else -45) if result.by_position and width > 6 else 0,
+                             range=[-0.5, width - 0.5]),
+                  yaxis=dict(title=dict(text=t["axis_layer"]), range=[n - 0.5, -0.5], dtick=1 if n <= 20 else 2))
     return theme.figure([heat, marks], layout, view.presenter, height=max(320, 14 * n + 160))
 
 
@@ -91,7 +95,7 @@ def prediction_figure(pred: PatchedPrediction, view: View) -> go.Figure:
     layout = dict(barmode="group", title=dict(text=t["prediction_title"].format(
                       site=t["site_" + pred.site], cell=cell_name(pred, view))),
                   yaxis=dict(title=dict(text=t["axis_prob"]), range=[0, 1]), xaxis=dict(tickangle=-30),
-                  legend=dict(orientation="h", y=1.1))
+                  legend=dict(orientation="h", y=1.0, yanchor="bottom"), margin=dict(t=110))
     return theme.figure(data, layout, view.presenter, height=380)
 
 

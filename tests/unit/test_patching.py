@@ -60,7 +60,7 @@ def test_shapes_defaults_and_rows(tiny_model, results):
     assert len(rows) == n * T and rows[T + 2]["layer"] == 1 and rows[T + 2]["position"] == 2
     assert rows[T + 2]["score"] == r.scores[1, 2] and rows[T + 2]["corrupted_token"] == r.corrupted_tokens[2]
     assert [c for c in r.strongest(3)] == [tuple(np.unravel_index(i, r.scores.shape))
-                                            for i in np.argsort(-np.abs(r.scores), axis=None, kind="stable")[:3]]
+                                            for i in np.argsort(-r.scores, axis=None, kind="stable")[:3]]
     assert results["heads"].rows()[H + 1] == {"site": "heads", "layer": 1, "head": 1,
                                               "logit_diff": results["heads"].diffs[1, 1],
                                               "score": results["heads"].scores[1, 1]}

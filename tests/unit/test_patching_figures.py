@@ -92,7 +92,7 @@ def test_prediction_figure_puts_the_three_runs_side_by_side():
     assert pred.rows()[1] == {"token": " Rome", "id": 9, "clean": 0.01, "corrupted": 0.8, "patched": 0.3}
     at = PatchedPrediction("mlp_out", 2, 3, (5,), (" Paris",), (0.9,), (0.02,), (0.5,), " Tower")
     assert figs.prediction_figure(at, View.of("patching", "zh")).layout.title.text == \
-        "修补前馈层输出之后的下一个词元：第 2 层、位置 3（␣Tower）"
+        "修补前馈层输出之后的下一个词元：<br>第 2 层、位置 3（␣Tower）"
 
 
 def test_ready_pairs_follow_the_language_and_the_model():
