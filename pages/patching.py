@@ -8,6 +8,7 @@ from explainer.figures import patching as figs
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.widgets import clickable_figure, figure, header
 from explainer.ui.sections.patching import clicked, pair_choice, patching_maps, picked_cell
+from explainer.words import patching as words
 
 ctx = page_context("patching")
 t, model, view = ctx.t, ctx.model, ctx.view
@@ -18,7 +19,6 @@ maps = patching_maps(model, clean, corrupted, view)
 if maps is None:
     st.stop()
 first = maps["resid_pre"]
-answer, contrast = tokens.for_markdown(first.answer_label), tokens.for_markdown(first.contrast_label)
 (p_clean, p_corrupted), (c_clean, c_corrupted) = first.probs
 
 cols = st.columns([3, 2])
@@ -28,10 +28,10 @@ with cols[1]:
                 delta_color="off", delta_arrow="off", help=t["answer_help"])
     m[1].metric(t["contrast"], tokens.shown(first.contrast_label), f"{c_clean:.1%} → {c_corrupted:.1%}",
                 delta_color="off", delta_arrow="off", help=t["contrast_help"])
-    st.caption(t["lead"].format(answer=answer, contrast=contrast) + ": " +
-               t["lead_value"].format(clean=first.clean_diff, corrupted=first.corrupted_diff))
-    if p_corrupted >= c_corrupted:
-        st.info(t["no_flip"].format(answer=answer))
+    st.caption(words.lead(first, view))
+    note = words.flip_note(first, view)
+    if note:
+        st.info(note)
     st.subheader(t["pick_header"])
     site, layer, index = picked_cell(maps, view)
     pred = patched_prediction(model, maps[site], layer, index)
@@ -39,7 +39,7 @@ with cols[1]:
 with cols[0]:
     picked = (layer, index) if site == SITES[0] else None
     clicked(clickable_figure(figs.map_figure(first, view, picked), "patching_resid_pre", first), SITES[0])
-    st.info(figs.sentence(first, view))
+    st.info(words.sentence(first, view))
 
 row = st.columns(3)
 for column, name in zip(row, SITES[1:]):
@@ -47,4 +47,4 @@ for column, name in zip(row, SITES[1:]):
         result = maps[name]
         picked = (layer, index) if site == name else None
         clicked(clickable_figure(figs.map_figure(result, view, picked, compact=True), f"patching_{name}", result), name)
-        st.caption(figs.sentence(result, view))
+        st.caption(words.sentence(result, view))

@@ -36,7 +36,7 @@ import torch
 
 from explainer.analysis.attribution_targets import resolve_target
 from explainer.analysis.patching_runs import SITES, Patch, Progress, Sources, patched, sources, sweep, unembedding_rows
-from explainer.cache import SharedWork
+from explainer.cache import ByteLRU
 from explainer.models import LoadedModel
 from explainer.tokens import token_labels
 from explainer.tracing import tokenize
@@ -127,8 +127,8 @@ def activation_patching(model: LoadedModel, clean: str, corrupted: str, site: st
     if answer is not None and answer == contrast:
         raise _same_answer(model, answer)
     key = (weakref.ref(model), clean, corrupted, answer, contrast, sites)
-    found = _recent.get_or_compute(key, lambda report: _patch(model, clean_ids, corrupted_ids, sites, answer,
-                                                              contrast, report, (clean, corrupted)), progress)
+    found = _recent.get_or_compute_shared(key, lambda report: _patch(model, clean_ids, corrupted_ids, sites, answer,
+                                                                     contrast, report, (clean, corrupted)), progress)
     return found[site] if isinstance(site, str) and site != "all" else found
 
 
@@ -258,7 +258,7 @@ def patched_prediction(model: LoadedModel, result: PatchingResult, layer: int, i
     if not (0 <= layer < result.scores.shape[0] and 0 <= index < result.scores.shape[1]):
         raise ValueError(f"There is no cell ({layer}, {index}) in this map {result.scores.shape}.")
     key = (weakref.ref(model), result.clean, result.corrupted, result.site, layer, index, k)
-    return _cells.get_or_compute(key, lambda report: _predict(model, result, layer, index, k))
+    return _cells.get_or_compute(key, lambda: _predict(model, result, layer, index, k))
 
 
 def _predict(model: LoadedModel, result: PatchingResult, layer: int, index: int, k: int) -> PatchedPrediction:
@@ -280,11 +280,11 @@ def _frozen(values: np.ndarray) -> np.ndarray:
     return values
 
 
-_recent: SharedWork[dict[str, PatchingResult]] = SharedWork(size=64)
-_cells: SharedWork[PatchedPrediction] = SharedWork(size=256)
+_recent: ByteLRU[dict[str, PatchingResult]] = ByteLRU(64, size_of=lambda value: 1)       # the last 64 pairs
+_cells: ByteLRU[PatchedPrediction] = ByteLRU(256, size_of=lambda value: 1)
 
 
 def forget(model: LoadedModel) -> None:
     """Drop the remembered patching results of ``model`` (tests and benchmarks)."""
-    _recent.forget(lambda key: key[0]() is model)
-    _cells.forget(lambda key: key[0]() is model)
+    _recent.drop(lambda key: key[0]() is model)
+    _cells.drop(lambda key: key[0]() is model)

@@ -11,7 +11,6 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explainer.analysis.attention import STATS, HeadStats, KeySteps, Pattern, Reads
-from explainer.analysis.qk import QKSteps
 from explainer.figures import theme
 from explainer.tokens import plotly_axis
 from explainer.view import View
@@ -22,16 +21,17 @@ _GREY_SCALE = [[0, MASK_GREY], [1, MASK_GREY]]
 _SAND_SCALE = [[0, WINDOW_SAND], [1, WINDOW_SAND]]
 
 
-def attention_heatmap(p: Pattern, view: View) -> go.Figure:
-    """Heatmap of the chosen head: query rows × key columns, masked cells grey (×); on a local layer,
-    keys older than its window sand-coloured (·).
+def attention_heatmap(p: Pattern, view: View, head: int | None = None, query: int | None = None) -> go.Figure:
+    """Heatmap of ``head`` (the page's; default the pattern's first): query rows × key columns, masked
+    cells grey (×); on a local layer, keys older than its window sand-coloured (·). The row of ``query``
+    (the page's) is marked.
 
     Reads heatmap_title ({layer}, {head}), axis_query, axis_key, hover_weight, hover_masked, hover_outside,
     colorbar.
     """
-    labels, presenter, query = view.t, view.presenter, p.query
+    labels, presenter, k = view.t, view.presenter, p.index_of(head)
     names = plotly_axis(p.tokens, p.window.start)
-    w = p.weights[p.chosen_index]
+    w = p.weights[k]
     small = p.window.size <= 32
     gap = 1 if small else 0
     masks = [(p.masked, _GREY_SCALE, "×", "hover_masked")]
@@ -50,21 +50,21 @@ def attention_heatmap(p: Pattern, view: View) -> go.Figure:
         row = query - p.window.start
         shapes.append(dict(type="rect", x0=-0.5, x1=row + 0.5, y0=row - 0.5, y1=row + 0.5,
                            line=dict(color=theme.ACCENT, width=2)))
-    layout = dict(title=dict(text=labels["heatmap_title"].format(layer=p.layer, head=p.heads[p.chosen_index])),
+    layout = dict(title=dict(text=labels["heatmap_title"].format(layer=p.layer, head=p.heads[k])),
                   xaxis=dict(title=dict(text=labels["axis_key"]), tickangle=-60, showgrid=False),
                   yaxis=dict(title=dict(text=labels["axis_query"]), autorange="reversed", showgrid=False), shapes=shapes)
     return theme.figure(data, layout, presenter, height=360 + 9 * min(p.window.size, 60))
 
 
-def head_grid(p: Pattern, view: View) -> go.Figure:
-    """Small multiples: every head of ``p`` as a little heatmap (the chosen one marked ▶).
+def head_grid(p: Pattern, view: View, head: int | None = None) -> go.Figure:
+    """Small multiples: every head of ``p`` as a little heatmap (``head``, the page's, marked ▶).
 
     Masked cells show the grey background. Reads grid_title ({layer}), grid_head ({head}),
     hover_grid ({head} inside).
     The grid is laid out by hand (axis domains) and built in one go: ``make_subplots`` plus one
     ``add_trace`` per head costs several times more, on every move of the layer slider.
     """
-    labels, presenter, chosen = view.t, view.presenter, p.chosen
+    labels, presenter, chosen = view.t, view.presenter, head
     n = len(p.heads)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -135,36 +135,6 @@ def reads_arcs(r: Reads, view: View, max_arcs: int = 24) -> go.Figure:
     return theme.figure(data, layout, presenter, height=380)
 
 
-def mask_note(p: Pattern, view: View) -> str:
-    """The Markdown under the heatmap: the causal mask, and the window's cells when some are shown.
-    Reads mask_note, mask_window_note ({window}), sentence_sep."""
-    shown = p.outside is not None and bool(p.outside.any())
-    return view.t["mask_note"] + (view.t["sentence_sep"] + view.t["mask_window_note"].format(window=p.reach)
-                                  if shown else "")
-
-
-def steps_text(s: QKSteps, view: View) -> str:
-    """The Markdown before the q·k steps, saying what this model does: its scale (÷√head_dim, or
-    Gemma's own), its window, q/k norms, and how heads share keys.
-
-    Reads steps_intro ({scale_note}, {window_note}, {norm_note}, {kv_note}), scale_head_dim ({d}, {root}),
-    scale_query_pre_attn_scalar ({square}, {root}, {d}), scale_model ({scale}, {d}), window_note ({window}),
-    norm_note, kv_note ({head}, {kv}, {group}), kv_note_single ({heads}).
-    """
-    t = view.t
-    values = dict(d=s.head_dim, root=f"{s.scale_square ** 0.5:g}", square=f"{s.scale_square:g}",
-                  scale=f"{s.scale:.4f}", window=s.window, head=s.head, kv=s.kv_head,
-                  group=t["list_sep"].join(map(str, s.sharing)), heads=len(s.sharing) + 1)
-    if not s.sharing:
-        kv = ""
-    else:
-        kv = t["kv_note_single" if s.kv_heads == 1 else "kv_note"].format(**values)
-    return t["steps_intro"].format(
-        scale_note=t[f"scale_{s.scaled_by}"].format(**values),
-        window_note=t["window_note_steps"].format(**values) if s.window is not None else "",
-        norm_note=t["norm_note"] if s.qk_norm else "", kv_note=kv)
-
-
 def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
     """Four stacked bar charts over the keys in ``k.window``: q·k, × scale, masked, softmax.
 
@@ -208,14 +178,15 @@ def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
     return theme.figure(data, layout, presenter, height=640)
 
 
-def head_stats_figure(stats: HeadStats, view: View) -> go.Figure:
-    """Four layer × head maps side by side (entropy, previous, first, induction); the chosen head marked.
+def head_stats_figure(stats: HeadStats, view: View, mark: tuple[int, int] | None = None) -> go.Figure:
+    """Four layer × head maps side by side (entropy, previous, first, induction); ``mark`` (the page's
+    (layer, head)) outlined.
     When some layers read only a window, each row's label says local or global (global in bold).
 
     Reads stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head,
     row_local ({layer}), row_global ({layer}). Laid out by hand (four x domains), like :func:`head_grid`.
     """
-    labels, presenter, chosen = view.t, view.presenter, stats.chosen
+    labels, presenter, chosen = view.t, view.presenter, mark
     n_layers, n_heads = stats.entropy.shape
     gap, cols = 0.09, len(STATS)
     width = (1 - gap * (cols - 1)) / cols

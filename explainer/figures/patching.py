@@ -1,6 +1,6 @@
 """Activation patching: a layer × position map (layer × head for heads) of how much of the clean
-answer each copied activation brings back, a picked cell's next-token distribution beside the
-clean and corrupted runs', and the sentence that says what a map shows.
+answer each copied activation brings back, and a picked cell's next-token distribution beside the
+clean and corrupted runs' (the sentences about them are ``explainer.words.patching``'s).
 
 Builders are ``build(result, view)``: numbers and token labels from the result, words from
 ``view.t`` (``text/<lang>/patching.toml``). Scores are signed (1 = the clean answer fully back,
@@ -17,9 +17,9 @@ import plotly.graph_objects as go
 
 from explainer import tokens
 from explainer.analysis.patching import PatchedPrediction, PatchingResult
-from explainer.analysis.patching_summary import summarize
 from explainer.figures import theme
 from explainer.view import View
+from explainer.words.patching import cell_label
 
 
 def signed_colours() -> list:
@@ -84,8 +84,8 @@ def map_figure(result: PatchingResult, view: View, picked: tuple[int, int] | Non
 
 def prediction_figure(pred: PatchedPrediction, view: View) -> go.Figure:
     """Grouped bars per token: its probability after the clean prompt, the corrupted one, and the
-    corrupted one with the picked cell patched. Reads ``prediction_title`` ({site}, {cell}),
-    ``bar_clean``, ``bar_corrupted``, ``bar_patched``, ``axis_prob``, ``cell_position`` / ``cell_head``."""
+    corrupted one with the picked cell patched. Reads ``prediction_title`` ({site}, {cell}: the cell's
+    label), ``bar_clean``, ``bar_corrupted``, ``bar_patched``, ``axis_prob``."""
     t = view.t
     names = [tokens.for_plotly(label) for label in pred.labels]
     bars = [(t["bar_clean"], pred.clean, theme.MUTED), (t["bar_corrupted"], pred.corrupted, theme.PALETTE[0]),
@@ -93,47 +93,7 @@ def prediction_figure(pred: PatchedPrediction, view: View) -> go.Figure:
     data = [dict(type="bar", name=name, x=names, y=np.round(values, 5).tolist(), marker=dict(color=colour),
                  hovertemplate="%{x}<br>" + name + ": %{y:.4f}<extra></extra>") for name, values, colour in bars]
     layout = dict(barmode="group", title=dict(text=t["prediction_title"].format(
-                      site=t["site_" + pred.site], cell=cell_name(pred, view))),
+                      site=t["site_" + pred.site], cell=cell_label(pred, view))),
                   yaxis=dict(title=dict(text=t["axis_prob"]), range=[0, 1]), xaxis=dict(tickangle=-30),
                   legend=dict(orientation="h", y=1.0, yanchor="bottom"), margin=dict(t=110))
     return theme.figure(data, layout, view.presenter, height=380)
-
-
-def cell_name(pred: PatchedPrediction, view: View) -> str:
-    """"layer 3, position 2 (␣Tower)" or "head 3.1", in the view's language (for plotly)."""
-    if pred.site == "heads":
-        return view.t["cell_head"].format(layer=pred.layer, head=pred.index)
-    return view.t["cell_position"].format(layer=pred.layer, position=pred.index, token=tokens.for_plotly(pred.token))
-
-
-def sentence(result: PatchingResult, view: View) -> str:
-    """What the map shows, in one or two sentences (Markdown), from its numbers (:func:`summarize`).
-
-    Reads ``sentence_carried``, ``sentence_last``, ``sentence_none`` (the residual stream),
-    ``sentence_top`` with ``adds_<site>`` and ``other_cell`` (attention and MLP outputs),
-    ``sentence_heads`` with ``other_head`` (heads), ``list_sep`` and ``sentence_sep``."""
-    t, s = view.t, summarize(result)
-    answer = tokens.for_markdown(result.answer_label)
-    word = lambda i: tokens.for_markdown(result.tokens[i])                    # noqa: E731
-    if result.site == "heads":
-        first, *rest = s.top
-        others = t["list_sep"].join(t["other_head"].format(layer=c.layer, head=c.index, score=c.score) for c in rest)
-        return t["sentence_heads"].format(layer=first.layer, head=first.index, score=first.score, answer=answer,
-                                          others=others)
-    if result.site != "resid_pre":
-        first, *rest = s.top
-        others = t["list_sep"].join(t["other_cell"].format(layer=c.layer, token=word(c.index), score=c.score)
-                                    for c in rest)
-        return t["sentence_top"].format(adds=t["adds_" + result.site], token=word(first.index), layer=first.layer,
-                                        score=first.score, answer=answer, others=others)
-    parts = []
-    if s.early is not None:
-        parts.append(t["sentence_carried"].format(token=word(s.early.position), first=s.early.first,
-                                                  last=s.early.last, answer=answer, best=s.early.best))
-    if s.late is not None:
-        parts.append(t["sentence_last"].format(layer=s.late[0], score=s.late[1], answer=answer))
-    if not parts:
-        best = s.top[0]
-        parts.append(t["sentence_none"].format(answer=answer, score=best.score, layer=best.layer,
-                                               token=word(best.index)))
-    return t["sentence_sep"].join(parts)

@@ -1,5 +1,5 @@
-"""Local and global layers on the Attention page: a strip of every layer, one layer's whole mask,
-and the words about them.
+"""Local and global layers on the Attention page: a strip of every layer and one layer's whole mask
+(the sentences about them are :mod:`explainer.words.attention`'s).
 
 Builders are ``build(result, view)``; every shown string comes from ``view.t`` (the keys each
 builder reads are listed in its docstring). The HTML holds numbers and this page's texts only.
@@ -17,9 +17,9 @@ from explainer.view import View
 LOCAL_FILL, GLOBAL_FILL = "#dbe8f5", "#fde2c4"
 
 
-def layer_strip_html(lw: LayerWindows, view: View) -> str:
-    """One small box per layer, local (reads a window) or global (reads everything), the chosen one
-    outlined; a legend after. HTML from numbers and this page's texts only (no user text).
+def layer_strip_html(lw: LayerWindows, view: View, layer: int | None = None) -> str:
+    """One small box per layer, local (reads a window) or global (reads everything), ``layer`` (the
+    page's) outlined; a legend after. HTML from numbers and this page's texts only (no user text).
 
     Reads strip_local ({layer}, {window}), strip_global ({layer}), strip_legend_local ({window}),
     strip_legend_global.
@@ -27,14 +27,14 @@ def layer_strip_html(lw: LayerWindows, view: View) -> str:
     labels, big = view.t, view.presenter
     size = "1.1rem" if big else "0.8rem"
     boxes = []
-    for layer, window in enumerate(lw.windows):
+    for box, window in enumerate(lw.windows):
         local = window is not None
-        title = (labels["strip_local"] if local else labels["strip_global"]).format(layer=layer, window=window)
-        border = f"2px solid {theme.ACCENT}" if layer == lw.chosen else "1px solid #0003"
+        title = (labels["strip_local"] if local else labels["strip_global"]).format(layer=box, window=window)
+        border = f"2px solid {theme.ACCENT}" if box == layer else "1px solid #0003"
         boxes.append(f'<span title="{title}" style="display:inline-block;min-width:2.1em;text-align:center;'
                      f'margin:1px;padding:1px 3px;border-radius:4px;border:{border};font-size:{size};'
                      f'font-weight:{400 if local else 700};background:{LOCAL_FILL if local else GLOBAL_FILL}">'
-                     f'{layer}</span>')
+                     f'{box}</span>')
     legend = (f'<span style="margin-left:0.8em;font-size:{size}">'
               f'<span style="background:{LOCAL_FILL};padding:0 0.5em;border-radius:3px">&nbsp;</span> '
               f'{labels["strip_legend_local"].format(window=lw.window)} &nbsp; '
@@ -77,22 +77,3 @@ def mask_shape_figure(m: MaskShape, view: View) -> go.Figure:
     return theme.figure(data, layout, presenter, height=460)
 
 
-def layer_note(lw: LayerWindows, view: View) -> str:
-    """Markdown: is the chosen layer local or global, and which layers are which.
-    Reads layer_local / layer_global ({layer}, {window}, {before}, {n}, {local}, {globals}), list_sep."""
-    t, layer = view.t, lw.chosen or 0
-    window = lw.windows[layer] or lw.window
-    return t["layer_local" if lw.is_local(layer) else "layer_global"].format(
-        layer=layer, window=window, before=window - 1, n=lw.n_layers, local=len(lw.local),
-        globals=t["list_sep"].join(map(str, lw.global_layers)))
-
-
-def mask_story(lw: LayerWindows, view: View) -> str:
-    """Markdown under a layer's whole mask: why local and global layers, and what the window does to
-    this prompt. Reads why_local ({window}, {globals_sentence}), globals_every ({period}), globals_some,
-    short_text / long_text ({n}, {window}), sentence_sep (" " in English, nothing in Chinese)."""
-    t, window = view.t, lw.window
-    cut = any(lw.cuts(layer) for layer in lw.local)
-    globals_sentence = t["globals_every"].format(period=lw.period) if lw.period else t["globals_some"]
-    return t["why_local"].format(window=window, globals_sentence=globals_sentence) + t["sentence_sep"] + t[
-        "long_text" if cut else "short_text"].format(n=lw.n_tokens, window=window)

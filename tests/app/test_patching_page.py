@@ -29,7 +29,7 @@ def _cell(at) -> str:
 
 
 def test_first_open_shows_the_four_maps_and_what_they_say():
-    before = patching._recent.computed
+    before = patching._recent.misses
     at = open_page("patching")
     assert not at.exception and not at.warning
     assert _metrics(at) == {T["answer"]: "␣Berlin", T["contrast"]: "␣Rome"}
@@ -44,7 +44,7 @@ def test_first_open_shows_the_four_maps_and_what_they_say():
     assert at.text_input(key=widget_key("clean")).value == CAPITALS.clean
     assert "clean" not in at.query_params                                 # the default pair: a short link
     again = open_page("patching")                                         # a second student: nothing recomputed
-    assert not again.exception and patching._recent.computed <= before + 1
+    assert not again.exception and patching._recent.misses <= before + 1
 
 
 def test_picking_a_cell_runs_it_again_and_the_link_keeps_it():

@@ -175,7 +175,7 @@ def test_cancelling_from_progress_leaves_the_model_clean(tiny_gemma3):
 
 def test_a_room_asking_for_one_pair_costs_one_computation(tiny_gpt2):
     lib.forget(tiny_gpt2)
-    before = lib._recent.computed
+    before = lib._recent.misses
     seen: list[list[float]] = [[] for _ in range(6)]
     out = [None] * 6
 
@@ -187,7 +187,7 @@ def test_a_room_asking_for_one_pair_costs_one_computation(tiny_gpt2):
         t.start()
     for t in threads:
         t.join()
-    assert lib._recent.computed == before + 1
+    assert lib._recent.misses == before + 1
     assert all(o is out[0] for o in out) and all(s[-1] == pytest.approx(1.0) for s in seen)
 
 

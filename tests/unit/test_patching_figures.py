@@ -1,5 +1,5 @@
-"""What a patching map says and how it is drawn: the numbers behind the sentence, the sentence in
-both languages, the maps (explicit signed colours, strongest cells outlined, tokens on the axis,
+"""What a patching map says and how it is drawn: the numbers behind the sentence, the sentences in
+both languages (explainer.words.patching), the maps (explicit signed colours, strongest cells outlined, tokens on the axis,
 one clickable marker per cell), a picked cell's distribution, and the ready pairs offered."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from explainer.analysis.patching_summary import Carried, summarize
 from explainer.figures import patching as figs
 from explainer.figures import theme
 from explainer.view import View
+from explainer.words import patching as words
 
 TOKENS = ("The", " E", "iffel", " Tower", " is", " in")
 CORRUPTED = ("The", " Col", "osse", "um", " is", " in")
@@ -45,14 +46,14 @@ def test_summary_finds_where_the_answer_is_carried():
 def test_the_sentence_in_both_languages():
     en, zh = View.of("patching", "en"), View.of("patching", "zh")
     r = _result(STORY)
-    assert figs.sentence(r, en) == ("Copying the residual at “iffel” in layers 0–3 brings back ␣Paris (up to 90%). "
+    assert words.sentence(r, en) == ("Copying the residual at “iffel” in layers 0–3 brings back ␣Paris (up to 90%). "
                                     "From layer 4 on, only the last position matters (95% at the last layer).")
-    assert figs.sentence(r, zh) == "在第 0–3 层复制“iffel”处的残差，就能找回 ␣Paris（最多 90%）。从第 4 层起，只有最后一个位置起作用（最后一层为 95%）。"
-    assert figs.sentence(_result(np.full((3, 6), 0.1)), en).startswith("No single residual brings back half")
+    assert words.sentence(r, zh) == "在第 0–3 层复制“iffel”处的残差，就能找回 ␣Paris（最多 90%）。从第 4 层起，只有最后一个位置起作用（最后一层为 95%）。"
+    assert words.sentence(_result(np.full((3, 6), 0.1)), en).startswith("No single residual brings back half")
     heads = _result([[0.1, 0.6, 0.0], [0.3, -0.2, 0.05]], "heads")
-    assert figs.sentence(heads, en) == ("**Head 0.1** alone brings back 60% of ␣Paris's lead. "
+    assert words.sentence(heads, en) == ("**Head 0.1** alone brings back 60% of ␣Paris's lead. "
                                         "Then: head 1.0 (30%), head 0.0 (10%).")
-    mlp = figs.sentence(_result(STORY, "mlp_out"), en)
+    mlp = words.sentence(_result(STORY, "mlp_out"), en)
     assert mlp.startswith("Copying what the MLP adds at “␣in” in layer 5 brings back the most: 95% of ␣Paris's lead.")
 
 
@@ -101,3 +102,21 @@ def test_ready_pairs_follow_the_language_and_the_model():
     assert len(zh_smol) == 1 and zh_smol[0].clean.startswith("有一天")
     assert ready_pairs("zh", "gemma-3-270m") == READY_PAIRS["zh"]
     assert ready_pairs("zh", "random-gpt2") == READY_PAIRS["zh"]              # any other model: all of them
+
+
+def test_the_lead_a_pair_that_does_not_flip_and_refusals_in_words():
+    from explainer.analysis.patching import PatchingError
+    en, zh = View.of("patching", "en"), View.of("patching", "zh")
+    r = _result(STORY)
+    assert words.lead(r, en) == ("Lead of ␣Paris over ␣Rome: +5.00 after the clean prompt, -5.00 after the "
+                                 "corrupted one.")
+    assert words.flip_note(r, en) == ""
+    stuck = PatchingResult(**{**r.__dict__, "probs": ((0.9, 0.5), (0.02, 0.3))})
+    assert words.flip_note(stuck, zh) == "损坏的提示仍然预测 ␣Paris，所以没有多少可以找回的。请换一个能改变答案的词。"
+    lengths = PatchingError("…", "lengths", counts=(9, 13), parts=(("德国",), ("马", "达", "加", "斯", "加")))
+    assert "干净的提示是 “德国”，损坏的提示是 “马达加斯加”（1 个词元对 5 个）" in words.pair_problem(lengths, zh)
+    too_long = PatchingError("…", "too_long", "corrupted", (41,), 32)
+    assert words.pair_problem(too_long, en).startswith("The corrupted prompt is 41 tokens; patching reads at most 32")
+    assert words.pair_problem(PatchingError("…", "empty", "clean"), zh).startswith("干净的提示是空的")
+    same = PatchingError("…", "same_answer", parts=((" Paris",),))
+    assert words.pair_problem(same, en).startswith("Both prompts predict “␣Paris”")

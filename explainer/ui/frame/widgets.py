@@ -11,7 +11,6 @@ import streamlit as st
 from explainer import tokens
 from explainer.figures import theme
 from explainer.ui.frame import binding, params, run, state
-from explainer.ui.stage.projector import readable
 from explainer.ui.stage.talk import presenter_header
 from explainer.view import View
 
@@ -114,8 +113,6 @@ def clickable_figure(fig: go.Figure, key: str, result: Exportable | None = None)
 def _chart(fig: go.Figure, key: str, result: Exportable | None, select: bool) -> list[Any]:
     view = run.view()
     config = theme.PLOTLY_CONFIG_SVG if view.image_format == "svg" else theme.PLOTLY_CONFIG
-    if view.presenter:
-        readable(fig)                             # no chart text under 18 px on a projector (explainer.ui.stage.projector)
     event = st.plotly_chart(fig, key=key, config=config, width="stretch",
                             **({"on_select": "rerun", "selection_mode": "points"} if select else {}))
     points = list(event.selection.points) if select and event is not None else []

@@ -19,6 +19,7 @@ from explainer.models import LoadedModel
 from explainer.tracing import tokenize
 from explainer.ui.frame import binding, params, state
 from explainer.view import View
+from explainer.words.patching import pair_problem
 
 CUSTOM = -1
 
@@ -67,7 +68,7 @@ def patching_maps(model: LoadedModel, clean: str, corrupted: str, view: View) ->
         return activation_patching(model, clean, corrupted, "all",
                                    progress=lambda f, _msg: bar.progress(min(max(f, 0.0), 1.0), text=label))
     except PatchingError as err:
-        st.warning(explain(err, t))
+        st.warning(pair_problem(err, view))
     except TooLarge as err:
         st.warning(view.common["too_large"].format(error=err))
     except ValueError as err:                                  # an answer typed in a link, a bad site
@@ -75,21 +76,6 @@ def patching_maps(model: LoadedModel, clean: str, corrupted: str, view: View) ->
     finally:
         bar.empty()
     return None
-
-
-def explain(err: PatchingError, t: Mapping[str, str]) -> str:
-    """A refused pair in the page's language, with what to do."""
-    which = t.get("which_" + err.which, "")
-    if err.reason == "lengths":
-        (a, b), name = err.parts, lambda part: "“" + "".join(tokens.for_markdown(p) for p in part) + "”" \
-            if part else t["nothing"]
-        return t["error_lengths"].format(clean_n=err.counts[0], corrupted_n=err.counts[1], clean_part=name(a),
-                                         corrupted_part=name(b), clean_part_n=len(a), corrupted_part_n=len(b))
-    if err.reason == "too_long":
-        return t["error_too_long"].format(which=which, n=err.counts[0], cap=err.cap)
-    if err.reason == "same_answer":
-        return t["error_same_answer"].format(token="“" + tokens.for_markdown(err.parts[0][0]) + "”")
-    return t.get("error_" + err.reason, t["error_other"]).format(which=which, error=tokens.markdown_text(str(err)))
 
 
 def picked_cell(results: dict[str, PatchingResult], view: View) -> tuple[str, int, int]:
