@@ -209,3 +209,47 @@ def test_hooks_act_only_for_the_thread_that_patches(tiny_llama):
             mine = tiny_llama.hf_model(input_ids=ids).logits
     assert torch.equal(got["x"].detach(), plain) and not torch.allclose(mine, plain)
     assert _hooks_left(tiny_llama) == 0
+
+
+def test_shared_work_shows_waiters_the_progress_and_a_cancelled_one_is_taken_over():
+    """ByteLRU.get_or_compute_shared: one computation per key; a waiter sees its progress; when the caller
+    computing cancels (raises from its progress), a waiter computes instead and everyone else gets it."""
+    from explainer.cache import ByteLRU
+
+    cache: ByteLRU[str] = ByteLRU(4, size_of=lambda value: 1)
+    started, go = threading.Event(), threading.Event()
+    runs, seen, out = [], [], {}
+
+    def compute(report, who):
+        runs.append(who)
+        report(0.5, "half")
+        started.set()
+        go.wait(5)
+        report(1.0, "done")
+        return f"by {who}"
+
+    def cancel(fraction, message):
+        if fraction == 1.0:
+            raise KeyboardInterrupt("the first caller moved on")
+
+    def first():
+        with pytest.raises(KeyboardInterrupt):
+            cache.get_or_compute_shared("pair", lambda r: compute(r, "first"), cancel, poll=0.01)
+
+    def second():
+        out["second"] = cache.get_or_compute_shared("pair", lambda r: compute(r, "second"),
+                                                    lambda f, m: seen.append((f, m)), poll=0.01)
+
+    a = threading.Thread(target=first)
+    a.start()
+    started.wait(5)
+    b = threading.Thread(target=second)
+    b.start()
+    while not seen:
+        threading.Event().wait(0.01)
+    go.set()
+    a.join()
+    b.join()
+    assert seen[0] == (0.5, "half")                                 # the first caller's progress, while waiting
+    assert runs == ["first", "second"] and out["second"] == "by second"
+    assert cache.get_or_compute_shared("pair", lambda r: compute(r, "third")) == "by second" and len(runs) == 2
