@@ -38,9 +38,9 @@ def _one_model(model: LoadedModel, device: str, repeats: int) -> list[Row]:
     again, _ = timed(lambda: patching.activation_patching(model, PAIR.clean, PAIR.corrupted, "all"))
     tag = device_tag(device, model)
     flip = f"{maps['resid_pre'].answer_label.strip()} → {maps['resid_pre'].contrast_label.strip()}"
-    return [Row(11, f"activation patching, all four sites, {n}-token pair ({flip}), {model.name}{tag}", min(times),
+    return [Row(11, f"{tag}activation patching, all four sites, {n}-token pair ({flip})", min(times),
                 "s", TARGET_S, note=f"{cells:,} patched runs; median {median(times):.1f} s"),
-            Row(11, f"… the same pair asked again (another student){tag}", 1000 * again, "ms")]
+            Row(11, f"{tag}… the same pair asked again (another student)", 1000 * again, "ms")]
 
 
 def _first_change(model: LoadedModel) -> int:

@@ -110,7 +110,8 @@ def test_patching_section_on_a_tiny_model(tiny_gpt2):
     from explainer.bench.library import Context
     from explainer.bench.patching import section_patching
     first, again = section_patching(Context(model_arg=tiny_gpt2, quick=True), "cpu")
-    assert first.metric.startswith("activation patching, all four sites, 12-token pair (") and first.unit == "s"
+    assert first.metric.startswith("[tiny-gpt2] activation patching, all four sites, 12-token pair (")
+    assert first.unit == "s"
     assert first.value > 0 and first.target == 15.0 and "patched runs" in first.note
     assert f"{tiny_gpt2.n_layers * (3 * 11 + tiny_gpt2.n_heads):,} patched runs" in first.note   # the first word changes
     assert again.unit == "ms" and again.value < 1000 * first.value
