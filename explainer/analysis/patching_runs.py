@@ -11,21 +11,22 @@ calling thread, removed in ``finally``). What a site is, in hook terms:
 - ``heads[l, h]``: head ``h``'s slice of the input of block ``l``'s attention output projection,
   at every position.
 
-Patched runs are exact and cheap for two reasons that change no number. A patch at position
-``p`` cannot reach positions before ``p`` (attention is causal), so those positions are the
-corrupted run's: the batch reads their keys and values from a cache of the corrupted prefix made
-by the model itself, and runs only positions ``p`` … ``T−1``. And only the metric is read out: the
-final-normed last position times the two unembedding rows (the full distribution when asked).
+Patched runs are exact and cheap for reasons that change no number. A patch at position ``p``
+cannot reach positions before ``p`` (attention is causal), so those positions are the corrupted
+run's: the pass reads their keys and values from the model's own cache of the corrupted prefix,
+and runs only positions ``p`` … ``T−1``. A run that patches layer ``l`` is the corrupted run below
+``l``: the pass starts with the corrupted run alone and each patched run joins it at the block it
+patches, as a copy of the corrupted hidden state there (the model's masks and rotary cos/sin, made
+for one row, serve every row). And only the metric is read out: the final-normed last position
+times the two unembedding rows (the full distribution when asked).
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 
-from explainer.arch import unembed
 from explainer.budget import budget_bytes, check_fits
 from explainer.capture import ThreadHooks, thread_hooks
 from explainer.models import LoadedModel
@@ -111,9 +112,10 @@ def _first(output) -> torch.Tensor:
 
 def patched(model: LoadedModel, src: Sources, corrupted_ids: Sequence[int], start: int,
             rows: Sequence[Sequence[Patch]], read: torch.Tensor | None) -> torch.Tensor:
-    """The corrupted prompt run once per row of patches (a row may patch several cells), as one batch
-    under the model's lock: positions ``start`` … ``T−1`` only (no patch touches one before), and
-    each row only from the first layer it patches (before it, it is the corrupted run).
+    """The corrupted prompt run once per row of patches (a row may patch several cells), as one pass
+    of the model under its lock: positions ``start`` … ``T−1`` only (no patch touches one before),
+    and each row only from the first layer it patches, where it joins the pass as a copy of the
+    corrupted run (which is row 0 of the pass, unpatched).
 
     ``read`` (k, d[+1]): unembedding rows (:func:`unembedding_rows`) → their logits (R, k);
     None → the full next-token logits (R, V).
@@ -121,77 +123,51 @@ def patched(model: LoadedModel, src: Sources, corrupted_ids: Sequence[int], star
     if any(p.index < start for row in rows for p in row if p.site != "heads"):
         raise ValueError("A patched position lies before the first recomputed one.")
     order = sorted(range(len(rows)), key=lambda r: min(p.layer for p in rows[r]))
-    rows = [rows[r] for r in order]                                                    # by the layer they enter
-    entering = [0] * model.n_layers
+    rows = [rows[r] for r in order]                                                    # by the layer they join
+    joining = [0] * model.n_layers
     for row in rows:
-        entering[min(p.layer for p in row)] += 1
+        joining[min(p.layer for p in row)] += 1
     ids = torch.tensor([list(corrupted_ids)], device=model.device)                     # (1, T)
     with model.lock, torch.inference_mode():
-        prefix = model.hf_model.base_model(input_ids=ids[:, :start], use_cache=True).past_key_values if start else None
-        calls = _block_calls(model, ids, start, copy.deepcopy(prefix))
-        cache = _batch_cache(prefix, entering)
+        cache = _prefix_cache(model, ids, start, joining)
         with thread_hooks() as hooks:
-            _install(hooks, model, src, start, rows)
-            x = _run_blocks(model, calls, cache, entering)                             # (R, T - start, d)
-        h = model.arch.final_norm(model.hf_model)(x[:, -1:])[:, 0]                      # (R, d)
-        out = unembed(model.hf_model, h).float() if read is None else _logits(model, h, read)
+            _grow(hooks, model, joining)                                               # before the patches
+            _install(hooks, model, src, start, rows, first_row=1)
+            suffix = dict(input_ids=ids[:, start:], past_key_values=cache, use_cache=cache is not None)
+            if read is None:
+                out = model.hf_model(**suffix, logits_to_keep=1).logits[1:, -1].float()          # (R, V)
+            else:
+                h = model.hf_model.base_model(**suffix).last_hidden_state[1:, -1]              # (R, d) normed
+                out = _logits(model, h, read)                                                    # (R, k)
     result = torch.empty_like(out)
     result[order] = out                                                                # back in the rows' order
     return result
 
 
-def _block_calls(model: LoadedModel, ids: torch.Tensor, start: int, cache) -> list[tuple[tuple, dict]]:
-    """How the model calls each block (arguments: hidden state, masks, rotary cos/sin, cache) on the
-    corrupted positions ``start`` … ``T−1`` after ``cache`` of the ones before: one real pass, recorded."""
-    base = model.hf_model.base_model                                                   # the blocks and final norm
-    calls: list = [None] * model.n_layers
-    with thread_hooks() as hooks:
-        for layer, block in enumerate(model.arch.blocks(model.hf_model)):
-            hooks.before(block, lambda m, a, k, l=layer: calls.__setitem__(l, (a, k)), with_kwargs=True)
-        base(input_ids=ids[:, start:], past_key_values=cache, use_cache=cache is not None)
-    return [(tuple(_swap(v, cache) for v in a), {k: _swap(v, cache) for k, v in kw.items()}) for a, kw in calls]
-
-
-class _Cache:
-    """Marks where a recorded call passed the cache (each batch gets its own copy)."""
-
-
-def _swap(value, cache):
-    return _Cache if cache is not None and value is cache else value
-
-
-def _batch_cache(cache, entering: list[int]):
-    """The model's own cache of the corrupted positions before the first recomputed one (or None),
-    each block's entry repeated for as many rows as run that block."""
-    if cache is None:
+def _prefix_cache(model: LoadedModel, ids: torch.Tensor, start: int, joining: list[int]):
+    """The model's own cache of the corrupted positions before ``start`` (None when 0), each block's
+    entry repeated for the rows that run that block (the corrupted row, and those joined so far)."""
+    if not start:
         return None
-    active = 0
-    for layer, n in enumerate(entering):
+    cache = model.hf_model.base_model(input_ids=ids[:, :start], use_cache=True).past_key_values
+    active = 1
+    for layer, n in enumerate(joining):
         active += n
-        if active:
+        if active > 1:
             cache.layers[layer].batch_repeat_interleave(active)
     return cache
 
 
-def _run_blocks(model: LoadedModel, calls: list[tuple[tuple, dict]], cache, entering: list[int]) -> torch.Tensor:
-    """Run the blocks on a batch that grows: at block ``l`` the rows entering there join, as the
-    corrupted run's hidden state; the patch hooks do the rest. Returns the last block's output."""
-    x = None
+def _grow(hooks: ThreadHooks, model: LoadedModel, joining: list[int]) -> None:
+    """At each block where rows join, add them to the pass: copies of row 0 (the corrupted run) as
+    the block receives it. Everything else the block gets (masks, rotary cos/sin) has batch 1."""
     for layer, block in enumerate(model.arch.blocks(model.hf_model)):
-        args, kwargs = calls[layer]
-        hidden = _hidden(args, kwargs)                                                 # (1, T', d) corrupted
-        if entering[layer]:
-            new = hidden.expand(entering[layer], -1, -1)
-            x = new.clone() if x is None else torch.cat([x, new])                      # (R_l, T', d)
-        if x is None:
-            continue
-        args = tuple(cache if v is _Cache else v for v in args)
-        kwargs = {k: cache if v is _Cache else v for k, v in kwargs.items()}
-        if args:
-            x = _first(block(x, *args[1:], **kwargs))
-        else:
-            x = _first(block(**{**kwargs, "hidden_states": x}))
-    return x
+        if joining[layer]:
+            def join(m, args, kwargs, k=joining[layer]):
+                x = _hidden(args, kwargs)                                              # (B, T', d)
+                x = torch.cat([x, x[:1].expand(k, -1, -1)])                            # (B + k, T', d)
+                return ((x, *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": x})
+            hooks.before(block, join, with_kwargs=True)
 
 
 def unembedding_rows(model: LoadedModel, ids: Sequence[int]) -> torch.Tensor:
@@ -214,11 +190,13 @@ def _logits(model: LoadedModel, h: torch.Tensor, read: torch.Tensor) -> torch.Te
     return logits if not cap else torch.tanh(logits / cap) * cap
 
 
-def _install(hooks: ThreadHooks, model: LoadedModel, src: Sources, start: int, rows: Sequence[Sequence[Patch]]) -> None:
-    """One hook per (site, layer) that has patches: copy the clean values into the patches' rows."""
+def _install(hooks: ThreadHooks, model: LoadedModel, src: Sources, start: int, rows: Sequence[Sequence[Patch]],
+             first_row: int = 0) -> None:
+    """One hook per (site, layer) that has patches: copy the clean values into the patches' rows
+    (row ``r`` of ``rows`` is row ``first_row + r`` of the pass)."""
     arch, hd = model.arch, model.head_dim
     by_place: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for row, patches in enumerate(rows):
+    for row, patches in enumerate(rows, start=first_row):
         for p in patches:
             by_place.setdefault((p.site, p.layer), []).append((row, p.index))
     blocks = arch.blocks(model.hf_model)
