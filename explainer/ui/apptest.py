@@ -10,23 +10,53 @@ from __future__ import annotations
 
 from typing import Any
 
+import time
+
 from streamlit.testing.v1 import AppTest
 
+from explainer.jobs import runner
 from explainer.paths import REPO_ROOT
-from explainer.ui import state
+from explainer.ui import background, state
 
 APP = str(REPO_ROOT / "app.py")
 
 
-def open_page(page: str, timeout: float = 120, query: dict | None = None, **values: Any) -> AppTest:
-    """Run the app, then switch to ``pages/<page>.py`` with URL-backed ``values`` preset."""
+def open_page(page: str, timeout: float = 120, query: dict | None = None, settle: bool = True,
+              **values: Any) -> AppTest:
+    """Run the app, then switch to ``pages/<page>.py`` with URL-backed ``values`` preset; with
+    ``settle``, wait for the page's background parts and draw them (:func:`settle`)."""
     at = AppTest.from_file(APP, default_timeout=timeout)
     for key, value in (query or {}).items():
         at.query_params[key] = value
     at.run()
     state.preset(at.session_state, **values)          # live widgets show them, as state.push does
     at.switch_page(f"pages/{page}.py").run()
+    return settle_jobs(at, timeout) if settle else at
+
+
+def pending_jobs(at: AppTest) -> dict[str, Any]:
+    """The background parts the page in ``at`` still waits for, by slot."""
+    slots = at.session_state[background._SLOTS] if background._SLOTS in at.session_state else {}
+    return {slot: key for slot, key in slots.items() if (runner().poll(key) or _DONE).pending}
+
+
+def settle_jobs(at: AppTest, timeout: float = 120) -> AppTest:
+    """What a browser's progress lines do: wait while the page's background parts compute (still
+    asking for them), then run the page again, until none is pending."""
+    deadline = time.monotonic() + timeout
+    owner = at.session_state[background._OWNER] if background._OWNER in at.session_state else None
+    while (waiting := pending_jobs(at)) and time.monotonic() < deadline:
+        for key in waiting.values():
+            runner().wait(key, max(0.0, deadline - time.monotonic()), owner)
+        at.run()
     return at
+
+
+class _Done:
+    pending = False
+
+
+_DONE = _Done()
 
 
 def find_widget(at: AppTest, key: str) -> Any | None:

@@ -16,6 +16,7 @@ from explainer.budget import TooLarge
 from explainer.models import DEFAULT_NAME, EMBEDDED_NAMES, LoadedModel, ModelLoadError, embedded_dir, embedded_ready
 from explainer.trace import Trace
 from explainer.ui import state, tour
+from explainer.ui.background import leave_other_pages
 from explainer.ui.sidebar import sidebar
 from explainer.ui.stage import on_stage
 from explainer.ui.style import inject_style
@@ -138,6 +139,7 @@ def start_page(page: str) -> View:
     """The shared frame every page draws first: URL state, sidebar, style, notices; the page's View."""
     _route_through_app()
     state.set_page(page)
+    leave_other_pages(page)                       # heavy parts of the page left are no longer awaited
     state.load_query_params()
     inject_style(bool(state.current("presenter")))   # first, so presenter CSS (chrome hidden) arrives at once
     sidebar()

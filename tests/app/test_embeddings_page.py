@@ -11,6 +11,7 @@ values preset in session state.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.analysis import vocab_map
+from explainer.jobs import runner
+from explainer.ui.apptest import settle_jobs
 from explainer.ui.resources import traces_computed
 from explainer.ui.state import preset, widget_key
 from tests.app.conftest import ZH_PROMPT, open_page
@@ -80,15 +83,22 @@ def test_prebuilt_map_is_drawn_with_the_prompt_highlighted(map_cache, default_mo
     assert len(charts(at)) == BASE_CHARTS + 1
 
 
-def test_button_builds_the_map_once(map_cache, monkeypatch):
-    calls = []
+def test_button_builds_the_map_behind_the_page_once(map_cache, monkeypatch):
+    calls, release = [], threading.Event()
 
     def fake_layout(x, progress):                              # stands in for the slow UMAP
         calls.append(tuple(x.shape))
+        release.wait(60)
         return x[:, :2].numpy().copy()
     monkeypatch.setattr(vocab_map, "_umap_2d", fake_layout)
+    runner().forget(lambda key: key[0] == "vocab_map")         # no map from another test's folder
     at = run_page()
     build_button(at)[0].click().run()
+    assert not at.exception and not build_button(at) and not map_charts(at)
+    assert len(charts(at)) == BASE_CHARTS                      # the page is all there while the map builds
+    assert at.get("progress") and "Building the vocabulary map" in at.get("progress")[0].proto.text
+    release.set()
+    settle_jobs(at)
     assert not at.exception and calls and len(map_charts(at)) == 1
     assert list(map_cache.glob("*.npz"))
     at.run()                                                   # next run: loaded, not rebuilt

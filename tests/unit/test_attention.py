@@ -134,7 +134,8 @@ def test_heatmap_structure_and_escaping():
     fig = figs.attention_heatmap(replace(p, chosen=1, query=2), VIEW)
     grey, weights = fig.data
     assert grey.type == weights.type == "heatmap"
-    assert grey.z[0][1] == 1 and np.isnan(grey.z[1][0])              # masked cells drawn grey
+    assert grey.z[0][1] in (0, 1) and np.isnan(grey.z[1][0])         # masked cells drawn grey (hatched)
+    assert {grey.z[0][1], grey.z[0][2]} == {0, 1} and grey.showlegend     # stripes, named in the legend
     assert np.isnan(weights.z[0][1]) and weights.z[1][0] == pytest.approx(a[1, 1, 0], abs=1e-4)
     assert "%{z:.4f}" in weights.hovertemplate and "%{y}" in weights.hovertemplate
     assert weights.x[0] == "0: &lt;0xE7&gt;" and weights.x[1] == "1: ␣&lt;b&gt;"
