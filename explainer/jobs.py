@@ -3,7 +3,7 @@
 A page draws what it has at once and hands its slow parts (input attribution, exact head
 statistics of a long text, a vocabulary map, an activation-patching sweep, a call to a remote
 model server) to the process-wide :func:`runner`. No Streamlit here; the page glue that draws a
-progress line and fills the part in is :mod:`explainer.ui.background`.
+progress line and fills the part in is :mod:`explainer.ui.frame.background`.
 
     from explainer.jobs import Cancelled, runner
 
@@ -52,9 +52,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
+
+from explainer.cache import ByteLRU
 
 ACTIVE = ("queued", "running")
 WORKERS = int(os.environ.get("LLM_EXPLAINER_JOB_WORKERS", "2"))
@@ -141,7 +143,7 @@ class JobRunner:
         self._wake = threading.Condition(self._lock)
         self._queue: deque[_Job] = deque()
         self._active: dict[Hashable, _Job] = {}
-        self._results: OrderedDict[Hashable, _Job] = OrderedDict()
+        self._results: ByteLRU[_Job] = ByteLRU(keep, size_of=lambda job: 1)    # finished jobs, by key
         self._threads: list[threading.Thread] = []
         self.started = 0                                # jobs that began to run (tests, benchmark)
         self.cancelled = 0
@@ -209,19 +211,13 @@ class JobRunner:
 
     def forget(self, predicate: Callable[[Hashable], bool] = lambda key: True) -> None:
         """Drop stored outcomes whose key matches (tests and benchmarks)."""
-        with self._lock:
-            for key in [k for k in self._results if predicate(k)]:
-                del self._results[key]
+        self._results.drop(predicate)
 
     # ------------------------------------------------------------------ inside
 
     def _known(self, key: Hashable) -> _Job | None:
         job = self._active.get(key)
-        if job is None:
-            job = self._results.get(key)
-            if job is not None:
-                self._results.move_to_end(key)
-        return job
+        return job if job is not None else self._results.get(key)
 
     def _cancel_if_unwanted(self, job: _Job) -> bool:
         """Cancel ``job`` if nobody wants it any more; whether it is cancelled (lock held)."""
@@ -279,12 +275,11 @@ class JobRunner:
         except Exception as err:                       # noqa: BLE001 - stored, shown to every owner
             result, error, state = None, err, "failed"
         with self._lock:
+            job.state, job.result, job.error, job.finished = state, result, error, time.monotonic()
             if state != "cancelled":                    # finished, even if abandoned meanwhile: keep it
                 job.fraction, job.partial = 1.0, None
-                self._results[job.key] = job
-                while len(self._results) > self.keep:
-                    self._results.popitem(last=False)
-            job.state, job.result, job.error, job.finished = state, result, error, time.monotonic()
+                self._results.drop(lambda key: key == job.key)
+                self._results.get_or_compute(job.key, lambda: job)
             if self._active.get(job.key) is job:
                 del self._active[job.key]
             job.fn, job.owners = None, {}                # let go of what the job held (model, text)

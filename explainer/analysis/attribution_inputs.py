@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -51,6 +52,7 @@ import torch
 from explainer.analysis import attribution_paths as paths
 from explainer.analysis.attribution_targets import resolve_target
 from explainer.budget import check_fits
+from explainer.cache import ByteLRU
 from explainer.models import LoadedModel
 from explainer.tokens import legible, token_bytes
 from explainer.tracing import tokenize
@@ -116,7 +118,8 @@ def input_attribution(model: LoadedModel, text: str, target: int | str | None = 
     :data:`MAX_STEPS` points; ``refine=`` an earlier such result continues it for another
     ``budget_s``; ``steps=n`` is one rule of ``n`` points, as given. ``progress(fraction, message)``
     is called as batches finish (and may raise to stop the work). At most :data:`AT_ONCE` run at
-    a time (others wait, and ``progress`` says so). The shared model is never changed.
+    a time (others wait, and ``progress`` says so). Recent results (not continuations) are remembered;
+    the shared model is never changed.
     """
     if method not in METHODS:
         raise ValueError(f"Unknown attribution method {method!r}; choose one of {', '.join(METHODS)}.")
@@ -128,9 +131,16 @@ def input_attribution(model: LoadedModel, text: str, target: int | str | None = 
         raise ValueError(f"Input attribution reads at most {max_tokens} tokens and this text is longer; "
                          "shorten it (the cost grows with every token).")
     target_id = None if target is None else resolve_target(model, target)
-    if refine is not None and (tuple(ids) != refine.token_ids or target_id not in (None, refine.target)):
-        raise ValueError("refine= continues a result for the same text and target.")
-    return _attribute(model, ids, target_id, method, steps, progress, budget_s, refine)
+    if refine is not None:                                # a continuation is computed every time it is asked
+        if tuple(ids) != refine.token_ids or target_id not in (None, refine.target):
+            raise ValueError("refine= continues a result for the same text and target.")
+        return _attribute(model, ids, target_id, method, steps, progress, budget_s, refine)
+    key = (weakref.ref(model), text, max_tokens, target_id, method, steps, budget_s)
+    found, computed = _recent.get_or_compute_flagged(
+        key, lambda: _attribute(model, ids, target_id, method, steps, progress, budget_s, None))
+    if not computed and progress is not None:
+        progress(1.0, "done")
+    return found
 
 
 def _check_steps(steps: int | None) -> None:
@@ -316,3 +326,16 @@ def _read_only(values: torch.Tensor) -> np.ndarray:
     out = values.detach().cpu().numpy().astype(np.float64)
     out.setflags(write=False)
     return out
+
+
+# ---------------------------------------------------------------- recent results
+
+
+# The last 128 results, one entry each, keyed by a weak reference to the model first (a dropped
+# model's results are not kept alive by it; they fall out like any old entry); single flight.
+_recent: ByteLRU[InputAttribution] = ByteLRU(128, size_of=lambda result: 1)
+
+
+def forget(model: LoadedModel) -> None:
+    """Drop the remembered input attributions of ``model`` (tests and benchmarks)."""
+    _recent.drop(lambda key: key[0]() is model)

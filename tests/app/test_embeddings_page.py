@@ -19,10 +19,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.analysis import vocab_map
-from explainer.jobs import runner
-from explainer.ui.apptest import settle_jobs
-from explainer.ui.resources import traces_computed
-from explainer.ui.state import preset, widget_key
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.shared import traces_computed
+from explainer.ui.frame.state import preset
+from explainer.ui.tools.apptest import settle_jobs
 from tests.app.conftest import ZH_PROMPT, open_page
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "embeddings.py")
@@ -91,7 +91,6 @@ def test_button_builds_the_map_behind_the_page_once(map_cache, monkeypatch):
         release.wait(60)
         return x[:, :2].numpy().copy()
     monkeypatch.setattr(vocab_map, "_umap_2d", fake_layout)
-    runner().forget(lambda key: key[0] == "vocab_map")         # no map from another test's folder
     at = run_page()
     build_button(at)[0].click().run()
     assert not at.exception and not build_button(at) and not map_charts(at)

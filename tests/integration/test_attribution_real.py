@@ -57,6 +57,7 @@ def test_gemma_splits_the_chinese_answer(gemma_model):
 
 
 def test_integrated_gradients_is_complete_on_smollm2(default_model):
+    ai.forget(default_model)
     r = input_attribution(default_model, PROMPT)
     assert default_model.tokenizer.decode([r.target]) == " Berlin" and len(r.scores) == 12
     assert r.completeness_error <= 0.01 and r.stopped == "complete", (r.scores.sum(), r.gap)
@@ -77,7 +78,9 @@ def test_two_sessions_at_once_get_their_own_answers(default_model):
     texts = (PROMPT, "猫和狗都是")
     alone = {}
     for text in texts:
+        ai.forget(default_model)
         alone[text] = input_attribution(default_model, text, method="gradient_x_input").scores
+    ai.forget(default_model)
     got = {}
     threads = [threading.Thread(target=lambda t=t: got.__setitem__(
         t, input_attribution(default_model, t, method="gradient_x_input").scores)) for t in texts]
@@ -93,6 +96,7 @@ def test_the_default_model_is_left_as_it_was(default_model):
     hf = default_model.hf_model
     norms = [float(p.double().norm()) for p in hf.parameters()]
     grad_mode = torch.is_grad_enabled()
+    ai.forget(default_model)
     input_attribution(default_model, "The cat sat on the", method="integrated_gradients", steps=8)
     assert [float(p.double().norm()) for p in hf.parameters()] == norms
     assert all(not p.requires_grad and p.grad is None for p in hf.parameters())

@@ -31,6 +31,7 @@ def _probability(model, vectors, target):
 
 
 def test_integrated_gradients_is_complete(tiny_model):
+    ai.forget(tiny_model)
     r = input_attribution(tiny_model, TEXT, budget_s=600)                  # a busy machine must not stop it early
     ids, x = _vectors(tiny_model, TEXT)
     assert r.method == "integrated_gradients" and r.steps >= paths.FIRST_SEGMENTS * paths.POINTS_PER_SEGMENT
@@ -87,6 +88,7 @@ def test_progress_that_raises_stops_the_work_and_frees_its_slot(tiny_llama):
         calls.append(fraction)
         if len(calls) == 2:
             raise Cancelled("nobody waits")
+    ai.forget(tiny_llama)
     with pytest.raises(Cancelled):
         input_attribution(tiny_llama, TEXT, progress=stop)
     assert len(calls) == 2
@@ -142,6 +144,7 @@ def test_a_typed_target_and_rows(tiny_llama):
 
 
 def test_progress_reaches_the_end(tiny_qwen3):
+    ai.forget(tiny_qwen3)
     seen: list[tuple[float, str]] = []
     input_attribution(tiny_qwen3, TEXT, steps=40, progress=lambda f, msg: seen.append((f, msg)))
     fractions = [f for f, _ in seen]
@@ -151,8 +154,19 @@ def test_progress_reaches_the_end(tiny_qwen3):
     input_attribution(tiny_qwen3, TEXT, method="occlusion", progress=lambda f, msg: seen.append((f, msg)))
     assert seen[-1][0] == 1.0
     seen.clear()
-    input_attribution(tiny_qwen3, TEXT, progress=lambda f, msg: seen.append((f, msg)))    # segments: time-led
+    input_attribution(tiny_qwen3, TEXT, progress=lambda f, msg: seen.append((f, msg)))    # segments
     assert seen[-1][0] == 1.0 and all(0 <= f <= 1 for f, _ in seen)
+
+
+def test_results_are_remembered_per_model(tiny_qwen3):
+    ai.forget(tiny_qwen3)
+    first = input_attribution(tiny_qwen3, TEXT, method="gradient_x_input")
+    assert input_attribution(tiny_qwen3, TEXT, method="gradient_x_input") is first
+    assert input_attribution(tiny_qwen3, TEXT, method="occlusion") is not first
+    ai.forget(tiny_qwen3)
+    again = input_attribution(tiny_qwen3, TEXT, method="gradient_x_input")
+    assert again is not first and np.array_equal(again.scores, first.scores)
+    assert input_attribution(tiny_qwen3, TEXT, refine=input_attribution(tiny_qwen3, TEXT)) is not first
 
 
 def test_bad_requests_say_what_is_wrong(tiny_llama):
@@ -175,6 +189,7 @@ def test_bad_requests_say_what_is_wrong(tiny_llama):
 
 
 def _alone(model, text, method):
+    ai.forget(model)
     return input_attribution(model, text, method=method, steps=None if method != "integrated_gradients" else 24)
 
 
@@ -182,6 +197,7 @@ def test_threads_do_not_mix(tiny_llama):
     """Two texts attributed at once, while a third thread traces with heads switched off (its hooks
     live on the shared model meanwhile), give what each gives alone."""
     alone = {t: _alone(tiny_llama, t, "integrated_gradients").scores for t in (TEXT, OTHER)}
+    ai.forget(tiny_llama)
     got: dict[str, np.ndarray] = {}
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -212,6 +228,7 @@ def test_threads_do_not_mix(tiny_llama):
 
 def test_a_full_house_waits_its_turn(tiny_llama, monkeypatch):
     monkeypatch.setattr(ai, "_slots", threading.BoundedSemaphore(1))
+    ai.forget(tiny_llama)
     ai._slots.acquire()                                                    # someone else is attributing
     messages: list[str] = []
     waiting = threading.Event()
@@ -234,6 +251,7 @@ def test_the_shared_model_is_left_as_it_was(tiny_gemma3):
     hf = tiny_gemma3.hf_model
     before = {name: p.detach().clone() for name, p in hf.named_parameters()}
     grad_mode = torch.is_grad_enabled()
+    ai.forget(tiny_gemma3)
     for method in ai.METHODS:
         input_attribution(tiny_gemma3, TEXT, method=method, steps=None if method != "integrated_gradients" else 8)
     with torch.inference_mode():                                           # a caller inside inference mode

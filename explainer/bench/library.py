@@ -1,0 +1,247 @@
+"""Benchmark sections on the library itself: 1 (trace vs a plain forward) and 2 (memory).
+
+The baseline is the fastest plain forward of the same weights: the Hugging Face model as it is
+loaded (sdpa attention), same token ids, no cache, inference mode, no hooks — and it computes
+the logits at every position, as a plain forward does. Repeats are interleaved (plain, trace,
+plain, trace, …) so a noisy machine slows both alike; times are medians.
+"""
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import explainer
+from explainer.bench.rows import Row, median, timed
+from explainer.budget import TooLarge
+from explainer.models import MULTILINGUAL_NAME, LoadedModel
+from explainer.tracing import tokenize
+
+SIZES = (64, 256, 1024, 4096)
+MULTILINGUAL_SIZES = (256, 1024)
+QUICK_SIZES = (16, 64)
+TARGET_RATIO = 1.15                  # trace() ÷ plain sdpa forward, every size
+TARGET_RATIO_MULTILINGUAL = 1.25
+TARGET_KEPT_MB = {1024: 150.0, 8192: 1024.0}
+TARGET_KEPT_MULTILINGUAL_MB = 600.0
+LONGEST = 8192
+
+_SENTENCES = (
+    "The capital of France is Paris, and the capital of Germany is Berlin.",
+    "A language model reads text as tokens and predicts the next one.",
+    "Every layer adds what it computed to the residual stream.",
+    "Attention lets each position look back at the words before it.",
+    "In the morning the baker opened the shop and sold fresh bread to the neighbours.",
+    "Mathematics is the language in which the universe is written, said Galileo.",
+    "The river wound through the valley, past old mills and quiet villages.",
+    "Students in the classroom typed their own sentences and watched the predictions change.",
+    "Seven hungry cats chased three confused mice around the kitchen table.",
+    "When the train finally arrived, the platform was crowded with travellers and their luggage.",
+    "Photosynthesis turns sunlight, water and carbon dioxide into sugar and oxygen.",
+    "She wrote the letter twice, because the first draft said too much and the second too little.",
+)
+
+
+_SENTENCES_ZH = (
+    "法国的首都是巴黎，德国的首都是柏林。", "语言模型把文字读成词元，然后预测下一个词元。",
+    "每一层都把自己算出的结果加到残差流里。", "注意力让每个位置回头去看它前面的词。",
+    "早上面包师打开店门，把新鲜的面包卖给邻居。", "河水穿过山谷，流过古老的磨坊和安静的村庄。",
+    "教室里的学生输入自己的句子，看着预测不断变化。", "火车终于到站时，站台上挤满了旅客和他们的行李。",
+)
+
+
+def long_chinese_text(variant: int = 0, sentences: int = 300) -> str:
+    """Plain Chinese prose (300 sentences ≈ 3,000 Gemma tokens); ``variant`` gives a different text."""
+    n = len(_SENTENCES_ZH)
+    return f"第{variant}篇：" + "".join(_SENTENCES_ZH[(variant + 3 * k + k // n) % n] for k in range(sentences))
+
+
+def long_text(variant: int = 0, sentences: int = 400) -> str:
+    """Plain English prose (400 sentences ≈ 6,000 tokens); ``variant`` gives a different text."""
+    n = len(_SENTENCES)
+    parts = [f"Note {variant}:"] + [_SENTENCES[(variant + 5 * k + k // n) % n] for k in range(sentences)]
+    return " ".join(parts)
+
+
+def document(variant: int = 0) -> str:
+    """A text long enough for the whole 8,192-token context."""
+    return long_text(variant, sentences=700)
+
+
+@dataclass
+class Context:
+    """Models shared by the sections of one run, loaded once per device."""
+
+    model_arg: Any = None            # None (embedded default), a model name, or a LoadedModel
+    quick: bool = False
+    _models: dict[tuple[str, str], LoadedModel] = field(default_factory=dict)
+
+    def model(self, device: str, which: str = "default") -> LoadedModel:
+        """``which``: "default" (the run's model) or "multilingual" (the embedded Gemma 3)."""
+        key = (which, device)
+        if key not in self._models:
+            arg = self.model_arg if which == "default" else MULTILINGUAL_NAME
+            if isinstance(arg, LoadedModel):
+                self._models[key] = arg if arg.device.type == device else explainer.wrap(
+                    arg.hf_model, arg.tokenizer, arg.name, device)
+            else:
+                self._models[key] = explainer.load_model(arg, device=device)
+        return self._models[key]
+
+    @property
+    def multilingual(self) -> bool:
+        """Whether this run also measures the multilingual model (not with a model given by a test)."""
+        return not self.quick and self.model_arg is None
+
+    def sizes(self, device: str, which: str = "default") -> list[int]:
+        limit = self.model(device, which).context_length
+        chosen = QUICK_SIZES if self.quick else SIZES if which == "default" else MULTILINGUAL_SIZES
+        return sorted({min(s, limit) for s in chosen})
+
+
+def sync(model: LoadedModel) -> None:
+    if model.device.type == "cuda":
+        torch.cuda.synchronize(model.device)
+
+
+def plain_forward(model: LoadedModel, input_ids: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    """The baseline: the same HF model as loaded (sdpa), no cache, inference mode, no hooks.
+    ``last_only``: logits at the last position only (what a trace computes during its pass)."""
+    with torch.inference_mode():
+        out = model.hf_model(input_ids=input_ids, use_cache=False, **({"logits_to_keep": 1} if last_only else {}))
+    sync(model)
+    return out.logits
+
+
+def _repeats(size: int, quick: bool) -> int:
+    if quick:
+        return 2
+    return 9 if size <= 64 else 5 if size <= 256 else 3 if size <= 1024 else 2
+
+
+def section_ratio(ctx: Context, device: str) -> list[Row]:
+    """§1: trace() ÷ plain sdpa forward at each size, for the default and the multilingual model."""
+    rows = _ratios(ctx, device, "default", TARGET_RATIO)
+    if ctx.multilingual:
+        rows += _ratios(ctx, device, "multilingual", TARGET_RATIO_MULTILINGUAL)
+    return rows
+
+
+def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
+    model, tag = ctx.model(device, which), device_tag(device, ctx.model(device, which))
+    text = long_text()
+    rows: list[Row] = []
+    for size in ctx.sizes(device, which):
+        ids, _ = tokenize(model, text, size)
+        x = torch.tensor([ids], device=model.device)                     # (1, T)
+        plain_forward(model, x)                                          # warm-up, both sides
+        explainer.trace(model, text, max_tokens=size)
+        plain, traced, last = [], [], []
+        for _ in range(_repeats(size, ctx.quick)):
+            plain.append(timed(lambda: plain_forward(model, x))[0])
+            traced.append(timed(lambda: explainer.trace(model, text, max_tokens=size))[0])
+            last.append(timed(lambda: plain_forward(model, x, last_only=True))[0])
+        p, t, q = median(plain), median(traced), median(last)
+        rows += [
+            Row(1, f"{tag}plain sdpa forward, {len(ids)} tokens (median of {len(plain)})", p, "s"),
+            Row(1, f"{tag}trace(), text in → Trace out, {len(ids)} tokens (median)", t, "s"),
+            Row(1, f"{tag}trace() ÷ plain sdpa forward, {len(ids)} tokens", t / p, "×",
+                None if ctx.quick else target),
+            Row(1, f"{tag}trace() ÷ plain sdpa forward with the last position's logits only, {len(ids)} tokens",
+                t / q, "×", note=f"{q:.3f} s; the trace's own pass computes only those (the rest on demand)"),
+        ]
+    return rows
+
+
+class PeakRSS:
+    """Samples this process's resident memory in a thread; ``peak`` is the highest seen."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        import psutil
+        self._proc = psutil.Process()
+        self.interval = interval
+        self.start = self.peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.end = self._proc.memory_info().rss
+        self.peak = max(self.peak, self.end)
+
+
+def section_memory(ctx: Context, device: str) -> list[Row]:
+    """§2: what a trace keeps at 1024 and 8,192 tokens, the peak while tracing, and a refusal."""
+    sizes = [ctx.sizes(device)[-1]] if ctx.quick else [1024, LONGEST]
+    rows = [row for size in sizes for row in _kept(ctx, device, "default", size)]
+    if ctx.multilingual:
+        rows += _kept(ctx, device, "multilingual", 1024) + _kept(ctx, device, "multilingual", LONGEST)
+    return rows + _refusal(ctx, device)
+
+
+def _kept(ctx: Context, device: str, which: str, size: int) -> list[Row]:
+    model = ctx.model(device, which)
+    tag, mb = device_tag(device, model), 2**20
+    size = min(size, model.context_length)
+    gc.collect()
+    with PeakRSS() as mem:
+        seconds, tr = timed(lambda: explainer.trace(model, document(1), max_tokens=size))
+    target = (TARGET_KEPT_MULTILINGUAL_MB if which == "multilingual" and size <= 1024
+              else TARGET_KEPT_MB.get(size) if which == "default" else None)
+    rows = [
+        Row(2, f"{tag}memory a trace keeps, {tr.n_tokens} tokens", tr.kept_bytes() / mb, "MB",
+            None if ctx.quick else target, note=f"+ up to {tr.cache_budget() / mb:.0f} MB of recomputed parts"),
+        Row(2, f"{tag}process peak RSS growth while tracing {tr.n_tokens} tokens", (mem.peak - mem.start) / mb, "MB",
+            note=f"{seconds:.1f} s"),
+    ]
+    if model.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(model.device)
+        base = torch.cuda.memory_allocated(model.device)
+        explainer.trace(model, document(1), max_tokens=size)
+        rows.append(Row(2, f"{tag}peak GPU memory growth, {tr.n_tokens} tokens",
+                        (torch.cuda.max_memory_allocated(model.device) - base) / mb, "MB"))
+    return rows
+
+
+def _refusal(ctx: Context, device: str) -> list[Row]:
+    """A request above the budget is refused before it starts, and the model keeps serving."""
+    import os
+    model, tag = ctx.model(device), device_tag(device, ctx.model(device))
+    old = os.environ.get("LLM_EXPLAINER_MEMORY_GB")
+    os.environ["LLM_EXPLAINER_MEMORY_GB"] = "0.001"
+    try:
+        start = time.perf_counter()
+        refused = False
+        try:
+            explainer.trace(model, document(2), max_tokens=LONGEST)
+        except TooLarge:
+            refused = True
+        seconds = time.perf_counter() - start
+    finally:
+        if old is None:
+            del os.environ["LLM_EXPLAINER_MEMORY_GB"]
+        else:
+            os.environ["LLM_EXPLAINER_MEMORY_GB"] = old
+    served = explainer.trace(model, "The capital of France is", max_tokens=16).n_tokens > 0
+    return [Row(2, f"{tag}a request over the memory budget: refused before it starts, then the next one served",
+                seconds * 1000 if refused and served else None, "ms", None if ctx.quick else 1000.0,
+                note=("refused" if refused else "NOT refused") + ("; next trace served" if served else "; NOT served"))]
+
+
+def device_tag(device: str, model: LoadedModel | None = None) -> str:
+    parts = ([] if device == "cpu" else [device]) + ([model.name] if model is not None else [])
+    return f"[{', '.join(parts)}] " if parts else ""
