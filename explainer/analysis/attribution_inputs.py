@@ -339,3 +339,8 @@ _recent: ByteLRU[InputAttribution] = ByteLRU(128, size_of=lambda result: 1)
 def forget(model: LoadedModel) -> None:
     """Drop the remembered input attributions of ``model`` (tests and benchmarks)."""
     _recent.drop(lambda key: key[0]() is model)
+
+
+def forget_all() -> None:
+    """Drop every remembered input attribution (tests and benchmarks)."""
+    _recent.drop(lambda key: True)

@@ -23,7 +23,7 @@ from explainer.registry import DEFAULT, slugs
 TARGET_FIRST_CHART_S = 3.0
 CHART = "[data-testid='stPlotlyChart']"
 EXCEPTION = "[data-testid='stException']"
-PROGRESS = "[data-testid='stMain'] [data-testid='stProgress']"
+PROGRESS = "[class*='st-key-job-'] [data-testid='stProgress']"     # a heavy part's progress line
 ZH_ON_ENGLISH = "大型语言模型是如何工作的？苹果是红色的，猫和狗都是宠物。"   # 47 byte-level tokens on SmolLM2
 # every page, both models, both languages, and a Chinese text on the English model
 WALKS: dict[str, dict[str, str]] = {

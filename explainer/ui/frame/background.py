@@ -49,8 +49,9 @@ def behind(slot: str, key: Hashable, compute: Callable[[JobContext], Any], label
     except Busy:
         st.info(texts["jobs_busy"])
         return Status(key, "cancelled")
-    if status.pending:
-        _progress_line(key, label, texts["jobs_queued"], dict(messages or {}), id(status.partial))
+    if status.pending:                            # its box is classed st-key-job-<slot> (browser tests find it)
+        with st.container(key="job-" + slot.replace(".", "-")):
+            _progress_line(key, label, texts["jobs_queued"], dict(messages or {}), id(status.partial))
     return status
 
 
@@ -72,7 +73,7 @@ def _progress_line(key: Hashable, label: str, queued_text: str, messages: dict[s
     status = runner().poll(key, owner())
     if status is None or not status.pending or id(status.partial) != drawn:
         st.rerun()                                    # the whole page: it draws what is ready now
-    if status.state == "queued":
-        st.progress(0.0, text=f"{label} — {queued_text.format(n=status.waiting_behind + 1)}")
+    if status.state == "queued" and status.waiting_behind:
+        st.progress(0.0, text=f"{label} — {queued_text.format(n=status.waiting_behind)}")
     else:
         st.progress(status.fraction, text=f"{messages.get(status.message, label)} {status.fraction:.0%}")
