@@ -1,12 +1,14 @@
-"""Pages that never wait, measured: every page in Chromium timed to its first chart, and a room of
-sessions on *Why this answer?* at once (section 11; the browser tests use the same code).
+"""Pages that never wait, measured (section 11; the browser tests use the same code): every page in
+Chromium timed to its first chart, a room of sessions on *Why this answer?* at once, and integrated
+gradients within their time budget.
 
 A *walk* opens every page, one after another, in one browser, each by its address as a user
 follows a link (a new session each time), on a text that is traced already: it times the first
 chart, then waits until the page has filled in its heavy parts (no progress line left). The
-*room* opens thirty sessions without a browser (:mod:`explainer.bench.sessions`), each asking
+*room* opens thirty sessions without a browser, each asking
 *Why this answer?* about its own text, so thirty attributions compute at once; meanwhile a
-browser walks some pages and a plain request checks that the server answers.
+browser walks some pages and a plain request checks that the server answers. (The sessions speak
+Streamlit's protocol, so they live with the app's tools: ``explainer.ui.tools.sessions``.)
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 from urllib.parse import urlencode
 
-from explainer.bench.sessions import Visit, room
+from explainer.bench.rows import Row, median, timed
 from explainer.registry import DEFAULT, slugs
 
 TARGET_FIRST_CHART_S = 3.0
+TARGET_ATTRIBUTION_S = 20.0
 CHART = "[data-testid='stPlotlyChart']"
 EXCEPTION = "[data-testid='stException']"
 PROGRESS = "[class*='st-key-job-'] [data-testid='stProgress']"     # a heavy part's progress line
@@ -89,7 +92,7 @@ def _open(page: Any, address: str, chart_s: float, settle_s: float) -> tuple[flo
 class RoomResult:
     """Thirty sessions on one page at once, and what another user saw meanwhile."""
 
-    visits: list[Visit]
+    visits: list                    # explainer.ui.tools.sessions.Visit, one per session
     seconds: float
     others: list[PageTime]          # a browser walking other pages during the room
     answered: list[float]           # the server's health check, seconds per request meanwhile
@@ -99,6 +102,8 @@ def room_on_why(browser: Any, base: str, n: int = 30, others: Sequence[str] = ("
                 timeout: float = 900.0) -> RoomResult:
     """``n`` sessions open *Why this answer?*, each on its own text; meanwhile a browser opens
     ``others`` on the default (traced) text and the health check is asked every second."""
+    from explainer.ui.tools.sessions import room
+
     queries = [{"prompt": ROOM_TEXT.format(place)} for place in (ROOM_PLACES * (n // len(ROOM_PLACES) + 1))[:n]]
     _open_page_in(browser, url(base, DEFAULT.slug, {}))                    # the default text traced
     found: dict[str, Any] = {}
@@ -127,3 +132,90 @@ def _health(base: str) -> float:
     with urllib.request.urlopen(base.rstrip("/") + "/_stcore/health", timeout=30) as r:
         r.read()
     return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------ §11 pages that never wait
+
+
+def section_never_wait(quick: bool = False) -> list[Row]:
+    """§11: every page's first chart in Chromium (every walk), thirty sessions on *Why this
+    answer?* at once, and integrated gradients within their budget on a 64-token text."""
+    from explainer.bench.app import CHROMIUM, CHROMIUM_ARGS, running_app
+
+    rows = _attribution_rows(quick)
+    if not CHROMIUM.exists():
+        return rows + [Row(11, "browser walk", note="skipped: no chromium", skipped=True)]
+    from playwright.sync_api import sync_playwright
+
+    walks = {"smollm2-en": WALKS["smollm2-en"]} if quick else WALKS
+    with running_app() as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            rows += [_walk_row(name, walk(browser, base, name, query)) for name, query in walks.items()]
+        finally:
+            browser.close()
+    with running_app() as base, sync_playwright() as p:                 # a fresh server: nothing scored yet
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            rows += _room_rows(room_on_why(browser, base, n=10 if quick else 30))
+        finally:
+            browser.close()
+    return rows
+
+
+def _walk_row(name: str, times: list[PageTime]) -> Row:
+    firsts = [t.first_chart for t in times if t.first_chart is not None]
+    slowest = max(times, key=lambda t: t.first_chart or float("inf"))
+    why = next((t for t in times if t.page == "why"), None)
+    note = (f"median {median(firsts):.2f} s, slowest: {slowest.page}" if firsts else "no chart")
+    if why is not None and why.settled is not None:
+        note += f"; Why this answer? filled in after {why.settled:.1f} s"
+    errors = [f"{t.page}: {t.error}" for t in times if t.error]
+    return Row(11, f"first chart of every page on a traced text, {name} (slowest of {len(times)})",
+               slowest.first_chart, "s", TARGET_FIRST_CHART_S, note=note + (f"; {errors[0]}" if errors else ""),
+               error=bool(errors) and not firsts)
+
+
+def _room_rows(result: RoomResult) -> list[Row]:
+    n = len(result.visits)
+    done = [v.done for v in result.visits if v.done is not None]
+    broken = sum(bool(v.exceptions) for v in result.visits)
+    others = [t.first_chart for t in result.others if t.first_chart is not None]
+    return [
+        Row(11, f"{n} sessions on Why this answer? at once (own texts): the last one filled in",
+            max(done) if len(done) == n else None, "s", note=f"{len(done)}/{n} done, {broken} with an error"),
+        Row(11, "… meanwhile another user's first chart (Attention, Tokens, Layers; slowest)",
+            max(others) if len(others) == len(result.others) else None, "s", TARGET_FIRST_CHART_S),
+        Row(11, "… meanwhile the server's health check (slowest answer)",
+            max(result.answered) if result.answered else None, "s"),
+    ]
+
+
+def _attribution_rows(quick: bool) -> list[Row]:
+    """Integrated gradients with the page's budget: a 64-token text, and the 47-token Chinese sentence."""
+    import explainer
+    from explainer.analysis import attribution_inputs as ai
+
+    model = explainer.load_model()
+    texts = {"64 tokens": _text_of(model, 64), "the 47-token Chinese sentence": ZH_ON_ENGLISH}
+    rows = []
+    for label, text in list(texts.items())[: 1 if quick else 2]:
+        ai.forget(model)
+        r, seconds = timed(lambda: ai.input_attribution(model, text))
+        rows.append(Row(11, f"integrated gradients, SmolLM2, {label}: time to the scores", seconds, "s",
+                        TARGET_ATTRIBUTION_S, note=f"{r.steps} points, {r.completeness_error:.1%} off "
+                                                   f"(stopped: {r.stopped}; the page flags > 5 %)"))
+    return rows
+
+
+def _text_of(model: Any, n: int) -> str:
+    """An English text of exactly ``n`` tokens for ``model``."""
+    import explainer
+
+    words = ("The capital of France is Paris and the capital of Germany is Berlin, while the capital of Italy "
+             "is Rome and the capital of Spain is Madrid. " * 8).split()
+    for k in range(len(words), 0, -1):
+        text = " ".join(words[:k])
+        if len(explainer.tokenize(model, text, 4 * n)[0]) <= n:
+            return text
+    return words[0]
