@@ -104,8 +104,8 @@ def integrate(gradients: Gradients, ends: Ends, gap: float, tolerance: float = T
             todo, kept = _split_worst(kept, bound, max_points - points, budget_s - elapsed, per_point, k)
             stopped = "" if todo else ("points" if max_points - points < 2 * k else "budget")
         if tick is not None:
-            tick(1.0 if stopped else _fraction(elapsed / budget_s, points / max_points, first_error, bound,
-                                               tolerance * abs(gap)))
+            tick(1.0 if stopped else _fraction(elapsed / budget_s if budget_s > 0 else 1.0, points / max_points,
+                                               first_error, bound, tolerance * abs(gap)))
         if stopped:
             return PathIntegral(tuple(sorted(kept, key=lambda s: s.start)), points, spent + elapsed, stopped)
 

@@ -12,6 +12,7 @@ from explainer.analysis import attention as att
 from explainer.analysis import attribution_inputs as ai
 from explainer.jobs import runner
 from explainer.text import texts
+from explainer.ui.frame import background
 from explainer.ui.frame.binding import widget_key
 from explainer.ui.sections import why as why_section
 from explainer.ui.stage.tour import tour_steps
@@ -104,3 +105,21 @@ def test_attention_draws_before_its_head_statistics(monkeypatch):
     settle_jobs(at)
     assert not at.exception and len(at.get("plotly_chart")) == len(keys) + 1
     assert [b for b in at.button if b.key == "jump_previous"]
+
+
+def test_scores_that_miss_say_by_how_much_and_refine_continues(monkeypatch):
+    monkeypatch.setattr(ai, "BUDGET_S", 0.0)                               # the first round only, then refine by hand
+    t = texts("why", "en")
+    at = open_page("why", timeout=600, prompt=PROMPT)
+    assert not at.exception and not pending_jobs(at)
+    (warning,) = [w.value for w in at.warning]
+    first = ai.input_attribution(explainer.load_model(), PROMPT, budget_s=0.0)    # what the page computed
+    assert first.missed and first.stopped == "budget"
+    assert f"{first.completeness_error:.1%} off, after {first.steps} points" in warning
+    at.button(key="why_refine").click().run()
+    settle_jobs(at, 600)
+    assert not at.exception
+    refined = runner().poll(background.waiting_for(at.session_state)["why.inputs"]).result
+    assert refined.steps > first.steps and refined.path.error_bound < first.path.error_bound
+    shown = " ".join([w.value for w in at.warning] + [c.value for c in at.caption])
+    assert f"after {refined.steps} points" in shown or f"({refined.steps} points on the path" in shown

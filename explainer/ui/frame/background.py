@@ -27,8 +27,10 @@ POLL_SECONDS = 1.0
 _SLOTS, _OWNER = "_jobs_slots", "_jobs_owner"
 
 
-def owner() -> str:
-    """This browser session's name as a job owner."""
+def owner(session: Mapping[str, Any] | None = None) -> str | None:
+    """This browser session's name as a job owner (or a session-state mapping's: tests)."""
+    if session is not None:
+        return session[_OWNER] if _OWNER in session else None
     return st.session_state.setdefault(_OWNER, uuid.uuid4().hex)
 
 
@@ -62,9 +64,10 @@ def leave_other_pages(page: str) -> None:
         runner().release(slots.pop(slot), owner())
 
 
-def waiting_for() -> dict[str, Hashable]:
-    """The keys this session waits for, by slot (tests and the AppTest harness)."""
-    return dict(st.session_state.get(_SLOTS, {}))
+def waiting_for(session: Mapping[str, Any] | None = None) -> dict[str, Hashable]:
+    """The keys a session waits for, by slot (this run's session, or a session-state mapping: tests)."""
+    session = st.session_state if session is None else session
+    return dict(session[_SLOTS]) if _SLOTS in session else {}
 
 
 @st.fragment(run_every=POLL_SECONDS)

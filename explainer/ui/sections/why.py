@@ -15,7 +15,8 @@ import streamlit as st
 
 from explainer import tokens
 from explainer.analysis.attribution import TargetError, top_components
-from explainer.analysis.attribution_inputs import BUDGET_S, MAX_TOKENS, METHODS, InputAttribution, input_attribution
+from explainer.analysis import attribution_inputs
+from explainer.analysis.attribution_inputs import MAX_TOKENS, METHODS, InputAttribution, input_attribution
 from explainer.analysis.prediction import next_token
 from explainer.analysis.why import AnswerPushes, answer_pushes
 from explainer.figures import why as figs
@@ -127,7 +128,8 @@ def input_scores(model: LoadedModel, trace: Trace, p: AnswerPushes, view: View) 
     st.html(figs.inputs_html(shown, view))
     figure(figs.inputs_figure(shown, view), "why_inputs", shown)
     if status.result is None:
-        st.caption(t["inputs_quick"] if shown.method != method else t["inputs_refining"].format(answer=answer))
+        if status.pending:
+            st.caption(t["inputs_quick"] if shown.method != method else t["inputs_refining"].format(answer=answer))
         return None
     _note(status.result, base, rounds, t)
     return status.result
@@ -143,7 +145,8 @@ def _scoring(model: LoadedModel, text: str, target: int, method: str, previous: 
                                       progress=lambda _f, message: progress(0.0, message))
             if (time.monotonic() - began) * FIRST_POINTS > QUICK_FIRST_S:
                 progress.publish(quick)
-        return input_attribution(model, text, target, method, progress=progress, refine=previous)
+        return input_attribution(model, text, target, method, progress=progress, refine=previous,
+                                 budget_s=attribution_inputs.BUDGET_S)
     return compute
 
 
@@ -155,7 +158,7 @@ def _note(r: InputAttribution, base: tuple, rounds: int, t: Mapping[str, str]) -
         st.caption(t["inputs_note_ig" if r.method == "integrated_gradients" else "inputs_note"].format(**values))
         return
     st.warning(t["inputs_missed" if r.stopped == "budget" else "inputs_missed_points"].format(**values))
-    if r.stopped == "budget" and st.button(t["inputs_refine"].format(seconds=BUDGET_S), key="why_refine",
+    if r.stopped == "budget" and st.button(t["inputs_refine"].format(seconds=attribution_inputs.BUDGET_S), key="why_refine",
                                            help=t["inputs_refine_help"]):
         session.keep("_why_refine", base, rounds + 1)
         st.rerun()

@@ -36,15 +36,15 @@ def open_page(page: str, timeout: float = 120, query: dict | None = None, settle
 
 def pending_jobs(at: AppTest) -> dict[str, Any]:
     """The background parts the page in ``at`` still waits for, by slot."""
-    slots = at.session_state[background._SLOTS] if background._SLOTS in at.session_state else {}
-    return {slot: key for slot, key in slots.items() if getattr(runner().poll(key), "pending", False)}
+    return {slot: key for slot, key in background.waiting_for(at.session_state).items()
+            if getattr(runner().poll(key), "pending", False)}
 
 
 def settle_jobs(at: AppTest, timeout: float = 120) -> AppTest:
     """What a browser's progress lines do: wait while the page's background parts compute (still
     asking for them), then run the page again, until none is pending."""
     deadline = time.monotonic() + timeout
-    owner = at.session_state[background._OWNER] if background._OWNER in at.session_state else None
+    owner = background.owner(at.session_state)
     while (waiting := pending_jobs(at)) and time.monotonic() < deadline:
         for key in waiting.values():
             runner().wait(key, max(0.0, deadline - time.monotonic()), owner)
