@@ -1,4 +1,4 @@
-"""Why this answer? page glue: the answer to explain, the sentence naming the top components,
+"""Why this answer? page glue: the answer to explain (its problems worded by ``explainer.words.why``),
 the words scored behind the page (a background job, :mod:`explainer.ui.frame.background`), and the
 parts to switch off.
 
@@ -27,6 +27,7 @@ from explainer.ui.frame import binding, params, session, state
 from explainer.ui.frame.background import behind
 from explainer.ui.frame.widgets import choose, figure
 from explainer.view import View
+from explainer.words import why as words
 
 QUICK_FIRST_S = 2.0     # integrated gradients expected to take longer: gradient × input is shown first
 FIRST_POINTS = 32       # the points of integrated gradients' first round (explainer.analysis.attribution_paths)
@@ -53,21 +54,18 @@ def answer_choice(model: LoadedModel, trace: Trace, view: View) -> AnswerPushes:
     try:
         return answer_pushes(model, trace, target, contrast or None)
     except TargetError as err:
-        _explain(err, model, t)
+        _explain(err, model, view)
     try:
         return answer_pushes(model, trace, target)            # the contrast alone was the problem
     except TargetError:
         return answer_pushes(model, trace)
 
 
-def _explain(err: TargetError, model: LoadedModel, t: Mapping[str, str]) -> None:
+def _explain(err: TargetError, model: LoadedModel, view: View) -> None:
     """Say in the page's language why a typed token cannot be explained; offer its first piece."""
-    pieces = [tokens.for_markdown(p) for p in err.pieces]
-    words = t.get("target_" + err.reason, "{error}").format(
-        error=tokens.markdown_text(str(err)), pieces=t["list_sep"].join(f"“{p}”" for p in pieces), n=len(pieces),
-        last=f"{model.vocab_size - 1:,}")
-    st.warning(t["bad_target"].format(reason=words))
-    if err.suggestion is not None and st.button(t["use_first"].format(first=pieces[0]), key="why_use_first"):
+    st.warning(words.target_problem(err, model.vocab_size, view))
+    first = tokens.for_markdown(err.pieces[0]) if err.pieces else ""
+    if err.suggestion is not None and st.button(view.t["use_first"].format(first=first), key="why_use_first"):
         state.push("target", f"#{err.suggestion}")
         st.rerun()
 
@@ -80,27 +78,6 @@ def _pick(where, name: str, value: str, options: list[str], names: Mapping[str, 
     chosen = where.selectbox(label, options, key=binding.bind(name, value, scope), help=help, accept_new_options=True,
                              format_func=lambda o: names.get(o, o))
     return chosen if isinstance(chosen, str) else ""
-
-
-def sentence(p: AnswerPushes, inputs: InputAttribution | None, t: Mapping[str, str]) -> str:
-    """One or two sentences naming what pushed the answer most: heads, an MLP layer, a word."""
-    answer = tokens.for_markdown(p.target_label)
-    parts = []
-    if p.top_heads:
-        first, *rest = p.top_heads
-        parts.append(t["sentence_heads"].format(layer=first.layer, head=first.head, answer=answer,
-                                                value=first.value, others=t["list_sep"].join(
-            t["head_value"].format(layer=c.layer, head=c.head, value=c.value) for c in rest) or "—"))
-    else:
-        parts.append(t["sentence_no_head"].format(answer=answer))
-    if p.top_mlps:
-        parts.append(t["sentence_mlp"].format(layer=p.top_mlps[0].layer, value=p.top_mlps[0].value))
-    if inputs is not None and len(inputs.scores) > len(inputs.kept):
-        best = max((i for i in range(len(inputs.scores)) if i not in inputs.kept), key=lambda i: inputs.scores[i])
-        if inputs.scores[best] > 0:
-            parts.append(t["sentence_word"].format(word=tokens.for_markdown(inputs.tokens[best]),
-                                                   points=100 * inputs.scores[best]))
-    return t["sentence_sep"].join(parts)
 
 
 def input_scores(model: LoadedModel, trace: Trace, p: AnswerPushes, view: View) -> InputAttribution | None:
@@ -131,7 +108,7 @@ def input_scores(model: LoadedModel, trace: Trace, p: AnswerPushes, view: View) 
         if status.pending:
             st.caption(t["inputs_quick"] if shown.method != method else t["inputs_refining"].format(answer=answer))
         return None
-    _note(status.result, base, rounds, t)
+    _note(status.result, base, rounds, view)
     return status.result
 
 
@@ -150,16 +127,15 @@ def _scoring(model: LoadedModel, text: str, target: int, method: str, previous: 
     return compute
 
 
-def _note(r: InputAttribution, base: tuple, rounds: int, t: Mapping[str, str]) -> None:
+def _note(r: InputAttribution, base: tuple, rounds: int, view: View) -> None:
     """What the scores add up to; when they miss the 5 % target, by how much, and a button to refine."""
-    values = dict(output=r.output, baseline=r.baseline_output, total=r.scores.sum(), gap=r.gap,
-                  error=r.completeness_error, steps=r.steps, seconds=r.seconds)
+    t = view.t
     if not r.missed:
-        st.caption(t["inputs_note_ig" if r.method == "integrated_gradients" else "inputs_note"].format(**values))
+        st.caption(words.scores_note(r, view))
         return
-    st.warning(t["inputs_missed" if r.stopped == "budget" else "inputs_missed_points"].format(**values))
-    if r.stopped == "budget" and st.button(t["inputs_refine"].format(seconds=attribution_inputs.BUDGET_S), key="why_refine",
-                                           help=t["inputs_refine_help"]):
+    st.warning(words.scores_note(r, view))
+    if r.stopped == "budget" and st.button(t["inputs_refine"].format(seconds=attribution_inputs.BUDGET_S),
+                                           key="why_refine", help=t["inputs_refine_help"]):
         session.keep("_why_refine", base, rounds + 1)
         st.rerun()
 
