@@ -2,9 +2,9 @@
 
 Thirty students asking for the same trace at once cause one forward pass. The same class keeps
 the shared traces (bounded in bytes), a trace's recomputed parts (bounded in bytes), recent
-input attributions and activation-patching maps (bounded in number: ``size_of=lambda value: 1``;
-the maps' waiters see the one computation's progress). Results that live exactly as long as one
-trace or one model are :mod:`explainer.memo`'s.
+input attributions, activation-patching maps and the outcomes of background jobs (bounded in
+number: ``size_of=lambda value: 1``; the maps' waiters see the one computation's progress). Results
+that live exactly as long as one trace or one model are :mod:`explainer.memo`'s.
 """
 from __future__ import annotations
 
@@ -53,6 +53,11 @@ class ByteLRU(Generic[V]):
         finally:
             with self._lock:
                 self._pending.pop(key, None)
+
+    def get(self, key: Hashable) -> V | None:
+        """The value for ``key`` if it is held (never computes; counts as a use)."""
+        with self._lock:
+            return self._lookup(key)
 
     def peek(self, key: Hashable) -> V | None:
         """The value for ``key`` if it is held (never computes, does not count as a use)."""

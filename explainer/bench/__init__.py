@@ -9,7 +9,8 @@ returns 0 either way.
 
 The sections live in ``library`` (1, 2: the library against a plain forward), ``room``
 (7, 10: a room at once, whole documents), ``app`` (4, 5, 8: the Streamlit app), ``cold``
-(3, 6, 9: cold starts, the vocabulary map, training) and ``patching`` (11: activation
+(3, 6, 9: cold starts, the vocabulary map, training), ``walk`` (11: every page in a browser, a
+room of sessions on one page, attribution within its budget) and ``patching`` (12: activation
 patching); they share only ``rows`` (the table's
 rows and statistics) with this runner. Nothing outside this package imports it, except the
 command line.
@@ -25,18 +26,19 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from explainer.bench import app, cold, library, patching, room
+from explainer.bench import app, cold, library, patching, room, walk
 from explainer.bench.rows import Row, fmt, judge, median, percentile, timed
 
 __all__ = ["ALL_SECTIONS", "Row", "fmt", "judge", "markdown_report", "median", "parse_sections", "percentile",
            "run_benchmark", "table_lines", "timed"]
 
-ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 SECTION_TITLES = {
     1: "trace() vs plain forward", 2: "trace memory", 3: "model ready", 4: "browser first chart",
     5: "view change (no forward)", 6: "vocabulary map", 7: "a room at once (30, then 300)",
     8: "figure bytes per page", 9: "tiny-model training", 10: "whole documents (8,192 tokens)",
-    11: "activation patching (a 12-token pair, all four sites)",
+    11: "pages that never wait",
+    12: "activation patching (a 12-token pair, all four sites)",
 }
 
 
@@ -144,7 +146,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
         8: lambda: app.section_figure_bytes(quick),
         9: lambda: cold.section_training(quick),
         10: lambda: room.section_documents(ctx, "cpu"),
-        11: lambda: patching.section_patching(ctx, "cpu"),
+        11: lambda: walk.section_never_wait(quick),
+        12: lambda: patching.section_patching(ctx, "cpu"),
     }
     rows: list[Row] = []
     for section in sections:

@@ -1,4 +1,4 @@
-"""Benchmark section 11: activation patching, all four sites of a 12-token pair, on each embedded model.
+"""Benchmark section 12: activation patching, all four sites of a 12-token pair, on each embedded model.
 
 The pair changes its first word ("The Eiffel Tower … " → "The Colosseum … "), so every later
 position is patched: the most work a 12-token pair can ask for (a change near the end costs far
@@ -38,9 +38,9 @@ def _one_model(model: LoadedModel, device: str, repeats: int) -> list[Row]:
     again, _ = timed(lambda: patching.activation_patching(model, PAIR.clean, PAIR.corrupted, "all"))
     tag = device_tag(device, model)
     flip = f"{maps['resid_pre'].answer_label.strip()} → {maps['resid_pre'].contrast_label.strip()}"
-    return [Row(11, f"{tag}activation patching, all four sites, {n}-token pair ({flip})", min(times),
+    return [Row(12, f"{tag}activation patching, all four sites, {n}-token pair ({flip})", min(times),
                 "s", TARGET_S, note=f"{cells:,} patched runs; median {median(times):.1f} s"),
-            Row(11, f"{tag}… the same pair asked again (another student)", 1000 * again, "ms")]
+            Row(12, f"{tag}… the same pair asked again (another student)", 1000 * again, "ms")]
 
 
 def _first_change(model: LoadedModel) -> int:

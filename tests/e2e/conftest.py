@@ -1,7 +1,6 @@
 """Real-browser fixtures: one Streamlit server per test session, Debian's Chromium, helpers.
 
-The server runs ``streamlit run app.py`` as a subprocess on a free port in 8620–8649 (or the
-range ``LLM_EXPLAINER_E2E_PORTS`` names, e.g. ``8700-8749``) and uses
+The server runs ``streamlit run app.py`` as a subprocess on a free port in 8620–8649 (``LLM_EXPLAINER_E2E_PORTS=8650-8699``: another range) and uses
 the normal user cache (so the converted default model is reused). Its log goes to
 ``artifacts/e2e-server.log``. Every page opened through :func:`open_app` is checked for
 Streamlit exception boxes.
@@ -33,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 NETGUARD = Path(__file__).resolve().parent / "netguard"
-_LOW, _HIGH = (int(p) for p in os.environ.get("LLM_EXPLAINER_E2E_PORTS", "8620-8649").split("-"))
-PORTS = range(_LOW, _HIGH + 1)
+_PORTS = os.environ.get("LLM_EXPLAINER_E2E_PORTS", "8620-8649").split("-")   # several checkouts on one machine
+PORTS = range(int(_PORTS[0]), int(_PORTS[-1]) + 1)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOAD_TIMEOUT_MS = 120_000      # first load may convert/load the model on a busy 2-core machine
