@@ -15,7 +15,7 @@ t, model, view = ctx.t, ctx.model, ctx.view
 header(view)
 
 clean, corrupted = pair_choice(model, view)
-maps = patching_maps(model, clean, corrupted, view)
+maps = patching_maps(model, clean, corrupted, view)     # behind the page: a progress line until ready
 if maps is None:
     st.stop()
 first = maps["resid_pre"]

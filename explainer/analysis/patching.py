@@ -196,12 +196,12 @@ def _patch(model: LoadedModel, clean_ids: list, corrupted_ids: list, sites: tupl
         else:
             for p in range(first, T):
                 plan.setdefault(p, []).extend(Patch(site, l, p) for l in range(n))
-    logits = sweep(model, src, corrupted_ids, plan, read, progress)                    # {patch: (2,)}
     ends = src.logits[:, [answer, contrast]].double()                                  # (2 runs, 2 tokens)
     clean_diff, corrupted_diff = (float(ends[r, 0] - ends[r, 1]) for r in (0, 1))
-    if abs(clean_diff - corrupted_diff) < 1e-6 * max(1.0, abs(clean_diff)):
+    if abs(clean_diff - corrupted_diff) < 1e-6 * max(1.0, abs(clean_diff)):          # refused before any sweep
         raise PatchingError("Both prompts give the answer the same lead over the contrast, so there is nothing "
                             "to restore; pick a corrupted word that changes the answer.", "no_gap")
+    logits = sweep(model, src, corrupted_ids, plan, read, progress)                    # {patch: (2,)}
     probs = torch.softmax(src.logits.double(), -1)[:, [answer, contrast]].T            # (2 tokens, 2 runs)
     labels = token_labels(model, [answer, contrast, *clean_ids, *corrupted_ids])
     common = dict(answer=answer, contrast=contrast, clean_diff=clean_diff, corrupted_diff=corrupted_diff,

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from explainer import registry
 from explainer.text import texts
-from explainer.ui.tools.apptest import open_page
+from explainer.ui.tools.apptest import open_page, settle_jobs
 from tests.app.conftest import ZH_PROMPT
 
 SMOLLM2, GEMMA = "smollm2-135m", "gemma-3-270m"
@@ -143,7 +143,7 @@ def test_every_page(model, lang, prompt):
     problems = []
     for slug in _pages():
         if slug != "overview":
-            at.switch_page(registry.page(slug).file).run()
+            settle_jobs(at.switch_page(registry.page(slug).file).run())     # parts computed behind the page
         try:
             assert not at.exception, at.exception[0].message
             title = at.title[0].value

@@ -1,15 +1,20 @@
 """Where is the answer decided? On first open: a ready pair, the four maps, a sentence per map, the
 strongest cell run again; picking cells and pairs; deep links; bad pairs worded in both languages;
-one computation per pair for everyone."""
+the maps computed behind the page (the pair's boxes at once, let go when the pair changes or the page
+is left); one computation per pair for everyone."""
 import json
+import threading
 
 import pytest
 
 from explainer.analysis import patching
+from explainer.jobs import runner
 from explainer.analysis.patching_pairs import READY_PAIRS
 from explainer.text import texts
 from explainer.ui.frame.binding import widget_key
 from explainer.ui.frame.state import stored
+from explainer.ui.sections import patching as section
+from explainer.ui.tools.apptest import pending_jobs, settle_jobs
 from tests.app.conftest import open_page
 
 T = texts("patching", "en")
@@ -61,7 +66,7 @@ def test_picking_a_cell_runs_it_again_and_the_link_keeps_it():
 
 def test_a_ready_pair_fills_both_boxes():
     at = open_page("patching")
-    at.selectbox(key="patching_pair").set_value(2).run()                  # Mary and John
+    settle_jobs(at.selectbox(key="patching_pair").set_value(2).run())     # Mary and John
     assert not at.exception
     assert at.text_input(key=widget_key("corrupted")).value == READY_PAIRS["en"][2].corrupted
     assert _metrics(at) == {T["answer"]: "␣Mary", T["contrast"]: "␣John"}
@@ -99,3 +104,65 @@ def test_chinese_with_gemma():
 def test_presenter_mode():
     at = open_page("patching", presenter=True)
     assert not at.exception and len(at.get("plotly_chart")) == 5
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """The maps wait (reporting progress, so they can be cancelled) until the gate opens; ``calls``
+    counts the computations that began."""
+    gate, real, calls = threading.Event(), section.activation_patching, []
+
+    def slow(*args, progress=None, **kwargs):
+        calls.append(args[1:3])
+        while not gate.wait(0.05):
+            progress(0.0, "held")
+        return real(*args, progress=progress, **kwargs)
+    runner().forget(lambda key: key[0] == "patching")
+    monkeypatch.setattr(section, "activation_patching", slow)
+    yield gate, calls
+    gate.set()
+
+
+def _progress_texts(at) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]
+
+
+def test_the_pair_draws_at_once_and_the_maps_fill_in(held):
+    gate, _ = held
+    at = open_page("patching", settle=False)
+    assert not at.exception and not at.get("plotly_chart") and not at.warning
+    assert at.text_input(key=widget_key("corrupted")).value == CAPITALS.corrupted     # the pair is there at once
+    label = T["running"].format(cells=30 * (3 * 12 + 9))                           # SmolLM2: 30 layers, 9 heads
+    assert any(text.startswith(label) for text in _progress_texts(at)), _progress_texts(at)
+    assert "patching.maps" in pending_jobs(at)
+    gate.set()
+    settle_jobs(at)
+    at.run()                                                              # what the progress line does once done
+    assert not at.exception and len(at.get("plotly_chart")) == 5 and not _progress_texts(at)
+
+
+def test_a_changed_pair_a_bad_pair_or_another_page_lets_go(held):
+    at = open_page("patching", settle=False)
+    first = pending_jobs(at)["patching.maps"]
+    at.selectbox(key="patching_pair").set_value(2).run()                  # another pair: the first is let go
+    second = pending_jobs(at)["patching.maps"]
+    assert not at.exception and runner().poll(first) is None and second != first
+    at.text_input(key=widget_key("corrupted")).input("Mary").run()        # a bad pair: worded, nothing computed
+    assert not at.exception and runner().poll(second) is None and not pending_jobs(at)
+    assert "tokens" in at.warning[0].value
+    at.selectbox(key="patching_pair").set_value(0).run()
+    third = pending_jobs(at)["patching.maps"]
+    at.switch_page("pages/tokens.py").run()                               # another page: let go
+    assert not at.exception and runner().poll(third) is None
+
+
+def test_a_room_on_one_pair_is_one_computation(held):
+    gate, calls = held
+    started = runner().started
+    room = [open_page("patching", settle=False) for _ in range(30)]
+    assert len({pending_jobs(at)["patching.maps"] for at in room}) == 1
+    gate.set()
+    for at in room[:3]:
+        settle_jobs(at).run()
+        assert not at.exception and len(at.get("plotly_chart")) == 5
+    assert len(calls) == 1 and runner().started == started + 1

@@ -1,6 +1,7 @@
 """Where is the answer decided? page glue: the pair to patch (a ready pair or typed), the four maps
-computed behind a progress bar (one computation per pair for the whole room), a bad pair worded in
-the page's language, and the cell to run again (clicked on a map or picked).
+computed behind the page (a background job with a progress line: one computation per pair for the
+whole room), a bad pair worded in the page's language, and the cell to run again (clicked on a map
+or picked).
 
 Numbers come from ``explainer.analysis.patching``; words from ``text/<lang>/patching.toml``; URL
 values (``clean``, ``corrupted``, ``site``, ``cell``) go through ``explainer.ui.frame.state``.
@@ -12,16 +13,17 @@ from typing import Any, Mapping
 import streamlit as st
 
 from explainer import tokens
-from explainer.analysis.patching import MAX_TOKENS, SITES, PatchingError, PatchingResult, activation_patching
+from explainer.analysis.patching import SITES, PatchingError, PatchingResult, activation_patching, check_pair
 from explainer.analysis.patching_pairs import ready_pairs
 from explainer.budget import TooLarge
 from explainer.models import LoadedModel
-from explainer.tracing import tokenize
 from explainer.ui.frame import binding, params, state
+from explainer.ui.frame.background import behind, let_go
 from explainer.view import View
 from explainer.words.patching import pair_problem
 
 CUSTOM = -1
+SLOT = "patching.maps"        # the maps' background job (explainer.ui.frame.background)
 
 
 def pair_choice(model: LoadedModel, view: View) -> tuple[str, str]:
@@ -55,27 +57,35 @@ def pair_choice(model: LoadedModel, view: View) -> tuple[str, str]:
 
 
 def patching_maps(model: LoadedModel, clean: str, corrupted: str, view: View) -> dict[str, PatchingResult] | None:
-    """Every site's map of the pair, behind a progress bar (the room shares one computation per pair);
-    a pair that cannot be patched is explained on the page and gives None."""
+    """Every site's map of the pair, computed behind the page (a background job: one computation per
+    pair for the whole room, let go when the pair changes or the page is left); None until it is
+    ready, or when the pair cannot be patched (worded on the page)."""
     t = view.t
-    try:                                                      # the count of cells, for the label only
-        n = len(tokenize(model, clean, 4 * MAX_TOKENS)[0])
-    except (ValueError, TypeError):
-        n = 0
-    label = t["running"].format(cells=model.n_layers * (3 * n + model.n_heads))
-    bar = st.progress(0.0, text=label)
     try:
-        return activation_patching(model, clean, corrupted, "all",
-                                   progress=lambda f, _msg: bar.progress(min(max(f, 0.0), 1.0), text=label))
-    except PatchingError as err:
+        clean_ids, _ = check_pair(model, clean, corrupted)    # at once: nothing is computed for a bad pair
+    except (PatchingError, TypeError) as err:
+        let_go(SLOT)
+        _explain(err, view)
+        return None
+    key = ("patching", model.name, str(model.device), clean, corrupted)
+    label = t["running"].format(cells=model.n_layers * (3 * len(clean_ids) + model.n_heads))
+    status = behind(SLOT, key, lambda progress: activation_patching(model, clean, corrupted, "all", progress=progress),
+                    label, view.common)
+    if status.state == "failed":
+        _explain(status.error, view)
+    return status.result
+
+
+def _explain(err: BaseException | None, view: View) -> None:
+    """Why the pair gives no maps, in the page's language."""
+    if isinstance(err, PatchingError):
         st.warning(pair_problem(err, view))
-    except TooLarge as err:
+    elif isinstance(err, TooLarge):
         st.warning(view.common["too_large"].format(error=err))
-    except ValueError as err:                                  # an answer typed in a link, a bad site
-        st.warning(t["error_other"].format(error=tokens.markdown_text(str(err))))
-    finally:
-        bar.empty()
-    return None
+    elif isinstance(err, (ValueError, TypeError)):           # an answer typed in a link, a bad site
+        st.warning(view.t["error_other"].format(error=tokens.markdown_text(str(err))))
+    else:
+        st.warning(view.common["jobs_failed"].format(error=tokens.markdown_text(str(err))))
 
 
 def picked_cell(results: dict[str, PatchingResult], view: View) -> tuple[str, int, int]:
