@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from explainer.arch import RotaryInfo
+from explainer.devices import host, on_device
+from explainer.token_text import TokenText
 
 if TYPE_CHECKING:
     from explainer.models import LoadedModel
@@ -39,9 +41,9 @@ def metadata(trace: "Trace") -> dict:
 
 def write(trace: "Trace", path: str | Path | BinaryIO) -> str | Path | BinaryIO:
     """Write ``trace`` to ``path`` (a file name or a binary file object)."""
-    arrays = {"residual": trace._residual.numpy(), "last_logits": trace._last_logits.numpy(),
-              "token_ids": trace.token_ids.numpy()}
-    arrays.update({f"summary_{k}": v.numpy() for k, v in (trace._summary or {}).items()})
+    arrays = {"residual": host(trace._residual).numpy(), "last_logits": host(trace._last_logits).numpy(),
+              "token_ids": host(trace.token_ids).numpy()}
+    arrays.update({f"summary_{k}": host(v).numpy() for k, v in (trace._summary or {}).items()})
     for i, rot in enumerate(trace.rotaries):
         arrays[f"rotary_inv_freq_{i}"] = rot.inv_freq.numpy()
     arrays["metadata"] = np.frombuffer(json.dumps(metadata(trace)).encode("utf-8"), dtype=np.uint8)
@@ -54,24 +56,27 @@ def write(trace: "Trace", path: str | Path | BinaryIO) -> str | Path | BinaryIO:
 
 
 def read(cls: type, path: str | Path | BinaryIO, model: "LoadedModel | None" = None) -> "Trace":
-    """Read a trace written by :func:`write` (pickle is never allowed)."""
+    """Read a trace written by :func:`write` (pickle is never allowed). With ``model`` its tensors go to
+    that model's device (where everything recomputed from them is computed); without, they stay on the CPU."""
     source = path if hasattr(path, "read") else Path(path)
     with np.load(source, allow_pickle=False) as data:
         meta = json.loads(bytes(data["metadata"]).decode("utf-8"))
         if meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"Unsupported trace file format {meta.get('format')!r}; trace the text again.")
         arrays = {name: torch.from_numpy(data[name].copy()) for name in data.files if name != "metadata"}
+    device = torch.device("cpu") if model is None else model.device
     rotaries = tuple(RotaryInfo(r["theta"], r["head_dim"], arrays[f"rotary_inv_freq_{i}"], tuple(r["layers"]))
                      for i, r in enumerate(meta["rotaries"]))
     return cls(
         model_name=meta["model_name"], text=meta["text"], token_ids=arrays["token_ids"],
-        tokens=tuple(meta["tokens"]), token_bytes=tuple(bytes.fromhex(b) for b in meta["token_bytes"]),
+        _text=TokenText((), pieces=[bytes.fromhex(b) for b in meta["token_bytes"]], labels=meta["tokens"]),
         truncated=meta["truncated"], arch=meta["arch"], n_layers=meta["n_layers"],
         n_heads=meta["n_heads"], d_model=meta["d_model"], d_mlp=meta["d_mlp"],
         vocab_size=meta["vocab_size"], precision=meta["precision"],
         rotary=rotaries[0] if rotaries else None, rotaries=rotaries, windows=tuple(meta["windows"]),
         ablated_heads=frozenset(tuple(x) for x in meta["ablated_heads"]),
         ablated_mlps=frozenset(meta["ablated_mlps"]),
-        _residual=arrays["residual"], _last_logits=arrays["last_logits"], _model=model,
-        _summary={k.removeprefix("summary_"): v for k, v in arrays.items() if k.startswith("summary_")},
+        _residual=on_device(arrays["residual"], device), _last_logits=on_device(arrays["last_logits"], device),
+        _model=model, _summary=on_device({k.removeprefix("summary_"): v for k, v in arrays.items()
+                                          if k.startswith("summary_")}, device),
     )

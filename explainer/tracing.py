@@ -21,14 +21,16 @@ from dataclasses import dataclass, field
 import torch
 
 from explainer.arch import layer_types, rope_theta, sliding_window, unembed
-from explainer.budget import TooLarge, budget_bytes, check_fits, human
+from explainer.budget import TooLarge, budget_bytes, check_fits, human, most_that_fit
 from explainer.capture import Ablation, Progress, hooked, owned
+from explainer.devices import to_device
 from explainer.models import LoadedModel
-from explainer.tokens import legible, token_bytes
+from explainer.token_text import TokenText
 from explainer.trace import RotaryInfo, Trace
 
 DEFAULT_MAX_TOKENS = 1024
-MAX_TRACE_TOKENS = 8192           # the longest text any model is traced on (SmolLM2's whole context)
+MAX_TRACE_TOKENS = 32_768         # the longest text any model is traced on (Gemma 3's whole context);
+                                  # below it, each model's own context and the memory budget decide
 MAX_BATCH_TOKENS = 4096           # padded tokens in one batch of concurrent traces
 MAX_BATCH = 32
 
@@ -85,15 +87,21 @@ def trace(
     ids, truncated = tokenize(model, text, max_tokens)
     ablation = (frozenset((int(l), int(h)) for l, h in ablate_heads), frozenset(int(l) for l in ablate_mlps))
     _check_ablation(model, *ablation)
-    need = estimate_bytes(model, len(ids))
-    if need > budget_bytes():
-        raise TooLarge(f"Tracing {len(ids):,} tokens would need about {human(need)}, more than the "
-                       f"{human(budget_bytes())} this server allows for one request. Lower the longest "
-                       "text (in tokens) or shorten the text.")
-    with model.tokenizer_lock:
-        pieces = token_bytes(model.tokenizer, ids)
-    request = _Request(text, ids, pieces, truncated, ablation, threading.get_ident(), progress)
+    check_trace_fits(model, len(ids))
+    request = _Request(text, ids, truncated, ablation, threading.get_ident(), progress)
     return _batcher(model).submit(model, request)
+
+
+def check_trace_fits(model: LoadedModel, n_tokens: int) -> None:
+    """Raise :class:`TooLarge` (saying how many tokens would fit) when tracing ``n_tokens`` would
+    exceed the memory budget of the model's device (its GPU's free memory; the host's on a CPU)."""
+    need, limit = estimate_bytes(model, n_tokens), budget_bytes(model.device)
+    if need <= limit:
+        return
+    fits = most_that_fit(lambda n: estimate_bytes(model, n), limit, n_tokens)
+    raise TooLarge(f"Tracing {n_tokens:,} tokens would need about {human(need)}, more than the "
+                   f"{human(limit)} this server allows for one request; up to {fits:,} tokens fit. Lower the "
+                   "longest text (in tokens) or shorten the text.", need, limit, n_tokens, fits)
 
 
 def trace_many(model: LoadedModel, texts: list[str], max_tokens: int = DEFAULT_MAX_TOKENS) -> list[Trace]:
@@ -101,10 +109,9 @@ def trace_many(model: LoadedModel, texts: list[str], max_tokens: int = DEFAULT_M
     requests = []
     for text in texts:
         ids, truncated = tokenize(model, text, max_tokens)
-        with model.tokenizer_lock:
-            pieces = token_bytes(model.tokenizer, ids)
-        requests.append(_Request(text, ids, pieces, truncated, (frozenset(), frozenset()), threading.get_ident()))
-    check_fits(estimate_bytes(model, max(len(r.ids) for r in requests), len(requests)), "this batch of traces")
+        requests.append(_Request(text, ids, truncated, (frozenset(), frozenset()), threading.get_ident()))
+    check_fits(estimate_bytes(model, max(len(r.ids) for r in requests), len(requests)), "this batch of traces",
+               model.device)
     with model.lock:
         _run_batch(model, requests)
     return [r.outcome() for r in requests]
@@ -127,7 +134,6 @@ def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> No
 class _Request:
     text: str
     ids: list[int]
-    pieces: list[bytes]
     truncated: bool
     ablation: Ablation
     owner: int                                  # the thread that asked
@@ -173,12 +179,13 @@ class _Batcher:
                 return []
             first = self._pending[0]
             batch, longest = [first], len(first.ids)
+            limit = budget_bytes(model.device) if len(self._pending) > 1 else 0
             for req in self._pending[1:]:
                 if req.ablation != first.ablation or len(batch) >= MAX_BATCH:
                     continue
                 width = max(longest, len(req.ids))
                 if width * (len(batch) + 1) > MAX_BATCH_TOKENS or \
-                        estimate_bytes(model, width, len(batch) + 1) > budget_bytes():
+                        estimate_bytes(model, width, len(batch) + 1) > limit:
                     continue
                 batch.append(req)
                 longest = width
@@ -227,7 +234,9 @@ def _forward(model: LoadedModel, batch: list[_Request]) -> list[Trace]:
     me = threading.get_ident()
     progress = next((r.progress for r in batch if r.progress is not None and r.owner == me), None)
     with hooked(model, [len(r.ids) for r in batch], batch[0].ablation, progress) as rec, torch.inference_mode():
-        out = model.hf_model(input_ids=input_ids.to(model.device), use_cache=False, logits_to_keep=1)
+        # On a GPU nothing below waits for it: the ids go from pinned memory, every capture is a
+        # device-side copy, and the trace comes back while its kernels may still be running.
+        out = model.hf_model(input_ids=to_device(input_ids, model.device), use_cache=False, logits_to_keep=1)
         logits = out.logits[:, -1].float()                      # (B, V) at the last (padded) position
         del out
     if not rec.complete():
@@ -255,13 +264,14 @@ def _pad_id(model: LoadedModel) -> int:
 
 def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logits: torch.Tensor,
            summary: dict[str, torch.Tensor]) -> Trace:
-    rotaries = rotary_infos(model)
+    """The Trace of one request: its tensors stay on the model's device; its token labels are made
+    when first asked for (:class:`explainer.token_text.TokenText`), not on the forward's path."""
+    facts = _facts(model)
     return Trace(
         model_name=model.name,
         text=req.text,
         token_ids=torch.tensor(req.ids, dtype=torch.long),
-        tokens=tuple(legible(p) for p in req.pieces),
-        token_bytes=tuple(req.pieces),
+        _text=TokenText(req.ids, model),
         truncated=req.truncated,
         arch=model.arch.family,
         n_layers=model.n_layers,
@@ -270,20 +280,39 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
         d_mlp=model.d_mlp,
         vocab_size=model.vocab_size,
         precision="float32",
-        rotary=rotaries[0] if rotaries else None,
-        rotaries=rotaries,
-        windows=_windows(model),
+        rotary=facts.rotaries[0] if facts.rotaries else None,
+        rotaries=facts.rotaries,
+        windows=facts.windows,
         ablated_heads=req.ablation[0],
         ablated_mlps=req.ablation[1],
-        _residual=owned(residual),                              # (n+1, T, d)
+        _residual=owned(residual),                              # (n+1, T, d) on the model's device
         _last_logits=owned(last_logits),                        # (V,)
         _summary=summary,
         _model=model,
     )
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What every trace of one model repeats, read from the model once."""
+
+    windows: tuple[int | None, ...]
+    rotaries: tuple[RotaryInfo, ...]
+
+
+_facts_of: "weakref.WeakKeyDictionary[LoadedModel, _Facts]" = weakref.WeakKeyDictionary()
+
+
+def _facts(model: LoadedModel) -> _Facts:
+    found = _facts_of.get(model)
+    if found is None:
+        windows = tuple(sliding_window(model.hf_model, model.arch, l) for l in range(model.n_layers))
+        found = _facts_of[model] = _Facts(windows, rotary_infos(model))
+    return found
+
+
 def _windows(model: LoadedModel) -> tuple[int | None, ...]:
-    return tuple(sliding_window(model.hf_model, model.arch, l) for l in range(model.n_layers))
+    return _facts(model).windows
 
 
 def rotary_infos(model: LoadedModel) -> tuple[RotaryInfo, ...]:
