@@ -28,6 +28,7 @@ DEFAULT_NAME = "smollm2-135m"
 MULTILINGUAL_NAME = "gemma-3-270m"
 EMBEDDED_NAMES = tuple(embedded.EMBEDDED)
 RANDOM_GPT2 = "random-gpt2"
+RANDOM_GPT2_CONTEXT = 1024
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -182,7 +183,7 @@ def random_gpt2(vocab_size: int = 49152, seed: int = 0) -> nn.Module:
     """A GPT-2-architecture model with random weights: the "untrained model" to compare against."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    config = GPT2Config(vocab_size=vocab_size, n_positions=1024, n_embd=128, n_layer=4, n_head=4,
+    config = GPT2Config(vocab_size=vocab_size, n_positions=RANDOM_GPT2_CONTEXT, n_embd=128, n_layer=4, n_head=4,
                         bos_token_id=1, eos_token_id=2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -319,3 +320,21 @@ def _load_pretrained(source: str, use_safetensors: bool | None, local_only: bool
 def _short(err: BaseException, limit: int = 300) -> str:
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def context_length_of(name: str | None) -> int | None:
+    """A model's whole context in tokens, told from its name without loading it: an embedded model's,
+    random GPT-2's, a folder's ``config.json``; None when it cannot be told (a hub id)."""
+    name = (str(name).strip() if name else "") or DEFAULT_NAME
+    name = DEFAULT_NAME if name == "default" else name
+    if name in embedded.EMBEDDED:
+        return embedded.EMBEDDED[name].context
+    if name == RANDOM_GPT2:
+        return RANDOM_GPT2_CONTEXT
+    try:
+        config = json.loads((Path(name).expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = config.get("text_config", config) if isinstance(config, dict) else {}
+    found = config.get("max_position_embeddings") or config.get("n_positions")
+    return int(found) if isinstance(found, int) and found > 0 else None

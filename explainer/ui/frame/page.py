@@ -11,7 +11,7 @@ from typing import Mapping
 
 import streamlit as st
 
-from explainer.budget import TooLarge
+from explainer.budget import TooLarge, human
 from explainer.models import DEFAULT_NAME, LoadedModel, ModelLoadError
 from explainer.trace import Trace
 from explainer.ui.frame import binding, run, shared, state
@@ -99,7 +99,9 @@ def page_context(page: str) -> PageContext:
             tr = shared.get_trace(model, prompt, int(state.get("max_tokens")), progress_text=common["tracing_long"])
     except TooLarge as err:
         st.title(t["title"])
-        st.warning(common["too_large"].format(error=err))
+        said = err if err.fits is None else common["too_large_tokens"].format(   # a trace: how many tokens fit
+            n=f"{err.tokens:,}", need=human(err.need), limit=human(err.limit), fits=f"{err.fits:,}")
+        st.warning(common["too_large"].format(error=said))
         st.stop()
     except (ValueError, TypeError) as err:
         st.title(t["title"])
