@@ -21,6 +21,7 @@ from torch import nn
 
 from explainer import embedded
 from explainer.arch import Architecture, UnsupportedArchitecture, architecture_for, check_structure
+from explainer.devices import normalized
 
 Progress = Callable[[float, str], None]
 
@@ -150,7 +151,7 @@ def wrap(hf_model: nn.Module, tokenizer: Any, name: str, device: torch.device | 
         raise ModelLoadError(str(err)) from err
     check_structure(arch, hf_model)
     _fastest_attention(hf_model)
-    device = torch.device(device)
+    device = normalized(device)                   # with its index (cuda:0), as its tensors report it
     hf_model = hf_model.to(device=device, dtype=torch.float32).eval().requires_grad_(False)
     n_heads = cfg.num_attention_heads
     d_model = cfg.hidden_size
