@@ -10,6 +10,7 @@ fires), so those views never recompute the blocks.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from collections.abc import Iterator
 from typing import Any, Callable
@@ -34,12 +35,15 @@ class Recorder:
         self.owner = owner
         self.n_layers = model.n_layers
         self.lengths = lengths
+        self.valid: torch.Tensor | None = None   # (B, T) bool on the device: real tokens (a replayed pass)
+        self.logits: torch.Tensor | None = None  # (B, V) the model's own, at the last (padded) position
         B, T, n, dev = len(lengths), max(lengths), model.n_layers, model.device
         self.residual = torch.empty(n + 1, B, T, model.d_model, device=dev)    # (n+1, B, T, d)
         self.attn_norms = torch.empty(n, B, T, device=dev)                     # |what attention adds|
         self.mlp_norms = torch.empty(n, B, T, device=dev)                      # |what the MLP adds|
         self.mlp_peak = torch.empty(n, B, model.d_mlp, device=dev)             # signed act at max |act|
         self.mlp_peak_pos = torch.empty(n, B, model.d_mlp, dtype=torch.long, device=dev)
+        self._largest = torch.empty(B, model.d_mlp, device=dev)                # max |act|, reused every layer
         self.got: set[tuple[str, int]] = set()
 
     def mine(self) -> bool:
@@ -53,7 +57,7 @@ class Recorder:
         self.got.add(("residual", i))
 
     def put_norms(self, name: str, i: int, added: torch.Tensor) -> None:
-        getattr(self, name)[i].copy_(torch.linalg.vector_norm(added.float(), dim=-1))   # (B, T)
+        torch.linalg.vector_norm(added.float(), dim=-1, out=getattr(self, name)[i])      # (B, T), written in place
         self.got.add((name, i))
 
     def put_mlp_peaks(self, i: int, act: torch.Tensor) -> None:
@@ -62,23 +66,35 @@ class Recorder:
         ``max`` gives the first position of the largest value, as ``argmax`` does, and is several
         times faster on a CPU for short texts. Prompts of one length (one prompt alone) take one call.
         """
-        if min(self.lengths) == act.shape[1]:
+        if self.valid is not None:                                          # lengths known on the device only
+            self._peaks(i, slice(None), act, self.valid)
+        elif min(self.lengths) == act.shape[1]:
             self._peaks(i, slice(None), act)                                     # (B, T, d_mlp) at once
         else:
             for b, n in enumerate(self.lengths):
                 self._peaks(i, slice(b, b + 1), act[b:b + 1, :n])
         self.got.add(("mlp_peak", i))
 
-    def _peaks(self, i: int, prompts: slice, act: torch.Tensor) -> None:
-        where = act.abs().max(dim=1).indices                                     # (b, d_mlp)
-        self.mlp_peak_pos[i, prompts] = where
-        self.mlp_peak[i, prompts] = act.gather(1, where[:, None])[:, 0]          # (b, d_mlp) signed
+    def _peaks(self, i: int, prompts: slice, act: torch.Tensor, valid: torch.Tensor | None = None) -> None:
+        where = self.mlp_peak_pos[i, prompts]                                    # (b, d_mlp), written in place
+        size = act.abs() if valid is None else act.abs().masked_fill_(~valid[:, :, None], -1.0)   # padding never wins
+        torch.max(size, dim=1, out=(self._largest[prompts], where))              # first position of max |act|
+        torch.gather(act, 1, where[:, None], out=self.mlp_peak[i, prompts][:, None])   # (b, 1, d_mlp) signed
 
     def complete(self) -> bool:
         n = self.n_layers
         need = {("residual", i) for i in range(n + 1)}
         need |= {(k, i) for k in ("attn_norms", "mlp_norms", "mlp_peak") for i in range(n)}
         return need <= self.got
+
+    def snapshot(self, lengths: list[int]) -> "Recorder":
+        """A copy holding its own buffers (the first ``len(lengths)`` prompts), for a replayed pass whose
+        buffers the next replay overwrites."""
+        out = copy.copy(self)
+        out.lengths, B = list(lengths), len(lengths)
+        for name in ("residual", "attn_norms", "mlp_norms", "mlp_peak", "mlp_peak_pos"):
+            setattr(out, name, getattr(self, name)[:, :B].clone())
+        return out
 
     def summary(self, b: int) -> dict[str, torch.Tensor]:
         n = self.lengths[b]
@@ -92,10 +108,11 @@ def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
 
 @contextlib.contextmanager
 def hooked(model: LoadedModel, lengths: list[int], ablation: Ablation,
-            progress: Progress | None) -> Iterator[Recorder]:
-    """Register capture (and ablation) hooks; always remove them, even if the forward raises."""
+           progress: Progress | None, recorder: Recorder | None = None) -> Iterator[Recorder]:
+    """Register capture (and ablation) hooks; always remove them, even if the forward raises.
+    ``recorder``: fill this one (a captured graph's static buffers) instead of a new one."""
     arch, hf = model.arch, model.hf_model
-    rec = Recorder(model, lengths, threading.get_ident())
+    rec = recorder or Recorder(model, lengths, threading.get_ident())
     heads, mlps = ablation
     handles: list[Any] = []
 

@@ -22,7 +22,8 @@ import torch
 
 from explainer.arch import layer_types, rope_theta, sliding_window, unembed
 from explainer.budget import TooLarge, budget_bytes, check_fits, human, most_that_fit
-from explainer.capture import Ablation, Progress, hooked, owned
+from explainer import graphs
+from explainer.capture import Ablation, Progress, Recorder, hooked, owned
 from explainer.devices import to_device
 from explainer.models import LoadedModel
 from explainer.token_text import TokenText
@@ -231,24 +232,32 @@ def _forward(model: LoadedModel, batch: list[_Request]) -> list[Trace]:
     input_ids = torch.full((B, T), pad, dtype=torch.long)
     for b, req in enumerate(batch):
         input_ids[b, :len(req.ids)] = torch.tensor(req.ids)
-    me = threading.get_ident()
-    progress = next((r.progress for r in batch if r.progress is not None and r.owner == me), None)
-    with hooked(model, [len(r.ids) for r in batch], batch[0].ablation, progress) as rec, torch.inference_mode():
-        # On a GPU nothing below waits for it: the ids go from pinned memory, every capture is a
-        # device-side copy, and the trace comes back while its kernels may still be running.
-        out = model.hf_model(input_ids=to_device(input_ids, model.device), use_cache=False, logits_to_keep=1)
-        logits = out.logits[:, -1].float()                      # (B, V) at the last (padded) position
-        del out
+    lengths = [len(r.ids) for r in batch]
+    replayed = graphs.run(model, input_ids, lengths, pad) if graphs.wanted(model, lengths, batch[0].ablation) else None
+    rec = replayed or _pass(model, batch, input_ids)
     if not rec.complete():
         raise RuntimeError("A stage of the forward pass was not captured; the model's structure "
                            "does not match its architecture description.")
-    if B > 1:                                                   # each prompt's own last position
+    logits = rec.logits if replayed is None else None
+    if B > 1 or replayed is not None:                           # each prompt's own last position
         with torch.inference_mode():
             norm = model.arch.final_norm(model.hf_model)
             last = torch.stack([rec.residual[-1, b, len(r.ids) - 1] for b, r in enumerate(batch)])  # (B, d)
             logits = unembed(model.hf_model, norm(last)).float()                                    # (B, V)
     return [_build(model, req, rec.residual[:, b, :len(req.ids)], logits[b], rec.summary(b))
             for b, req in enumerate(batch)]
+
+
+def _pass(model: LoadedModel, batch: list[_Request], input_ids: torch.Tensor) -> Recorder:
+    """The hooked forward pass of ``input_ids`` (B, T); the Recorder also holds the last position's logits."""
+    me = threading.get_ident()
+    progress = next((r.progress for r in batch if r.progress is not None and r.owner == me), None)
+    with hooked(model, [len(r.ids) for r in batch], batch[0].ablation, progress) as rec, torch.inference_mode():
+        # On a GPU nothing below waits for it: the ids go from pinned memory, every capture is a
+        # device-side copy, and the trace comes back while its kernels may still be running.
+        out = model.hf_model(input_ids=to_device(input_ids, model.device), use_cache=False, logits_to_keep=1)
+        rec.logits = out.logits[:, -1].float()                  # (B, V) at the last (padded) position
+    return rec
 
 
 def _pad_id(model: LoadedModel) -> int:
@@ -266,7 +275,7 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
            summary: dict[str, torch.Tensor]) -> Trace:
     """The Trace of one request: its tensors stay on the model's device; its token labels are made
     when first asked for (:class:`explainer.token_text.TokenText`), not on the forward's path."""
-    facts = _facts(model)
+    windows, rotaries = _facts(model)
     return Trace(
         model_name=model.name,
         text=req.text,
@@ -280,9 +289,9 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
         d_mlp=model.d_mlp,
         vocab_size=model.vocab_size,
         precision="float32",
-        rotary=facts.rotaries[0] if facts.rotaries else None,
-        rotaries=facts.rotaries,
-        windows=facts.windows,
+        rotary=rotaries[0] if rotaries else None,
+        rotaries=rotaries,
+        windows=windows,
         ablated_heads=req.ablation[0],
         ablated_mlps=req.ablation[1],
         _residual=owned(residual),                              # (n+1, T, d) on the model's device
@@ -292,27 +301,19 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
     )
 
 
-@dataclass(frozen=True)
-class _Facts:
-    """What every trace of one model repeats, read from the model once."""
-
-    windows: tuple[int | None, ...]
-    rotaries: tuple[RotaryInfo, ...]
+_facts_of: "weakref.WeakKeyDictionary[LoadedModel, tuple]" = weakref.WeakKeyDictionary()
 
 
-_facts_of: "weakref.WeakKeyDictionary[LoadedModel, _Facts]" = weakref.WeakKeyDictionary()
-
-
-def _facts(model: LoadedModel) -> _Facts:
-    found = _facts_of.get(model)
-    if found is None:
-        windows = tuple(sliding_window(model.hf_model, model.arch, l) for l in range(model.n_layers))
-        found = _facts_of[model] = _Facts(windows, rotary_infos(model))
-    return found
+def _facts(model: LoadedModel) -> tuple[tuple[int | None, ...], tuple[RotaryInfo, ...]]:
+    """(windows, rotary bases): what every trace of one model repeats, read from the model once."""
+    if model not in _facts_of:
+        _facts_of[model] = (tuple(sliding_window(model.hf_model, model.arch, l) for l in range(model.n_layers)),
+                            rotary_infos(model))
+    return _facts_of[model]
 
 
 def _windows(model: LoadedModel) -> tuple[int | None, ...]:
-    return _facts(model).windows
+    return _facts(model)[0]
 
 
 def rotary_infos(model: LoadedModel) -> tuple[RotaryInfo, ...]:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 import explainer
+from explainer import graphs
 from explainer.bench.rows import Row, median, timed
 from explainer.budget import TooLarge
 from explainer.devices import synchronize
@@ -172,6 +173,7 @@ def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
             trace_s.append(timed(lambda: traced(model, text, size))[0])
             last.append(timed(lambda: plain_forward(model, x, last_only=True))[0])
         p, t, q = median(plain), median(trace_s), median(last)
+        graphed = _graphed(model, text, size, x) if device == "cuda" and not ctx.quick else []
         rows += [
             Row(1, f"{tag}plain sdpa forward, {len(ids)} tokens (median of {len(plain)})", p, "s"),
             Row(1, f"{tag}trace(), text in → Trace out, {len(ids)} tokens (median)", t, "s"),
@@ -179,8 +181,32 @@ def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
                 None if ctx.quick else target),
             Row(1, f"{tag}trace() ÷ plain sdpa forward with the last position's logits only, {len(ids)} tokens",
                 t / q, "×", note=f"{q:.3f} s; the trace's own pass computes only those (the rest on demand)"),
-        ]
+        ] + [Row(1, f"{tag}trace() replayed as a CUDA graph ({graphs.OPTION}=1, off by default) ÷ plain sdpa "
+                    f"forward, {len(ids)} tokens", g / p, "×", note=f"{g:.4f} s; logits {err:.1e} from the usual trace")
+             for g, err in graphed]
     return rows
+
+
+def _graphed(model: LoadedModel, text: str, size: int, x: torch.Tensor) -> list[tuple[float, float]]:
+    """[(median seconds, largest relative logit difference)] of traces with CUDA graphs on, interleaved
+    with plain forwards; [] past the lengths graphs serve."""
+    if size > graphs.LENGTHS[-1]:
+        return []
+    import os
+    before = os.environ.pop(graphs.OPTION, None)
+    usual = traced(model, text, size).next_token_logits
+    os.environ[graphs.OPTION] = "1"
+    try:
+        got = traced(model, text, size).next_token_logits                # captured, then replayed below
+        times = []
+        for _ in range(_repeats(size, False)):
+            plain_forward(model, x)
+            times.append(timed(lambda: traced(model, text, size))[0])
+    finally:
+        os.environ.pop(graphs.OPTION, None)
+        if before is not None:
+            os.environ[graphs.OPTION] = before
+    return [(median(times), float((got - usual).abs().max() / usual.abs().max()))]
 
 
 class PeakRSS:

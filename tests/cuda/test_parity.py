@@ -81,3 +81,15 @@ def test_concurrent_traces_on_the_gpu_equal_each_traced_alone(pair):
     for a, b in zip(together, alone):
         same(a.next_token_logits.cpu(), b.next_token_logits.cpu(), "logits", RTOL, ATOL)
         same(a.residual.cpu(), b.residual.cpu(), "residual", RTOL, ATOL)
+
+
+def test_a_pass_replayed_as_a_cuda_graph_equals_the_usual_one(pair, monkeypatch):
+    from explainer import graphs
+    _, _, gpu, gt = pair
+    monkeypatch.setenv(graphs.OPTION, "1")
+    for _ in range(2):                                          # captured, then replayed
+        got = explainer.trace(gpu, TEXT)
+        same(got.next_token_logits.cpu(), gt.next_token_logits.cpu(), "logits", RTOL, ATOL)
+        same(got.residual.cpu(), gt.residual.cpu(), "residual", RTOL, ATOL)
+        same(got.mlp_peaks()[0].cpu(), gt.mlp_peaks()[0].cpu(), "MLP peaks", RTOL, ATOL)
+    assert graphs._graphs[gpu], "no graph was captured"
