@@ -17,10 +17,13 @@ from typing import Any, Callable
 
 import torch
 
+from explainer.devices import to_device
 from explainer.models import LoadedModel
 
 Progress = Callable[[float, str], None]
 Ablation = tuple[frozenset, frozenset]
+BATCHED_TOKENS = 4096             # on a GPU, passes of at most this many (padded) tokens reduce at the end
+BATCHED_ON = ("cuda",)            # device types where captures are batched (tests add the CPU)
 
 
 class Recorder:
@@ -28,7 +31,10 @@ class Recorder:
     of one thread. ``lengths`` are the prompts' real lengths (the rest of each row is padding).
 
     Everything is written on the model's device with device-side copies and reductions: no hook
-    reads a value back to the host, so on a GPU the pass runs without a synchronisation.
+    reads a value back to the host, so on a GPU the pass runs without a synchronisation. On a GPU a
+    pass of up to :data:`BATCHED_TOKENS` tokens is *batched*: the hooks only keep each block's
+    tensors and :meth:`finish` reduces them all at once after the pass (a handful of kernels instead
+    of six per block; a launch-bound GPU pays per kernel), at the cost of holding them meanwhile.
     """
 
     def __init__(self, model: LoadedModel, lengths: list[int], owner: int) -> None:
@@ -43,7 +49,10 @@ class Recorder:
         self.mlp_norms = torch.empty(n, B, T, device=dev)                      # |what the MLP adds|
         self.mlp_peak = torch.empty(n, B, model.d_mlp, device=dev)             # signed act at max |act|
         self.mlp_peak_pos = torch.empty(n, B, model.d_mlp, dtype=torch.long, device=dev)
-        self._largest = torch.empty(B, model.d_mlp, device=dev)                # max |act|, reused every layer
+        self.batched = dev.type in BATCHED_ON and B * T <= BATCHED_TOKENS
+        self._largest = torch.empty((n,) * self.batched + (B, model.d_mlp), device=dev)   # max |act|, scratch
+        self._kept: dict[str, dict[int, torch.Tensor]] = {k: {} for k in ("residual", "attn_norms", "mlp_norms",
+                                                                         "mlp_peak")}
         self.got: set[tuple[str, int]] = set()
 
     def mine(self) -> bool:
@@ -53,11 +62,17 @@ class Recorder:
         if value.shape != self.residual[i].shape:              # copy_ would broadcast silently
             raise RuntimeError(f"Captured residual has shape {tuple(value.shape)}, "
                                f"expected {tuple(self.residual[i].shape)}.")
-        self.residual[i].copy_(value)
+        if self.batched:
+            self._kept["residual"][i] = value
+        else:
+            self.residual[i].copy_(value)
         self.got.add(("residual", i))
 
     def put_norms(self, name: str, i: int, added: torch.Tensor) -> None:
-        torch.linalg.vector_norm(added.float(), dim=-1, out=getattr(self, name)[i])      # (B, T), written in place
+        if self.batched:
+            self._kept[name][i] = added
+        else:
+            torch.linalg.vector_norm(added.float(), dim=-1, out=getattr(self, name)[i])  # (B, T), written in place
         self.got.add((name, i))
 
     def put_mlp_peaks(self, i: int, act: torch.Tensor) -> None:
@@ -66,7 +81,9 @@ class Recorder:
         ``max`` gives the first position of the largest value, as ``argmax`` does, and is several
         times faster on a CPU for short texts. Prompts of one length (one prompt alone) take one call.
         """
-        if self.valid is not None:                                          # lengths known on the device only
+        if self.batched:
+            self._kept["mlp_peak"][i] = act
+        elif self.valid is not None:                                        # lengths known on the device only
             self._peaks(i, slice(None), act, self.valid)
         elif min(self.lengths) == act.shape[1]:
             self._peaks(i, slice(None), act)                                     # (B, T, d_mlp) at once
@@ -80,6 +97,31 @@ class Recorder:
         size = act.abs() if valid is None else act.abs().masked_fill_(~valid[:, :, None], -1.0)   # padding never wins
         torch.max(size, dim=1, out=(self._largest[prompts], where))              # first position of max |act|
         torch.gather(act, 1, where[:, None], out=self.mlp_peak[i, prompts][:, None])   # (b, 1, d_mlp) signed
+
+    def finish(self) -> None:
+        """After the pass: a batched recorder reduces what its hooks kept, every block at once."""
+        if not self.batched or not self._kept["residual"]:
+            return
+        kept = {k: [v[i] for i in sorted(v)] for k, v in self._kept.items()}
+        self._kept = {k: {} for k in self._kept}
+        with torch.inference_mode():
+            torch.stack(kept["residual"], out=self.residual)                               # (n+1, B, T, d)
+            for name in ("attn_norms", "mlp_norms"):
+                torch.linalg.vector_norm(torch.stack(kept[name]).float(), dim=-1, out=getattr(self, name))  # (n, B, T)
+            acts = torch.stack(kept["mlp_peak"])                                           # (n, B, T, d_mlp)
+            size = acts.abs()
+            valid = self.valid if self.valid is not None else self._real_tokens(acts.device)
+            if valid is not None:
+                size.masked_fill_(~valid[None, :, :, None], -1.0)                          # padding never wins
+            torch.max(size, dim=2, out=(self._largest, self.mlp_peak_pos))                 # (n, B, d_mlp)
+            torch.gather(acts, 2, self.mlp_peak_pos[:, :, None], out=self.mlp_peak[:, :, None])
+
+    def _real_tokens(self, device: torch.device) -> torch.Tensor | None:
+        """(B, T) True on the prompts' real tokens; None when no prompt is padded."""
+        T = max(self.lengths)
+        if min(self.lengths) == T:
+            return None
+        return to_device(torch.arange(T)[None, :] < torch.tensor(self.lengths)[:, None], device)
 
     def complete(self) -> bool:
         n = self.n_layers
@@ -145,6 +187,7 @@ def hooked(model: LoadedModel, lengths: list[int], ablation: Ablation,
             handles.append(arch.mlp_down(block).register_forward_pre_hook(mlp_act(i)))
         handles.append(arch.final_norm(hf).register_forward_pre_hook(block_in(model.n_layers), with_kwargs=True))
         yield rec
+        rec.finish()                                               # after a pass that did not raise
     finally:
         for handle in handles:
             handle.remove()

@@ -23,7 +23,7 @@ import torch
 from explainer.arch import layer_types, rope_theta, sliding_window, unembed
 from explainer.budget import TooLarge, budget_bytes, check_fits, human, most_that_fit
 from explainer import graphs
-from explainer.capture import Ablation, Progress, Recorder, hooked, owned
+from explainer.capture import BATCHED_ON, BATCHED_TOKENS, Ablation, Progress, Recorder, hooked, owned
 from explainer.devices import to_device
 from explainer.models import LoadedModel
 from explainer.token_text import TokenText
@@ -60,14 +60,17 @@ def estimate_bytes(model: LoadedModel, n_tokens: int, batch: int = 1) -> int:
 
     The pass holds a few (T, d) and (T, d_mlp) activations of one block at a time; a layer that
     reads a sliding window needs a (T, T) mask, and attention math that falls back from the
-    fused kernel holds (H, T, T) scores.
+    fused kernel holds (H, T, T) scores. On a GPU a short pass holds every block's captures until
+    it reduces them at once (:class:`explainer.capture.Recorder`).
     """
     T, B = n_tokens, batch
     kept = 4 * B * ((model.n_layers + 1) * T * model.d_model + model.vocab_size)
     block = 4 * B * T * (8 * model.d_model + 4 * model.d_mlp + 3 * model.n_heads * model.head_dim)
     windowed = any(w is not None and w < T for w in _windows(model))
     scores = 4 * B * model.n_heads * T * T if windowed else 0
-    return kept + block + scores + B * T * T
+    batched = model.device.type in BATCHED_ON and B * T <= BATCHED_TOKENS      # captures held, then stacked
+    held = 4 * B * T * model.n_layers * 3 * (model.d_model + model.d_mlp) if batched else 0
+    return kept + block + scores + held + B * T * T
 
 
 def trace(

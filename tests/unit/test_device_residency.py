@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import explainer
+from explainer import capture
 from tests.conftest import FAMILIES, tiny_hf_model
 from tests.device_checks import TEXT, accessors, analyses, on_host, same
 from tests.device_sim import SIM, OnDevice, placement, simulated
@@ -30,8 +31,10 @@ def pair(request, tokenizer):
     return host, explainer.trace(host, TEXT), dev, dev_trace
 
 
-def test_the_pass_reads_nothing_back_that_a_plain_forward_does_not(pair):
+@pytest.mark.parametrize("batched", [False, True])
+def test_the_pass_reads_nothing_back_that_a_plain_forward_does_not(pair, batched, monkeypatch):
     _, _, dev, _ = pair
+    monkeypatch.setattr(capture, "BATCHED_ON", ("cuda", "cpu") if batched else ("cuda",))
     ids = explainer.tokenize(dev, TEXT)[0]
     with placement() as plain:
         with torch.inference_mode():

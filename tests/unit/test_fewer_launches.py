@@ -1,23 +1,30 @@
-"""The traced pass replayed as a graph (``LLM_EXPLAINER_CUDA_GRAPHS=1``, off by default), on the CPU with
-the eager stand-in for capture and replay: right padding to a bucket, MLP peaks over real tokens only,
-each prompt's own last logits, and what a trace keeps copied out of the buffers the next replay reuses.
-Every number equals the same trace made as usual. On a GPU the same path captures a CUDA graph."""
+"""Fewer launches on a GPU, checked on the CPU: every number equals the same trace made as usual.
+
+- Batched captures (on a GPU, passes of up to 4,096 tokens): the hooks keep each block's tensors and
+  the recorder reduces them all at once after the pass; prompts of different lengths in one batch.
+- The traced pass replayed as a graph (``LLM_EXPLAINER_CUDA_GRAPHS=1``, off by default), with the eager
+  stand-in for capture and replay: right padding to a bucket, MLP peaks over real tokens only, each
+  prompt's own last logits, what a trace keeps copied out of the buffers the next replay reuses.
+"""
 from __future__ import annotations
 
 import pytest
 import torch
 
 import explainer
-from explainer import graphs, tracing
+from explainer import capture, graphs, tracing
 
 TEXT = "The cat sat on the mat because the cat was tired, and then the dog sat on the cat."
 NOTHING_OFF = (frozenset(), frozenset())
 
 
-@pytest.fixture
-def replay(monkeypatch):
-    """Call it to switch graphs on (the CPU standing in for a GPU); traces made before are the usual ones."""
+@pytest.fixture(params=["per block", "batched"])
+def replay(request, monkeypatch):
+    """Call it to switch graphs on (the CPU standing in for a GPU); traces made before are the usual ones.
+    The captured pass reduces its captures per block, or all at once (as a GPU does for short passes)."""
     monkeypatch.setattr(graphs, "DEVICE_TYPES", ("cuda", "cpu"))
+    if request.param == "batched":
+        monkeypatch.setattr(capture, "BATCHED_ON", ("cuda", "cpu"))
     graphs._graphs.clear()
     return lambda on=True: monkeypatch.setenv(graphs.OPTION, "1" if on else "0")
 
@@ -28,6 +35,20 @@ def _equal(a, b) -> None:
                  (a.mlp_peaks()[0], b.mlp_peaks()[0])):
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
     assert torch.equal(a.mlp_peaks()[1], b.mlp_peaks()[1]) and a.tokens == b.tokens
+
+
+def test_batched_captures_equal_the_usual_ones(tiny_model, monkeypatch):
+    texts = [TEXT, TEXT[:20], "A dog."]
+    usual = [explainer.trace(tiny_model, t) for t in texts]
+    monkeypatch.setattr(capture, "BATCHED_ON", ("cuda", "cpu"))
+    alone = explainer.trace(tiny_model, TEXT)
+    assert tracing.estimate_bytes(tiny_model, alone.n_tokens) > 0
+    _equal(alone, usual[0])
+    for a, b in zip(tracing.trace_many(tiny_model, texts), usual):     # padded rows: peaks over real tokens
+        _equal(a, b)
+    off = explainer.trace(tiny_model, TEXT, ablate_heads=[(0, 1)], ablate_mlps=[1])
+    monkeypatch.setattr(capture, "BATCHED_ON", ("cuda",))
+    _equal(off, explainer.trace(tiny_model, TEXT, ablate_heads=[(0, 1)], ablate_mlps=[1]))
 
 
 def test_off_by_default(tiny_llama, monkeypatch):
