@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from explainer.devices import free_bytes
+from explainer.numbers import human_bytes
 
 _GB = 2**30
 GPU_USABLE = 0.9                  # the share of a GPU's free memory one request may plan on
@@ -60,21 +61,12 @@ def budget_bytes(device: torch.device | str | None = None) -> int:
     return int(min(total // 4, 8 * _GB))
 
 
-def human(n: float) -> str:
-    """1536 → '1.5 KB' … in powers of 1024."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 def check_fits(nbytes: int, what: str, device: torch.device | str | None = None) -> None:
     """Raise :class:`TooLarge` when ``nbytes`` (held on ``device``; None: the host) exceed the budget."""
     limit = budget_bytes(device)
     if nbytes > limit:
-        raise TooLarge(f"{what[:1].upper()}{what[1:]} would need about {human(nbytes)}, more than the "
-                       f"{human(limit)} this server allows for one request. Ask for fewer tokens, rows or "
+        raise TooLarge(f"{what[:1].upper()}{what[1:]} would need about {human_bytes(nbytes)}, more than the "
+                       f"{human_bytes(limit)} this server allows for one request. Ask for fewer tokens, rows or "
                        f"layers at a time (or raise LLM_EXPLAINER_MEMORY_GB).", nbytes, limit)
 
 

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 import torch
 
 from explainer.arch import layer_types, rope_theta, sliding_window, unembed
-from explainer.budget import TooLarge, budget_bytes, check_fits, human, most_that_fit
 from explainer import graphs
+from explainer.budget import TooLarge, budget_bytes, check_fits, most_that_fit
 from explainer.capture import BATCHED_ON, BATCHED_TOKENS, Ablation, Progress, Recorder, hooked, owned
 from explainer.devices import to_device
 from explainer.models import LoadedModel
+from explainer.numbers import human_bytes
 from explainer.token_text import TokenText
 from explainer.trace import RotaryInfo, Trace
 
@@ -103,8 +104,8 @@ def check_trace_fits(model: LoadedModel, n_tokens: int) -> None:
     if need <= limit:
         return
     fits = most_that_fit(lambda n: estimate_bytes(model, n), limit, n_tokens)
-    raise TooLarge(f"Tracing {n_tokens:,} tokens would need about {human(need)}, more than the "
-                   f"{human(limit)} this server allows for one request; up to {fits:,} tokens fit. Lower the "
+    raise TooLarge(f"Tracing {n_tokens:,} tokens would need about {human_bytes(need)}, more than the "
+                   f"{human_bytes(limit)} this server allows for one request; up to {fits:,} tokens fit. Lower the "
                    "longest text (in tokens) or shorten the text.", need, limit, n_tokens, fits)
 
 
@@ -122,13 +123,8 @@ def trace_many(model: LoadedModel, texts: list[str], max_tokens: int = DEFAULT_M
 
 
 def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> None:
-    for layer, head in heads:
-        if not (0 <= layer < model.n_layers and 0 <= head < model.n_heads):
-            raise ValueError(f"There is no head {head} in layer {layer} (layers 0–{model.n_layers - 1}, "
-                             f"heads 0–{model.n_heads - 1}).")
-    for layer in mlps:
-        if not 0 <= layer < model.n_layers:
-            raise ValueError(f"There is no MLP layer {layer} (layers 0–{model.n_layers - 1}).")
+    model.shape.check_heads(heads)
+    model.shape.check_layers(mlps, "MLP layer")
 
 
 # ---------------------------------------------------------------- batching concurrent requests
@@ -286,11 +282,7 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
         _text=TokenText(req.ids, model),
         truncated=req.truncated,
         arch=model.arch.family,
-        n_layers=model.n_layers,
-        n_heads=model.n_heads,
-        d_model=model.d_model,
-        d_mlp=model.d_mlp,
-        vocab_size=model.vocab_size,
+        shape=model.shape,
         precision="float32",
         rotary=rotaries[0] if rotaries else None,
         rotaries=rotaries,
@@ -323,7 +315,7 @@ def rotary_infos(model: LoadedModel) -> tuple[RotaryInfo, ...]:
     """One :class:`RotaryInfo` per rotary base the model uses, with the layers that use it."""
     if not model.arch.rotary:
         return ()
-    rotary_emb = getattr(getattr(model.hf_model, "model", None), "rotary_emb", None)
+    rotary_emb = model.arch.rotary_emb(model.hf_model)
     kinds = layer_types(model.hf_model)
     infos: dict[str, RotaryInfo] = {}
     for layer, kind in enumerate(kinds):

@@ -72,7 +72,7 @@ def analyses(L: int, q: int, family: str, inputs: bool = True) -> dict[str, Call
         "compare": lambda m, t: compare.compare_distributions(t.next_token_logits,
                                                               explainer.trace(m, "A dog.").next_token_logits, model=m),
         "prompt_vectors": lambda m, t: vocabulary.prompt_vectors(t),
-        "windows": lambda m, t: windows.layer_windows(t, L),
+        "windows": lambda m, t: windows.layer_windows(t),
         "token_stats": lambda m, t: tokens.token_stats(t),
         "generation": lambda m, t: generate(m, "The cat", 3),
         "saved and loaded": lambda m, t: round_trip(m, t),

@@ -11,7 +11,8 @@ from typing import Mapping
 
 import streamlit as st
 
-from explainer.budget import TooLarge, human
+from explainer.budget import TooLarge
+from explainer.numbers import human_bytes
 from explainer.models import DEFAULT_NAME, LoadedModel, ModelLoadError
 from explainer.trace import Trace
 from explainer.ui.frame import binding, run, shared, state
@@ -100,7 +101,7 @@ def page_context(page: str) -> PageContext:
     except TooLarge as err:
         st.title(t["title"])
         said = err if err.fits is None else common["too_large_tokens"].format(   # a trace: how many tokens fit
-            n=f"{err.tokens:,}", need=human(err.need), limit=human(err.limit), fits=f"{err.fits:,}")
+            n=f"{err.tokens:,}", need=human_bytes(err.need), limit=human_bytes(err.limit), fits=f"{err.fits:,}")
         st.warning(common["too_large"].format(error=said))
         st.stop()
     except (ValueError, TypeError) as err:
