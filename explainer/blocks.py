@@ -173,10 +173,12 @@ def head_mix(parts: QKV, rows: torch.Tensor | None = None) -> torch.Tensor:
     """
     H, T, hd = parts.q.shape
     if rows is None and parts.window is None and parts.softcap is None:
+        k, v, gqa = parts.k, parts.v, parts.group > 1
+        if gqa and parts.q.device.type != "cpu":      # GPU kernels that never hold (H, T, T) take one k/v per head
+            k, v, gqa = parts.k.index_select(0, parts.kv_index()), parts.v.index_select(0, parts.kv_index()), False
         with torch.inference_mode():
             z = torch.nn.functional.scaled_dot_product_attention(
-                parts.q[None], parts.k[None], parts.v[None], is_causal=True, scale=parts.scale,
-                enable_gqa=parts.group > 1)                                # (1, H, T, hd)
+                parts.q[None], k[None], v[None], is_causal=True, scale=parts.scale, enable_gqa=gqa)   # (1, H, T, hd)
         return z[0]
     rows = torch.arange(T) if rows is None else rows
     z = torch.empty(H, rows.numel(), hd, device=parts.q.device)
