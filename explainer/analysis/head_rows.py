@@ -113,9 +113,9 @@ def _fused_summaries(parts: QKV) -> tuple[torch.Tensor, torch.Tensor] | None:
     got = _fused(q, k, parts.scale, causal=True)
     if got is None:
         return None
-    out, lse = got
+    out, lse = got                                                      # a GPU kernel may pad lse's rows
     mean_score = parts.scale * (q[0] * out[0]).sum(-1).double()         # (H, T)
-    return lse[0].double(), mean_score
+    return lse[0, :, :parts.n_tokens].double(), mean_score
 
 
 def _fused_window_summaries(parts: QKV, rows: torch.Tensor | None = None,
@@ -141,7 +141,7 @@ def _fused_window_summaries(parts: QKV, rows: torch.Tensor | None = None,
         if got is None:
             return None
         out, part_lse = got
-        lse[:, at] = part_lse[0].double()
+        lse[:, at] = part_lse[0, :, :chunk_rows.numel()].double()       # a GPU kernel may pad lse's rows
         mean_score[:, at] = (parts.scale * (q[0] * out[0]).sum(-1)).double()
     return lse, mean_score
 
