@@ -215,6 +215,9 @@ def _run_batch(model: LoadedModel, batch: list[_Request]) -> None:
                 _run_batch(model, [req])
             return
         batch[0].error = err
+        if isinstance(err, torch.OutOfMemoryError):            # the device ran out after all: say it as a refusal
+            batch[0].error = TooLarge(f"Tracing {len(batch[0].ids):,} tokens ran out of memory on {model.device}. "
+                                      "Lower the longest text (in tokens) or shorten the text.", tokens=len(batch[0].ids))
         batch[0].done.set()
         return
     for req, tr in zip(batch, traces):

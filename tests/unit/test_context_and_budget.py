@@ -80,3 +80,15 @@ def test_token_labels_are_made_when_first_asked_and_once_per_text(tiny_llama, mo
     threads = [threading.Thread(target=lambda: results.append(again.tokens)) for _ in range(4)]
     [th.start() for th in threads] + [th.join() for th in threads]
     assert made == [t.n_tokens] and all(r == t.tokens for r in results)   # the same ids: made once
+
+
+def test_running_out_of_device_memory_is_a_refusal_and_the_next_trace_is_served(tiny_llama, monkeypatch):
+    real = tracing._forward
+
+    def out_of_memory(model, batch):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    monkeypatch.setattr(tracing, "_forward", out_of_memory)
+    with pytest.raises(TooLarge, match="ran out of memory"):
+        explainer.trace(tiny_llama, "word " * 50)
+    monkeypatch.setattr(tracing, "_forward", real)
+    assert explainer.trace(tiny_llama, "word " * 50).n_tokens > 1
