@@ -11,7 +11,6 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explainer.analysis.attention import STATS, HeadStats, KeySteps, Pattern, Reads
-from explainer.analysis.qk import QKSteps
 from explainer.figures import theme
 from explainer.tokens import plotly_axis
 from explainer.view import View
@@ -134,36 +133,6 @@ def reads_arcs(r: Reads, view: View, max_arcs: int = 24) -> go.Figure:
                              title=dict(text=labels["axis_position"])),
                   yaxis=dict(visible=False, range=[-0.12, 1.1]))
     return theme.figure(data, layout, presenter, height=380)
-
-
-def mask_note(p: Pattern, view: View) -> str:
-    """The Markdown under the heatmap: the causal mask, and the window's cells when some are shown.
-    Reads mask_note, mask_window_note ({window}), sentence_sep."""
-    shown = p.outside is not None and bool(p.outside.any())
-    return view.t["mask_note"] + (view.t["sentence_sep"] + view.t["mask_window_note"].format(window=p.reach)
-                                  if shown else "")
-
-
-def steps_text(s: QKSteps, view: View) -> str:
-    """The Markdown before the q·k steps, saying what this model does: its scale (÷√head_dim, or
-    Gemma's own), its window, q/k norms, and how heads share keys.
-
-    Reads steps_intro ({scale_note}, {window_note}, {norm_note}, {kv_note}), scale_head_dim ({d}, {root}),
-    scale_query_pre_attn_scalar ({square}, {root}, {d}), scale_model ({scale}, {d}), window_note ({window}),
-    norm_note, kv_note ({head}, {kv}, {group}), kv_note_single ({heads}).
-    """
-    t = view.t
-    values = dict(d=s.head_dim, root=f"{s.scale_square ** 0.5:g}", square=f"{s.scale_square:g}",
-                  scale=f"{s.scale:.4f}", window=s.window, head=s.head, kv=s.kv_head,
-                  group=t["list_sep"].join(map(str, s.sharing)), heads=len(s.sharing) + 1)
-    if not s.sharing:
-        kv = ""
-    else:
-        kv = t["kv_note_single" if s.kv_heads == 1 else "kv_note"].format(**values)
-    return t["steps_intro"].format(
-        scale_note=t[f"scale_{s.scaled_by}"].format(**values),
-        window_note=t["window_note_steps"].format(**values) if s.window is not None else "",
-        norm_note=t["norm_note"] if s.qk_norm else "", kv_note=kv)
 
 
 def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:

@@ -1,4 +1,4 @@
-"""Why this answer? page glue: the answer to explain, the sentence naming the top components,
+"""Why this answer? page glue: the answer to explain (its problems worded by ``explainer.words.why``),
 the input attribution behind a progress bar, and the parts to switch off.
 
 Numbers come from ``explainer.analysis.why`` (and ``attribution_inputs``); the words from
@@ -22,6 +22,7 @@ from explainer.trace import Trace
 from explainer.ui.frame import binding, params, state
 from explainer.ui.frame.widgets import choose
 from explainer.view import View
+from explainer.words import why as words
 
 
 def answer_choice(model: LoadedModel, trace: Trace, view: View) -> AnswerPushes:
@@ -45,21 +46,18 @@ def answer_choice(model: LoadedModel, trace: Trace, view: View) -> AnswerPushes:
     try:
         return answer_pushes(model, trace, target, contrast or None)
     except TargetError as err:
-        _explain(err, model, t)
+        _explain(err, model, view)
     try:
         return answer_pushes(model, trace, target)            # the contrast alone was the problem
     except TargetError:
         return answer_pushes(model, trace)
 
 
-def _explain(err: TargetError, model: LoadedModel, t: Mapping[str, str]) -> None:
+def _explain(err: TargetError, model: LoadedModel, view: View) -> None:
     """Say in the page's language why a typed token cannot be explained; offer its first piece."""
-    pieces = [tokens.for_markdown(p) for p in err.pieces]
-    words = t.get("target_" + err.reason, "{error}").format(
-        error=tokens.markdown_text(str(err)), pieces=t["list_sep"].join(f"“{p}”" for p in pieces), n=len(pieces),
-        last=f"{model.vocab_size - 1:,}")
-    st.warning(t["bad_target"].format(reason=words))
-    if err.suggestion is not None and st.button(t["use_first"].format(first=pieces[0]), key="why_use_first"):
+    st.warning(words.target_problem(err, model.vocab_size, view))
+    first = tokens.for_markdown(err.pieces[0]) if err.pieces else ""
+    if err.suggestion is not None and st.button(view.t["use_first"].format(first=first), key="why_use_first"):
         state.push("target", f"#{err.suggestion}")
         st.rerun()
 
@@ -72,27 +70,6 @@ def _pick(where, name: str, value: str, options: list[str], names: Mapping[str, 
     chosen = where.selectbox(label, options, key=binding.bind(name, value, scope), help=help, accept_new_options=True,
                              format_func=lambda o: names.get(o, o))
     return chosen if isinstance(chosen, str) else ""
-
-
-def sentence(p: AnswerPushes, inputs: InputAttribution | None, t: Mapping[str, str]) -> str:
-    """One or two sentences naming what pushed the answer most: heads, an MLP layer, a word."""
-    answer = tokens.for_markdown(p.target_label)
-    parts = []
-    if p.top_heads:
-        first, *rest = p.top_heads
-        parts.append(t["sentence_heads"].format(layer=first.layer, head=first.head, answer=answer,
-                                                value=first.value, others=t["list_sep"].join(
-            t["head_value"].format(layer=c.layer, head=c.head, value=c.value) for c in rest) or "—"))
-    else:
-        parts.append(t["sentence_no_head"].format(answer=answer))
-    if p.top_mlps:
-        parts.append(t["sentence_mlp"].format(layer=p.top_mlps[0].layer, value=p.top_mlps[0].value))
-    if inputs is not None and len(inputs.scores) > len(inputs.kept):
-        best = max((i for i in range(len(inputs.scores)) if i not in inputs.kept), key=lambda i: inputs.scores[i])
-        if inputs.scores[best] > 0:
-            parts.append(t["sentence_word"].format(word=tokens.for_markdown(inputs.tokens[best]),
-                                                   points=100 * inputs.scores[best]))
-    return t["sentence_sep"].join(parts)
 
 
 def input_scores(model: LoadedModel, trace: Trace, p: AnswerPushes, view: View) -> InputAttribution | None:
