@@ -12,7 +12,6 @@ from typing import Mapping
 import streamlit as st
 
 from explainer.budget import TooLarge
-from explainer.numbers import human_bytes
 from explainer.models import DEFAULT_NAME, LoadedModel, ModelLoadError
 from explainer.trace import Trace
 from explainer.ui.frame import binding, run, shared, state
@@ -21,6 +20,7 @@ from explainer.ui.frame.style import inject_style
 from explainer.ui.stage import tour
 from explainer.ui.stage.talk import on_stage
 from explainer.view import View
+from explainer.words import refusal
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,7 @@ def page_context(page: str) -> PageContext:
             tr = shared.get_trace(model, prompt, int(state.get("max_tokens")), progress_text=common["tracing_long"])
     except TooLarge as err:
         st.title(t["title"])
-        said = err if err.fits is None else common["too_large_tokens"].format(   # a trace: how many tokens fit
-            n=f"{err.tokens:,}", need=human_bytes(err.need), limit=human_bytes(err.limit), fits=f"{err.fits:,}")
-        st.warning(common["too_large"].format(error=said))
+        st.warning(refusal.too_large(err, view))
         st.stop()
     except (ValueError, TypeError) as err:
         st.title(t["title"])
