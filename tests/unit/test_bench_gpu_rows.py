@@ -16,6 +16,7 @@ from explainer.bench import library, room
 def stand_in(tiny_llama, monkeypatch):
     """A Context whose "cuda" model is the tiny CPU model, with one short §1 size and graphs allowed."""
     monkeypatch.setattr(library, "CUDA_SIZES", (16,))
+    monkeypatch.setattr(library, "_repeats", lambda size, quick: 1)
     monkeypatch.setattr(graphs, "DEVICE_TYPES", ("cuda", "cpu"))
     monkeypatch.setattr(library.Context, "model", lambda self, device, which="default": tiny_llama)
     return library.Context(model_arg=tiny_llama, quick=False, beside_gpu=True)
