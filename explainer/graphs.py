@@ -5,7 +5,8 @@ A small model's forward pass on a GPU is bound by kernel launches (SmolLM2 at 1,
 trace on a CUDA device (nothing switched off, at most 2,048 tokens) is padded on the right to a length
 bucket and its batch to a batch bucket, and the whole hooked pass of that shape is captured once as a
 CUDA graph writing into static buffers; every later pass of that shape copies its ids in, replays the
-graph and copies out what its traces keep (:meth:`explainer.capture.Recorder.snapshot`).
+graph and copies out what its traces keep (:meth:`explainer.capture.Recorder.snapshot`). A graph's
+buffers stay allocated, so shapes are kept to :data:`MAX_PADDED_TOKENS` padded tokens.
 
 Right padding changes no real token's numbers (causal attention: a token never reads what comes
 after it); the MLP peaks look only at real tokens (a mask made on the device from the lengths); each
@@ -35,6 +36,7 @@ OPTION = "LLM_EXPLAINER_CUDA_GRAPHS"
 LENGTHS = (64, 128, 256, 512, 1024, 2048)    # past 2,048 tokens a pass is bound by arithmetic, not launches
 BATCHES = (1, 2, 4, 8, 16, 32)
 MAX_GRAPHS = 8                               # shapes kept per model
+MAX_PADDED_TOKENS = 4096                     # a graph's static buffers hold batch × length tokens: at most this
 DEVICE_TYPES = ("cuda",)                     # where graphs are captured (tests add the CPU, with Eager)
 _NOTHING_OFF = (frozenset(), frozenset())
 
@@ -42,7 +44,8 @@ _NOTHING_OFF = (frozenset(), frozenset())
 def wanted(model: LoadedModel, lengths: list[int], ablation: tuple[frozenset, frozenset]) -> bool:
     """Whether this pass runs as a replayed graph (the option is on and the shape is one graphs serve)."""
     return (os.environ.get(OPTION, "").strip() == "1" and model.device.type in DEVICE_TYPES
-            and not any(ablation) and max(lengths) <= LENGTHS[-1] and len(lengths) <= BATCHES[-1])
+            and not any(ablation) and max(lengths) <= LENGTHS[-1] and len(lengths) <= BATCHES[-1]
+            and _bucket(len(lengths), BATCHES) * _bucket(max(lengths), LENGTHS) <= MAX_PADDED_TOKENS)
 
 
 def run(model: LoadedModel, input_ids: torch.Tensor, lengths: list[int], pad: int) -> Recorder | None:

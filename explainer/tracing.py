@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explainer.arch import layer_types, rope_theta, sliding_window, unembed
 from explainer import graphs
+from explainer.arch import layer_types, rope_theta, sliding_window, unembed
 from explainer.budget import TooLarge, budget_bytes, check_fits, most_that_fit
 from explainer.capture import BATCHED_ON, BATCHED_TOKENS, Ablation, Progress, Recorder, hooked, owned
 from explainer.devices import to_device

@@ -77,6 +77,7 @@ def test_batches_and_what_is_not_graphed(tiny_llama, replay):
     assert not graphs.wanted(tiny_llama, [10], (frozenset({(0, 1)}), frozenset()))   # heads off: as usual
     assert not graphs.wanted(tiny_llama, [graphs.LENGTHS[-1] + 1], NOTHING_OFF)       # long: as usual
     assert not graphs.wanted(tiny_llama, [10] * (graphs.BATCHES[-1] + 1), NOTHING_OFF)
+    assert not graphs.wanted(tiny_llama, [1000] * 8, NOTHING_OFF)                      # 8 × 1,024 padded
 
 
 def test_a_shape_that_cannot_be_captured_runs_as_usual(tiny_llama, replay, monkeypatch):
