@@ -79,16 +79,17 @@ if not view.presenter:
 st.subheader(t["stats_section"])
 if not view.presenter:
     st.markdown(t["stats_intro"])
-stats = head_stats_section(tr, view, layer, head)
-st.markdown(t["jump_label"])
-best = {"previous": att.most_previous_token_head(stats), "induction": att.most_induction_head(stats),
-        "first": att.most_first_token_head(stats), "focused": att.most_focused_head(stats)}
-buttons = st.columns(len(best))
-for col, (kind, where) in zip(buttons, best.items()):
-    if where is not None:
-        col.button(t[f"jump_{kind}"].format(layer=where[0], head=where[1]), key=f"jump_{kind}",
-                   on_click=jump, args=where, width="stretch")
-if best["induction"] is None:
-    st.info(t["no_induction"])
+stats = head_stats_section(tr, view, layer, head)     # behind the page: a progress line until ready
+if stats is not None:
+    st.markdown(t["jump_label"])
+    best = {"previous": att.most_previous_token_head(stats), "induction": att.most_induction_head(stats),
+            "first": att.most_first_token_head(stats), "focused": att.most_focused_head(stats)}
+    buttons = st.columns(len(best))
+    for col, (kind, where) in zip(buttons, best.items()):
+        if where is not None:
+            col.button(t[f"jump_{kind}"].format(layer=where[0], head=where[1]), key=f"jump_{kind}",
+                       on_click=jump, args=where, width="stretch")
+    if best["induction"] is None:
+        st.info(t["no_induction"])
 
 compare_section(ctx, "attention")

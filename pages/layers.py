@@ -2,13 +2,13 @@
 import streamlit as st
 
 from explainer import tokens
-from explainer.analysis.residual import (answer_growth, block_writes, cached_lens_readout, position_window,
-                                         residual_norms)
-from explainer.figures.layers import growth_figure, lens_grid_figure, norms_figure, writes_figure
+from explainer.analysis.residual import answer_growth, block_writes, cached_lens_readout, position_window, residual_norms
+from explainer.figures.layers import growth_figure, norms_figure, writes_figure
 from explainer.ui.frame import state
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.widgets import figure, header, int_slider, token_picker
 from explainer.ui.sections.compare import compare_section
+from explainer.ui.sections.lens import lens_grid
 from explainer.words import layers as words
 
 ctx = page_context("layers")
@@ -37,9 +37,7 @@ if trace.n_tokens > width:
         state.push("window", position_window(trace.n_tokens, position, width)[0])
     start = int_slider("window", t["window_start"], 0, trace.n_tokens - width,
                        help=t["window_help"].format(width=width))
-with st.spinner(t["lens_spinner"]):
-    readout = cached_lens_readout(ctx.model, trace, start, min(start + width, trace.n_tokens))
-figure(lens_grid_figure(readout, view, position), "layers_lens", readout)
+lens_grid(ctx.model, trace, start, min(start + width, trace.n_tokens), view, position)   # behind the page if new
 
 writes = block_writes(trace, position)
 figure(writes_figure(writes, view), "layers_writes", writes)

@@ -18,7 +18,8 @@ sizes = scale(card)
 notice = t["notice"].format(n_chars=trip.n_chars, n_tokens=trip.n_tokens, d_model=trip.d_model,
                             n_layers=trip.n_layers, vocab=f"{trip.vocab_size:,}", top=for_markdown(trip.top_label),
                             top_prob=f"{trip.top_prob:.1%}", total=human(card.parameters.total))
-header(view.adding(notice=notice))
+intro = t["intro"].format(n_tokens=trip.n_tokens, d_model=trip.d_model)   # the example is the diagram's own
+header(view.adding(notice=notice, intro=intro))
 
 st.subheader(t["diagram_title"])
 figure(journey_figure(trip, view), "overview_journey", trip)

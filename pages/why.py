@@ -36,12 +36,7 @@ with cols[1]:
                                     total=a.total))
 
 st.subheader(t["inputs_header"].format(answer=answer))
-inputs = input_scores(model, tr, pushes, view)
-if inputs is not None:
-    st.html(figs.inputs_html(inputs, view))
-    figure(figs.inputs_figure(inputs, view), "why_inputs", inputs)
-    st.caption(t["inputs_note"].format(output=inputs.output, baseline=inputs.baseline_output,
-                                       total=inputs.scores.sum(), error=inputs.completeness_error))
+inputs = input_scores(model, tr, pushes, view)         # behind the page: a progress line until ready
 summary.info(words.sentence(pushes, inputs, view))
 
 st.subheader(t["off_header"])

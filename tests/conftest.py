@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as `import explainer` sets it, but torch comes first here
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 os.environ.setdefault("LLM_EXPLAINER_VALIDATE_FIGURES", "1")    # every figure checked by plotly in the tests
 

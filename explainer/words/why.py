@@ -32,6 +32,18 @@ def sentence(p: AnswerPushes, inputs: InputAttribution | None, view: View) -> st
     return t["sentence_sep"].join(parts)
 
 
+def scores_note(r: InputAttribution, view: View) -> str:
+    """Markdown under the words' scores: what they add up to and, when integrated gradients miss the
+    5 % target, that they do, by how much and why they stopped. Reads inputs_note, inputs_note_ig,
+    inputs_missed, inputs_missed_points ({output}, {baseline}, {total}, {gap}, {error}, {steps}, {seconds})."""
+    t = view.t
+    values = dict(output=r.output, baseline=r.baseline_output, total=r.scores.sum(), gap=r.gap,
+                  error=r.completeness_error, steps=r.steps, seconds=r.seconds)
+    if r.missed:
+        return t["inputs_missed" if r.stopped == "budget" else "inputs_missed_points"].format(**values)
+    return t["inputs_note_ig" if r.method == "integrated_gradients" else "inputs_note"].format(**values)
+
+
 def target_problem(err: TargetError, vocab_size: int, view: View) -> str:
     """Markdown: why a typed answer cannot be explained, in the page's language (its pieces named).
     Reads bad_target ({reason}), target_<reason> ({error}, {pieces}, {n}, {last}), list_sep."""

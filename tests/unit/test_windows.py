@@ -122,6 +122,9 @@ def test_heatmap_marks_window_cells_apart_from_the_causal_mask(gemma_trace, lang
     assert grey.colorscale[0][1] == afigs.MASK_GREY and sand.colorscale[0][1] == afigs.WINDOW_SAND
     assert "8" in sand.hovertemplate and "{window}" not in sand.hovertemplate
     assert "·" in {c for row in sand.text for c in row}
+    for mask, legend in ((grey, "legend_masked"), (sand, "legend_outside")):     # hatched, and in the legend
+        assert mask.showlegend and view.t[legend].replace("{window}", "8") in mask.name
+        assert set(np.unique(np.asarray(mask.z, dtype=float)[~np.isnan(np.asarray(mask.z, dtype=float))])) <= {0, 1}
     assert len(afigs.attention_heatmap(att.pattern(gemma_trace, 2, window=att.window_for(T)), view).data) == 2
     note = awords.mask_note(att.pattern(gemma_trace, 0, window=att.window_for(T)), view)
     assert note != view.t["mask_note"] and "8" in note
