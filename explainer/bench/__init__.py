@@ -127,14 +127,20 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     ``args``: quick, sections, out, device; optionally ``model`` (a LoadedModel or a model
     name) to benchmark instead of the embedded default (tests pass a tiny model).
+
+    With ``device="cuda"`` the report (default ``BENCHMARK_CUDA.md``) holds sections 1, 2, 7 and
+    10 on the GPU — trace ÷ plain forward up to each model's whole context, memory, a room of 300
+    — and, from the CPU, §1's 64-token rows on this machine's cores (``sections="12"`` times activation
+    patching on the GPU). ``out=None`` writes nothing.
     """
     from explainer.models import pick_device
 
-    sections = parse_sections(getattr(args, "sections", "all"))
-    quick = bool(getattr(args, "quick", False))
     primary = pick_device(getattr(args, "device", "auto") or "auto")
+    on_gpu = primary.type == "cuda"
+    sections = parse_sections(getattr(args, "sections", None) or ("1,2,7,10" if on_gpu else "all"))
+    quick = bool(getattr(args, "quick", False))
     start = time.perf_counter()
-    ctx = library.Context(model_arg=getattr(args, "model", None), quick=quick)
+    ctx = library.Context(model_arg=getattr(args, "model", None), quick=quick, beside_gpu=on_gpu)
     runners: dict[int, Callable[[], list[Row]]] = {
         1: lambda: library.section_ratio(ctx, "cpu"),
         2: lambda: library.section_memory(ctx, "cpu"),
@@ -149,20 +155,22 @@ def run_benchmark(args: argparse.Namespace) -> int:
         11: lambda: walk.section_never_wait(quick),
         12: lambda: patching.section_patching(ctx, "cpu"),
     }
+    gpu_runners = {1: library.section_ratio, 2: library.section_memory, 7: room.section_classroom,
+                   10: room.section_documents, 12: patching.section_patching}
     rows: list[Row] = []
     for section in sections:
-        rows += _run_section(section, runners[section])
-        if primary.type == "cuda" and section in (1, 2, 7, 10, 11):
-            gpu = {1: library.section_ratio, 2: library.section_memory, 7: room.section_classroom,
-                   10: room.section_documents, 11: patching.section_patching}[section]
-            rows += _run_section(section, lambda: gpu(ctx, "cuda"))
+        if not on_gpu or section not in gpu_runners or section == 1:     # beside a GPU: §1's 64-token CPU rows
+            rows += _run_section(section, runners[section])
+        if on_gpu and section in gpu_runners:
+            rows += _run_section(section, lambda: gpu_runners[section](ctx, "cuda"))
     info = machine_info(str(primary))
     report = markdown_report(rows, info, time.perf_counter() - start,
                              "python -m explainer bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"]
                              else "run_benchmark(" + ", ".join(f"{k}={v!r}" for k, v in vars(args).items()
                                                               if k != "model") + ")")
     print("\n".join(table_lines(rows)))
-    out = getattr(args, "out", None)
+    out = getattr(args, "out", "")
+    out = ("BENCHMARK_CUDA.md" if on_gpu else "BENCHMARK.md") if out == "" else out
     if out:
         Path(out).write_text(report, encoding="utf-8")
         print(f"\nwritten to {out}")

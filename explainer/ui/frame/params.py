@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from explainer.shape import check_head, check_layer
 
-MAX_PROMPT_CHARS = 100_000
+MAX_PROMPT_CHARS = 200_000    # a whole 32,768-token context of English text fits
 MAX_URL_TEXT = 4_000          # longer prompts stay out of the URL (browsers and proxies cap its length)
 MAX_PAIR_CHARS = 400          # a patching prompt (it is at most a few dozen tokens)
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
@@ -22,7 +22,7 @@ DEFAULT_MODELS = {"en": "smollm2-135m", "zh": "gemma-3-270m"}    # when the user
 # Values whose default depends on the language: while a value is one of these defaults, it
 # follows the language (中文 starts on a Chinese sentence and a Chinese word).
 LANGUAGE_DEFAULTS = {"prompt": DEFAULT_PROMPTS, "word": {"en": "king", "zh": "猫"}}
-MAX_TOKENS = 8192                                                 # the longest text the sidebar offers
+MAX_TOKENS = 32_768           # the longest text the sidebar offers (Gemma 3's context; each model's own is less)
 LONG_TEXTS = ("prompt", "compare")   # past MAX_URL_TEXT the URL carries "<name>_ref", a short-link key
 
 
