@@ -45,11 +45,17 @@ def settle_jobs(at: AppTest, timeout: float = 120) -> AppTest:
     asking for them), then run the page again, until none is pending."""
     deadline = time.monotonic() + timeout
     owner = background.owner(at.session_state)
-    while (waiting := pending_jobs(at)) and time.monotonic() < deadline:
-        for key in waiting.values():
+    while drew_a_progress_line(at) and time.monotonic() < deadline:
+        for key in pending_jobs(at).values():
             runner().wait(key, max(0.0, deadline - time.monotonic()), owner)
-        at.run()
+        at.run()                                      # a job done since the page drew: draw its part
     return at
+
+
+def drew_a_progress_line(at: AppTest) -> bool:
+    """Whether the page in ``at`` drew a background part's progress line (its job was pending
+    then, even if it has finished since)."""
+    return bool(background.waiting_for(at.session_state)) and (bool(at.get("progress")) or bool(pending_jobs(at)))
 
 
 def find_widget(at: AppTest, key: str) -> Any | None:
