@@ -4,7 +4,9 @@ No input may make the process grow until the operating system kills it. Every tr
 large on-demand tensor is estimated first; above the budget it is refused with a
 :class:`TooLarge` error that says how much it needs and what to do. The budget is
 ``LLM_EXPLAINER_MEMORY_GB`` (gigabytes) when set, else a quarter of the machine's memory
-(at most 8 GB).
+(at most 8 GB). A model is a resource of its own: its weights are estimated from its config
+before any is read and refused above :func:`model_budget_bytes` (``LLM_EXPLAINER_MODEL_GB``,
+the same default), see :mod:`explainer.offer`.
 """
 from __future__ import annotations
 
@@ -19,7 +21,16 @@ class TooLarge(ValueError):
 
 def budget_bytes() -> int:
     """Bytes one request may use."""
-    raw = os.environ.get("LLM_EXPLAINER_MEMORY_GB", "").strip()
+    return _gigabytes("LLM_EXPLAINER_MEMORY_GB")
+
+
+def model_budget_bytes() -> int:
+    """Bytes the weights of one model may take."""
+    return _gigabytes("LLM_EXPLAINER_MODEL_GB")
+
+
+def _gigabytes(variable: str) -> int:
+    raw = os.environ.get(variable, "").strip()
     if raw:
         try:
             return max(int(float(raw) * _GB), 2**16)

@@ -24,6 +24,7 @@ from explainer.arch import layer_types, rope_theta, sliding_window, unembed
 from explainer.budget import TooLarge, budget_bytes, check_fits, human
 from explainer.capture import Ablation, Progress, hooked, owned
 from explainer.models import LoadedModel
+from explainer.serving import remote
 from explainer.tokens import legible, token_bytes
 from explainer.trace import RotaryInfo, Trace
 
@@ -93,6 +94,10 @@ def trace(
     with model.tokenizer_lock:
         pieces = token_bytes(model.tokenizer, ids)
     request = _Request(text, ids, pieces, truncated, ablation, threading.get_ident(), progress)
+    if remote.goes_remote(model):                               # the forward pass on the cluster
+        got = remote.request(model, "trace", token_ids=ids, ablate_heads=sorted(ablation[0]),
+                             ablate_mlps=sorted(ablation[1]))
+        return _build(model, request, got["residual"], got["last_logits"], got["summary"])
     return _batcher(model).submit(model, request)
 
 
@@ -108,6 +113,35 @@ def trace_many(model: LoadedModel, texts: list[str], max_tokens: int = DEFAULT_M
     with model.lock:
         _run_batch(model, requests)
     return [r.outcome() for r in requests]
+
+
+def trace_ids(model: LoadedModel, requests: list[tuple[list[int], Ablation]], text: str = "") -> list[Trace | Exception]:
+    """Trace token ids as they come (a worker's batch): each checked, then as few right-padded
+    batches as the token bound and the budget allow; each request's trace or its own error."""
+    asked: list[_Request | Exception] = []
+    for ids, ablation in requests:
+        try:
+            _check_ids(model, ids, ablation)
+            with model.tokenizer_lock:
+                pieces = token_bytes(model.tokenizer, ids)
+            asked.append(_Request(text, list(ids), pieces, False, ablation, threading.get_ident()))
+        except (ValueError, TypeError) as err:
+            asked.append(err)
+    pending = [r for r in asked if isinstance(r, _Request)]
+    with model.lock:
+        while pending:
+            batch = take_batch(model, pending)
+            pending = [r for r in pending if r not in batch]
+            _run_batch(model, batch)
+    return [r if isinstance(r, Exception) else r.error or r.result for r in asked]
+
+
+def _check_ids(model: LoadedModel, ids: list[int], ablation: Ablation) -> None:
+    longest = min(model.context_length, MAX_TRACE_TOKENS)
+    if not 1 <= len(ids) <= longest or any(not isinstance(i, int) or not 0 <= i < model.vocab_size for i in ids):
+        raise ValueError(f"A trace needs 1 to {longest:,} token ids of this model's vocabulary.")
+    _check_ablation(model, *ablation)
+    check_fits(estimate_bytes(model, len(ids)), f"tracing {len(ids):,} tokens")
 
 
 def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> None:
@@ -169,21 +203,27 @@ class _Batcher:
 
     def _take(self, model: LoadedModel) -> list[_Request]:
         with self._mu:
-            if not self._pending:
-                return []
-            first = self._pending[0]
-            batch, longest = [first], len(first.ids)
-            for req in self._pending[1:]:
-                if req.ablation != first.ablation or len(batch) >= MAX_BATCH:
-                    continue
-                width = max(longest, len(req.ids))
-                if width * (len(batch) + 1) > MAX_BATCH_TOKENS or \
-                        estimate_bytes(model, width, len(batch) + 1) > budget_bytes():
-                    continue
-                batch.append(req)
-                longest = width
+            batch = take_batch(model, self._pending)
             self._pending = [r for r in self._pending if r not in batch]
             return batch
+
+
+def take_batch(model: LoadedModel, pending: list[_Request]) -> list[_Request]:
+    """The oldest request and those after it that can share its pass: same ablation, at most
+    :data:`MAX_BATCH` of them, :data:`MAX_BATCH_TOKENS` padded tokens and the memory budget."""
+    if not pending:
+        return []
+    first = pending[0]
+    batch, longest = [first], len(first.ids)
+    for req in pending[1:]:
+        if req.ablation != first.ablation or len(batch) >= MAX_BATCH:
+            continue
+        width = max(longest, len(req.ids))
+        if width * (len(batch) + 1) > MAX_BATCH_TOKENS or estimate_bytes(model, width, len(batch) + 1) > budget_bytes():
+            continue
+        batch.append(req)
+        longest = width
+    return batch
 
 
 _batchers: "weakref.WeakKeyDictionary[LoadedModel, _Batcher]" = weakref.WeakKeyDictionary()

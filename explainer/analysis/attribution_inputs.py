@@ -50,6 +50,7 @@ import torch
 from explainer.analysis.attribution_targets import resolve_target
 from explainer.budget import check_fits
 from explainer.models import LoadedModel
+from explainer.serving.remote import remotable
 from explainer.tokens import legible, token_bytes
 from explainer.tracing import tokenize
 
@@ -116,10 +117,16 @@ def input_attribution(model: LoadedModel, text: str, target: int | str | None = 
                          "shorten it (the cost grows with every token).")
     target_id = None if target is None else resolve_target(model, target)
     key = (weakref.ref(model), text, max_tokens, target_id, method, steps)
-    found, computed = _recent.get_or_compute(key, lambda: _attribute(model, ids, target_id, method, steps, progress))
+    found, computed = _recent.get_or_compute(key, lambda: attribute_ids(model, ids, target_id, method, steps, progress))
     if not computed and progress is not None:
         progress(1.0, "done")
     return found
+
+
+def _check_ids(model: LoadedModel, ids: list[int], target: int | None) -> None:
+    if not ids or len(ids) > MAX_TOKENS or any(not 0 <= int(i) < model.vocab_size for i in ids) or \
+            (target is not None and not 0 <= int(target) < model.vocab_size):
+        raise ValueError(f"Input attribution needs 1 to {MAX_TOKENS} token ids (and a target) of this model's vocabulary.")
 
 
 def _check_steps(steps: int | None) -> None:
@@ -127,8 +134,14 @@ def _check_steps(steps: int | None) -> None:
         raise ValueError(f"steps must be a whole number from 2 to {MAX_STEPS}, not {steps!r}.")
 
 
-def _attribute(model: LoadedModel, ids: list[int], target: int | None, method: str, steps: int | None,
-               progress: Progress | None) -> InputAttribution:
+@remotable
+def attribute_ids(model: LoadedModel, ids: list[int], target: int | None, method: str, steps: int | None,
+                  progress: Progress | None = None) -> InputAttribution:
+    """:func:`input_attribution` on token ids (checked), not remembered; on the cluster when there is one."""
+    _check_ids(model, ids, target)
+    if method not in METHODS:
+        raise ValueError(f"Unknown attribution method {method!r}; choose one of {', '.join(METHODS)}.")
+    _check_steps(steps)
     T = len(ids)
     batch = max(1, TOKENS_PER_BATCH // T)
     check_fits(_grad_bytes(model, T, batch), "attributing this text")

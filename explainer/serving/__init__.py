@@ -1,0 +1,14 @@
+"""The models served to many users on Ray Serve, and the narrow HTTP client that reaches them.
+
+With ``LLM_EXPLAINER_BACKEND=http://host:port`` set, the library sends its heavy work (a trace's
+forward pass, input attribution, head statistics of long texts, generation steps, and every
+analysis marked ``@remotable``) to the cluster and builds the results here; unset, everything
+stays in-process and neither Ray nor this package's HTTP code is imported.
+
+- :mod:`.wire`: the wire format (JSON requests, safetensors results, never pickle)
+- :mod:`.client`: HTTP with retries and the "busy — retrying in N s" notice
+- :mod:`.remote`: the switch and the registry of remote analyses
+- :mod:`.worker`: what a worker does with a request (no Ray)
+- :mod:`.deployments`: one Ray Serve deployment per model (imports Ray; workers only)
+- :mod:`.cluster`: ``python -m explainer cluster up|status|down``
+"""

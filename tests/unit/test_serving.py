@@ -1,0 +1,181 @@
+"""The serving tier without Ray: wire format, the switch, retries, refusals (a plain HTTP stand-in)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import explainer
+from explainer.analysis import attention as att
+from explainer.analysis import generation as gen
+from explainer.analysis.attribution_inputs import forget, input_attribution
+from explainer.budget import TooLarge
+from explainer.serving import client, wire
+from explainer.serving.remote import revision, route
+from explainer.serving.worker import Worker
+from tests.serving_helpers import fake_cluster
+
+BACKEND = "LLM_EXPLAINER_BACKEND"
+
+
+def close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> bool:
+    return float((a - b).abs().max()) <= rel * max(float(b.abs().max()), 1e-12)
+
+
+@pytest.fixture
+def no_waiting(monkeypatch):
+    waits = []
+    monkeypatch.setattr(client, "_sleep", waits.append)
+    return waits
+
+
+# ---------------------------------------------------------------- the wire format
+
+
+def test_values_and_arrays_make_the_round_trip_exactly():
+    scores = np.array([0.0, 1.5, np.nan, -np.inf])
+    scores.setflags(write=False)
+    value = {"ids": [1, 2, 3], ("pair", 7): frozenset({(1, 2)}), "bytes": b"\xe7\x8c", "none": None,
+             "x": torch.arange(6, dtype=torch.float32).reshape(2, 3), "pos": torch.tensor([5, 2]),
+             "mask": torch.tensor([True, False]), "scores": scores, "f": float("nan"), "flag": True,
+             "step": gen.GenerationSettings(greedy=False, temperature=0.7, top_k=5)}
+    back, request_id = wire.decode_result(wire.encode_result(value, "r-1"))
+    assert request_id == "r-1" and set(back) == set(value)
+    assert back["x"].dtype == torch.float32 and torch.equal(back["x"], value["x"])
+    assert back["pos"].dtype == torch.int64 and back["mask"].dtype == torch.bool
+    assert np.array_equal(back["scores"], scores, equal_nan=True) and not back["scores"].flags.writeable
+    assert back[("pair", 7)] == frozenset({(1, 2)}) and back["bytes"] == b"\xe7\x8c"
+    assert back["step"] == value["step"] and np.isnan(back["f"]) and back["flag"] is True
+
+
+def test_a_result_is_a_safetensors_file_with_json_metadata_never_pickle():
+    body = wire.encode_result({"x": torch.ones(3)})
+    header = json.loads(body[8:8 + int.from_bytes(body[:8], "little")])
+    assert header["x" if "x" in header else "0"]["dtype"] == "F32"
+    assert json.loads(header["__metadata__"]["json"]) == {"$d": [["x", {"$T": "0"}]]}
+    source = "".join(open(m.__file__).read() for m in (wire, client))
+    assert "pickle" not in source.replace("never pickle", "")
+
+
+def test_only_the_librarys_own_dataclasses_travel():
+    @dataclasses.dataclass(frozen=True)
+    class Foreign:
+        x: int = 1
+
+    with pytest.raises(wire.WireError, match="may not travel"):
+        wire.encode_result(Foreign())
+    forged = {"$c": "os:system", "f": {}}
+    with pytest.raises(wire.WireError, match="may not travel"):
+        wire.unpack(forged)
+    with pytest.raises(wire.WireError, match="Arrays travel only in results"):
+        wire.encode_request({"op": "trace", "x": torch.ones(2)})
+
+
+def test_bad_request_bodies_are_refused_with_a_reason():
+    for body, reason in ((b"\x80\x04K\x01.", "not valid JSON"), (b"[1, 2]", "no operation"),
+                         (b" " * (wire.MAX_REQUEST_BYTES + 1), "at most")):
+        with pytest.raises(wire.WireError, match=reason):
+            wire.decode_request(body)
+
+
+# ---------------------------------------------------------------- the switch
+
+
+def test_remote_traces_and_analyses_equal_in_process_ones(tiny_model, monkeypatch):
+    text = "The cat sat on the mat. The cat"
+    here = explainer.trace(tiny_model, text, ablate_heads=[(1, 0)])
+    with fake_cluster(Worker(tiny_model)) as (url, cluster):
+        monkeypatch.setenv(BACKEND, url)
+        there = explainer.trace(tiny_model, text, ablate_heads=[(1, 0)])
+        monkeypatch.setattr(att, "REMOTE_FROM", 0)
+        stats_there = att.head_stats(there)
+        monkeypatch.delenv(BACKEND)
+    assert [r["op"] for r in cluster.seen][:2] == ["trace", "explainer.analysis.attention:head_stats"]
+    assert there.tokens == here.tokens and there.ablated_heads == here.ablated_heads
+    assert close(there.residual, here.residual) and close(there.next_token_logits, here.next_token_logits)
+    for a, b in zip(there.write_norms() + there.mlp_peaks(), here.write_norms() + here.mlp_peaks()):
+        assert a.dtype == b.dtype and close(a.double(), b.double())
+    assert close(there.attention(1), here.attention(1))               # recomputed here, from the stream
+    stats_here = att.head_stats(here)
+    for name in att.STATS:
+        assert np.allclose(stats_there.get(name), stats_here.get(name), rtol=1e-5, equal_nan=True)
+
+
+def test_attribution_and_generation_come_back_equal(tiny_llama, monkeypatch):
+    text = "The capital of France is"
+    settings = gen.GenerationSettings(greedy=False, temperature=0.8, top_k=20)
+    forget(tiny_llama)
+    here = input_attribution(tiny_llama, text, method="gradient_x_input")
+    steps_here = gen.generate(tiny_llama, text, 3, settings, seed=4)
+    forget(tiny_llama)
+    with fake_cluster(Worker(tiny_llama)) as (url, cluster):
+        monkeypatch.setenv(BACKEND, url)
+        there = input_attribution(tiny_llama, text, method="gradient_x_input")
+        steps_there = gen.generate(tiny_llama, text, 3, settings, seed=4)
+        monkeypatch.delenv(BACKEND)
+    forget(tiny_llama)
+    assert sum(r["op"].endswith(":generate_step") for r in cluster.seen) == 3
+    assert there.tokens == here.tokens and there.target == here.target and there.pieces == here.pieces
+    assert np.allclose(there.scores, here.scores, rtol=1e-5, atol=1e-9) and not there.scores.flags.writeable
+    assert steps_there == steps_here
+
+
+def test_unset_the_library_never_imports_ray_or_http():
+    code = ("import sys, explainer; m = explainer.load_model('random-gpt2'); explainer.trace(m, 'hi there');"
+            "from explainer.analysis import attention, generation, attribution_inputs;"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] == 'ray' or n == 'explainer.serving.client'))")
+    env = {k: v for k, v in __import__("os").environ.items() if k != BACKEND}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- retries and errors
+
+
+def test_a_request_lost_with_a_worker_is_retried_with_backoff(tiny_gpt2, monkeypatch, no_waiting):
+    with fake_cluster(Worker(tiny_gpt2)) as (url, cluster):
+        monkeypatch.setenv(BACKEND, url)
+        cluster.faults = [("lost", 2), ("drop", 1)]
+        t = explainer.trace(tiny_gpt2, "lost and found")
+        assert t.n_tokens == 3 and cluster.attempts == 4
+        assert len(no_waiting) == 3 and no_waiting[0] < no_waiting[1] < no_waiting[2]    # backing off
+        cluster.faults = [("lost", client.RETRIES + 1)]
+        with pytest.raises(client.Unreachable, match="failed 5 times"):
+            explainer.trace(tiny_gpt2, "lost for good")
+
+
+def test_a_full_cluster_is_waited_for_and_the_wait_is_told(tiny_gpt2, monkeypatch, no_waiting):
+    heard = []
+    with fake_cluster(Worker(tiny_gpt2)) as (url, cluster), client.on_busy(heard.append):
+        monkeypatch.setenv(BACKEND, url)
+        cluster.faults = [("busy", 3), ("busy", 1)]
+        assert explainer.trace(tiny_gpt2, "wait for it").n_tokens == 3
+        assert heard == [3, 2, 1, 1, 0] and no_waiting == [1.0] * 4
+        monkeypatch.setattr(client, "BUSY_WAIT_S", 2.0)
+        cluster.faults = [("busy", 30)]
+        with pytest.raises(client.Busy, match="full"):
+            explainer.trace(tiny_gpt2, "too long a wait")
+
+
+def test_errors_come_back_as_the_errors_raised_in_process(tiny_gpt2, monkeypatch):
+    worker = Worker(tiny_gpt2)
+    with fake_cluster(worker) as (url, cluster):
+        base = {"model": tiny_gpt2.name, "revision": revision(tiny_gpt2)}
+        post = lambda **kw: client.post(f"{url}/{route(tiny_gpt2.name)}", {**base, **kw})  # noqa: E731
+        with pytest.raises(ValueError, match="token ids"):
+            post(op="trace", token_ids=[10**9])
+        with pytest.raises(client.NotServed, match="no analysis"):
+            post(op="os:system")
+        with pytest.raises(client.NotServed, match="another revision"):
+            client.post(f"{url}/{route(tiny_gpt2.name)}", {**base, "revision": "0" * 16, "op": "trace"})
+        monkeypatch.setenv("LLM_EXPLAINER_MEMORY_GB", "0.00001")
+        with pytest.raises(TooLarge, match="more than"):
+            post(op="trace", token_ids=list(range(100)))
+        monkeypatch.delenv("LLM_EXPLAINER_MEMORY_GB")
+        assert worker.served == 3 and post(op="trace", token_ids=[5, 6])["residual"].shape == (3, 2, 32)
