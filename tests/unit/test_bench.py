@@ -68,7 +68,7 @@ def test_percentiles_and_sections():
 
 
 def test_page_slugs_come_from_app_py():
-    from explainer.ui.bench_app import page_slugs
+    from explainer.bench.app import page_slugs
     slugs = page_slugs()
     assert slugs[0] == "overview" and "attention" in slugs and "next_token" in slugs
 
@@ -90,8 +90,8 @@ def test_quick_run_on_a_tiny_model(tiny_llama, tmp_path, capsys):
 
 
 def test_classroom_results_are_exact_on_a_tiny_model(tiny_gpt2):
-    from explainer.bench_room import section_classroom
-    from explainer.bench_trace import Context
+    from explainer.bench.room import section_classroom
+    from explainer.bench.library import Context
     rows = section_classroom(Context(model_arg=tiny_gpt2, quick=True), "cpu")
     mismatch = [r for r in rows if "differ from" in r.metric][0]
     assert mismatch.value == 0 and mismatch.result == "pass"

@@ -105,7 +105,23 @@ def test_no_import_circle_anywhere():
         if name not in state:
             visit(name)
     assert not circles, circles
-    assert "explainer.bench_rows" in graph["explainer.bench_trace"]          # the check sees what it should
+    assert "explainer.bench.rows" in graph["explainer.bench.library"]          # the check sees what it should
+
+
+def test_the_core_never_imports_the_app_or_the_benchmark():
+    """Only explainer.ui (and the benchmark, which measures the app) import explainer.ui; only the
+    command line imports explainer.bench."""
+    modules = _modules()
+    offenders = {}
+    for name, path in modules.items():
+        found = _imports(name, path, modules)
+        if not name.startswith(("explainer.ui", "explainer.bench")):
+            offenders[name] = sorted(t for t in found if t.startswith("explainer.ui"))
+        if not name.startswith("explainer.bench") and name != "explainer.__main__":
+            offenders[name] = offenders.get(name, []) + sorted(t for t in found if t.startswith("explainer.bench"))
+    assert not {k: v for k, v in offenders.items() if v}, offenders
+    assert any(t.startswith("explainer.ui") for t in _imports("explainer.bench.app", modules["explainer.bench.app"],
+                                                               modules))    # the check sees what it should
 
 
 def _sources(*folders: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from explainer.bench_rows import Row, median, timed
+from explainer.bench.rows import Row, median, timed
 from explainer.paths import REPO_ROOT
 
 APP = REPO_ROOT / "app.py"
@@ -130,7 +130,7 @@ def section_view_change(quick: bool = False) -> list[Row]:
     1,024-token Chinese text)."""
     rows = _view_changes({}, "", quick)
     if not quick:
-        from explainer.bench_trace import long_chinese_text
+        from explainer.bench.library import long_chinese_text
         rows += _view_changes({"lang": "zh"}, "[gemma-3-270m, 中文] ", quick)
         rows += _view_changes({"lang": "zh", "prompt": long_chinese_text(), "max_tokens": 1024},
                               "[gemma-3-270m, 中文, 1,024 tokens] ", quick)
@@ -174,7 +174,7 @@ def _view_changes(values: dict[str, Any], tag: str, quick: bool) -> list[Row]:
 
 def section_figure_bytes(quick: bool = False) -> list[Row]:
     """§8: JSON bytes of the figures each page sends, default prompt and a 1024-token prompt."""
-    from explainer.bench_trace import long_text
+    from explainer.bench.library import long_text
     from explainer.ui.apptest import chart_bytes, open_page
 
     rows: list[Row] = []

@@ -7,10 +7,11 @@ forward pass) their repeats are interleaved, so a noisy machine slows both alike
 ratio still holds. A missed target is reported in the table, never raised: the function
 returns 0 either way.
 
-The sections live in ``bench_trace`` (1, 2: the library against a plain forward),
-``bench_room`` (7, 10: a room at once, whole documents), ``ui.bench_app`` (4, 5, 8: the
-Streamlit app) and ``bench_cold`` (3, 6, 9: cold starts, the vocabulary map, training); they
-share only ``bench_rows`` (the table's rows and statistics) with this runner.
+The sections live in ``library`` (1, 2: the library against a plain forward), ``room``
+(7, 10: a room at once, whole documents), ``app`` (4, 5, 8: the Streamlit app) and ``cold``
+(3, 6, 9: cold starts, the vocabulary map, training); they share only ``rows`` (the table's
+rows and statistics) with this runner. Nothing outside this package imports it, except the
+command line.
 """
 from __future__ import annotations
 
@@ -23,9 +24,8 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from explainer import bench_cold, bench_room, bench_trace
-from explainer.bench_rows import Row, fmt, judge, median, percentile, timed
-from explainer.ui import bench_app
+from explainer.bench import app, cold, library, room
+from explainer.bench.rows import Row, fmt, judge, median, percentile, timed
 
 __all__ = ["ALL_SECTIONS", "Row", "fmt", "judge", "markdown_report", "median", "parse_sections", "percentile",
            "run_benchmark", "table_lines", "timed"]
@@ -130,25 +130,25 @@ def run_benchmark(args: argparse.Namespace) -> int:
     quick = bool(getattr(args, "quick", False))
     primary = pick_device(getattr(args, "device", "auto") or "auto")
     start = time.perf_counter()
-    ctx = bench_trace.Context(model_arg=getattr(args, "model", None), quick=quick)
+    ctx = library.Context(model_arg=getattr(args, "model", None), quick=quick)
     runners: dict[int, Callable[[], list[Row]]] = {
-        1: lambda: bench_trace.section_ratio(ctx, "cpu"),
-        2: lambda: bench_trace.section_memory(ctx, "cpu"),
-        3: lambda: bench_cold.section_model_ready(quick),
-        4: lambda: bench_app.section_browser(quick),
-        5: lambda: bench_app.section_view_change(quick),
-        6: lambda: bench_cold.section_vocab_map(quick),
-        7: lambda: bench_room.section_classroom(ctx, "cpu"),
-        8: lambda: bench_app.section_figure_bytes(quick),
-        9: lambda: bench_cold.section_training(quick),
-        10: lambda: bench_room.section_documents(ctx, "cpu"),
+        1: lambda: library.section_ratio(ctx, "cpu"),
+        2: lambda: library.section_memory(ctx, "cpu"),
+        3: lambda: cold.section_model_ready(quick),
+        4: lambda: app.section_browser(quick),
+        5: lambda: app.section_view_change(quick),
+        6: lambda: cold.section_vocab_map(quick),
+        7: lambda: room.section_classroom(ctx, "cpu"),
+        8: lambda: app.section_figure_bytes(quick),
+        9: lambda: cold.section_training(quick),
+        10: lambda: room.section_documents(ctx, "cpu"),
     }
     rows: list[Row] = []
     for section in sections:
         rows += _run_section(section, runners[section])
         if primary.type == "cuda" and section in (1, 2, 7, 10):
-            gpu = {1: bench_trace.section_ratio, 2: bench_trace.section_memory,
-                   7: bench_room.section_classroom, 10: bench_room.section_documents}[section]
+            gpu = {1: library.section_ratio, 2: library.section_memory,
+                   7: room.section_classroom, 10: room.section_documents}[section]
             rows += _run_section(section, lambda: gpu(ctx, "cuda"))
     info = machine_info(str(primary))
     report = markdown_report(rows, info, time.perf_counter() - start,

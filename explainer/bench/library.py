@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 import explainer
-from explainer.bench_rows import Row, median, timed
+from explainer.bench.rows import Row, median, timed
 from explainer.budget import TooLarge
 from explainer.models import MULTILINGUAL_NAME, LoadedModel
 from explainer.tracing import tokenize
@@ -132,7 +132,7 @@ def section_ratio(ctx: Context, device: str) -> list[Row]:
 
 
 def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
-    model, tag = ctx.model(device, which), _tag(device, ctx.model(device, which))
+    model, tag = ctx.model(device, which), device_tag(device, ctx.model(device, which))
     text = long_text()
     rows: list[Row] = []
     for size in ctx.sizes(device, which):
@@ -195,7 +195,7 @@ def section_memory(ctx: Context, device: str) -> list[Row]:
 
 def _kept(ctx: Context, device: str, which: str, size: int) -> list[Row]:
     model = ctx.model(device, which)
-    tag, mb = _tag(device, model), 2**20
+    tag, mb = device_tag(device, model), 2**20
     size = min(size, model.context_length)
     gc.collect()
     with PeakRSS() as mem:
@@ -220,7 +220,7 @@ def _kept(ctx: Context, device: str, which: str, size: int) -> list[Row]:
 def _refusal(ctx: Context, device: str) -> list[Row]:
     """A request above the budget is refused before it starts, and the model keeps serving."""
     import os
-    model, tag = ctx.model(device), _tag(device, ctx.model(device))
+    model, tag = ctx.model(device), device_tag(device, ctx.model(device))
     old = os.environ.get("LLM_EXPLAINER_MEMORY_GB")
     os.environ["LLM_EXPLAINER_MEMORY_GB"] = "0.001"
     try:
@@ -242,6 +242,6 @@ def _refusal(ctx: Context, device: str) -> list[Row]:
                 note=("refused" if refused else "NOT refused") + ("; next trace served" if served else "; NOT served"))]
 
 
-def _tag(device: str, model: LoadedModel | None = None) -> str:
+def device_tag(device: str, model: LoadedModel | None = None) -> str:
     parts = ([] if device == "cpu" else [device]) + ([model.name] if model is not None else [])
     return f"[{', '.join(parts)}] " if parts else ""

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from explainer.bench_rows import Row
+from explainer.bench.rows import Row
 from explainer.paths import CACHE_ENV, REPO_ROOT, cache_dir
 
 TARGET_FIRST_LOAD = {"smollm2-135m": 35.0, "gemma-3-270m": 60.0}

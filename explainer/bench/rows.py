@@ -1,7 +1,7 @@
 """What every benchmark section returns: table rows and the statistics they are made of.
 
-Shared by ``explainer.bench`` (the runner and its report) and the sections
-(``bench_trace``, ``bench_cold``, ``ui.bench_app``), which import only this module.
+Shared by ``explainer.bench`` (the runner and its report) and its sections (``library``,
+``room``, ``cold``, ``app``).
 """
 from __future__ import annotations
 

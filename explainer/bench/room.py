@@ -15,8 +15,8 @@ import explainer
 from explainer.analysis.attention import head_stats
 from explainer.analysis.mlp import mlp_overview
 from explainer.analysis.residual import lens_readout
-from explainer.bench_rows import Row, percentile, timed
-from explainer.bench_trace import LONGEST, Context, _tag, document, long_text
+from explainer.bench.rows import Row, percentile, timed
+from explainer.bench.library import LONGEST, Context, device_tag, document, long_text
 
 STUDENTS = 30
 CROWD = 300
@@ -61,7 +61,7 @@ def _same(a: Any, b: Any, tol: float = 1e-4) -> bool:
 def section_classroom(ctx: Context, device: str) -> list[Row]:
     """§7: 30 different prompts at once vs one after another; then a crowd of 300."""
     model = ctx.model(device)
-    tag = _tag(device, model)
+    tag = device_tag(device, model)
     students = 6 if ctx.quick else STUDENTS
     size = min(CLASSROOM_TOKENS, model.context_length)
     prompts = [long_text(i, sentences=40) for i in range(students)]
@@ -96,7 +96,7 @@ def section_documents(ctx: Context, device: str) -> list[Row]:
 
 def _document(ctx: Context, device: str, which: str) -> list[Row]:
     model = ctx.model(device, which)
-    tag = _tag(device, model)
+    tag = device_tag(device, model)
     size = min(64 if ctx.quick else LONGEST, model.context_length)
     seconds, tr = timed(lambda: explainer.trace(model, document(3), max_tokens=size))
     last = model.n_layers - 1
