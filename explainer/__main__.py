@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--sections", default="all", help="comma-separated section numbers, e.g. 1,2,7")
     b.add_argument("--out", default="BENCHMARK.md", help="where to write the Markdown table")
     b.add_argument("--device", default="auto")
+    from explainer.serving.cluster import add_commands
+    add_commands(sub)
     args = parser.parse_args(argv)
 
     from transformers.utils import logging as hf_logging
@@ -35,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             return _predict(args)
         if args.command == "trace":
             return _trace(args)
+        if args.command == "cluster":
+            from explainer.serving.cluster import run
+            return run(args)
         from explainer.bench import run_benchmark
         return run_benchmark(args)
     except (ModelLoadError, ValueError, TypeError) as err:

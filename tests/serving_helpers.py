@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Iterator
 
 from explainer.serving.remote import route
 from explainer.serving.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class FakeCluster:
@@ -92,3 +96,26 @@ def fake_cluster(*workers: Worker) -> Iterator[tuple[str, FakeCluster]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------------------------------------------------------------- a real local cluster (integration, e2e)
+
+CLUSTER_PORT, CLUSTER_RAY_PORT = 8850, 8851           # the tests' own ports (Ray takes the 48 after its own)
+CLUSTER_TEMP = "/tmp/rt-serving-test"
+CLUSTER_MODELS = "smollm2-135m"
+
+
+def cluster_command(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m explainer cluster ...`` exactly as a user types it (with the tests' temp folder)."""
+    import os
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "LLM_EXPLAINER_BACKEND"}
+    env["LLM_EXPLAINER_MODELS"] = CLUSTER_MODELS
+    return subprocess.run([sys.executable, "-m", "explainer", "cluster", *args, "--temp-dir", CLUSTER_TEMP],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def session_processes() -> list[int]:
+    """Process ids of the test cluster's Ray session (explainer.serving.cluster.session_processes)."""
+    from explainer.serving.cluster import session_processes as of_session
+    return sorted(of_session(str(Path(CLUSTER_TEMP, "session_latest").resolve()), CLUSTER_RAY_PORT))
