@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
-exec .venv/bin/python -m explainer.ui.serve "$@"
+exec .venv/bin/python -m explainer.ui.tools.serve "$@"

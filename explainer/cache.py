@@ -59,6 +59,11 @@ class ByteLRU(Generic[V]):
     def nbytes(self) -> int:
         return sum(size for _, size in self._items.values())
 
+    def items(self) -> list[tuple[Hashable, V]]:
+        """What the cache holds now, oldest first."""
+        with self._lock:
+            return [(key, value) for key, (value, _) in self._items.items()]
+
     def __len__(self) -> int:
         return len(self._items)
 

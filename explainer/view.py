@@ -2,7 +2,7 @@
 
 Every figure builder is ``build(result, view)``: the result holds the numbers (and the token
 labels and selection it shows), the View the words and how the page is shown. Pages get
-theirs from ``explainer.ui.resources``; tests and notebooks make one with :meth:`View.of`.
+theirs from ``explainer.ui.frame.page``; tests and notebooks make one with :meth:`View.of`.
 """
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ class View:
     def using(self, page: str, **extra: str) -> "View":
         """The same view with another text file's words (plus ``extra`` entries), e.g. compare's."""
         return replace(self, t={**texts(page, self.lang), **extra})
+
+    def texts_of(self, page: str) -> Mapping[str, str]:
+        """Another page's texts in this view's language (its menu title, its link label)."""
+        return texts(page, self.lang)
 
     def adding(self, **extra: str) -> "View":
         """This page's texts with ``extra`` entries added or replaced (words chosen at run time)."""

@@ -9,11 +9,11 @@ from explainer.analysis.qk import difference_from_trace, qk_steps
 from explainer.analysis.windows import layer_windows, mask_shape
 from explainer.figures import attention as figs
 from explainer.figures import windows as wfigs
-from explainer.ui import state
-from explainer.ui.compare import compare_section
-from explainer.ui.heads import head_stats_section
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header, int_slider, token_picker
+from explainer.ui.frame import state
+from explainer.ui.sections.compare import compare_section
+from explainer.ui.sections.heads import head_stats_section
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import figure, header, int_slider, token_picker
 
 ctx = page_context("attention")
 t, tr, common, view = ctx.t, ctx.trace, ctx.common, ctx.view

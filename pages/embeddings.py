@@ -4,9 +4,9 @@ import streamlit as st
 from explainer.analysis.vocabulary import nearest_neighbours, pair_similarity, prompt_vectors
 from explainer.figures import vocabulary as vfig
 from explainer.tokens import for_markdown, markdown_text
-from explainer.ui import vocab
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header, token_picker
+from explainer.ui.sections import vocab
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import figure, header, token_picker
 
 WINDOW = 40
 ctx = page_context("embeddings")

@@ -3,8 +3,8 @@ import streamlit as st
 
 from explainer.analysis import generation as gen
 from explainer.figures import generation as figs
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import choose, figure, float_slider, header, int_slider
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import choose, figure, float_slider, header, int_slider
 
 ctx = page_context("generation")
 t, model, view = ctx.t, ctx.model, ctx.view

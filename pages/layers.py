@@ -8,10 +8,10 @@ from explainer.analysis.residual import (answer_growth, block_writes, cached_len
                                          residual_norms)
 from explainer.figures.layers import growth_figure, lens_grid_figure, norms_figure, writes_figure
 from explainer.figures.overview import human
-from explainer.ui import state
-from explainer.ui.compare import compare_section
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header, int_slider, token_picker
+from explainer.ui.frame import state
+from explainer.ui.sections.compare import compare_section
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import figure, header, int_slider, token_picker
 
 ctx = page_context("layers")
 t, trace, view = ctx.t, ctx.trace, ctx.view

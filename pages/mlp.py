@@ -4,9 +4,9 @@ import streamlit as st
 from explainer.analysis.mlp import (layer_activations, mlp_design, mlp_overview, neuron_effect, token_neurons,
                                    token_window)
 from explainer.figures import mlp as figs
-from explainer.ui import state
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import choose, figure, header, int_slider, token_picker
+from explainer.ui.frame import state
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import choose, figure, header, int_slider, token_picker
 
 ctx = page_context("mlp")
 t, tr, model, view = ctx.t, ctx.trace, ctx.model, ctx.view

@@ -7,10 +7,11 @@ from explainer import tokens
 from explainer.analysis.prediction import TrainedVsUntrained, next_token, nucleus
 from explainer.figures import prediction as figs
 from explainer.models import RANDOM_GPT2
-from explainer.ui import state
-from explainer.ui.compare import compare_section
-from explainer.ui.resources import get_model, get_trace, page_context
-from explainer.ui.widgets import figure, float_slider, header, int_slider
+from explainer.ui.frame import state
+from explainer.ui.sections.compare import compare_section
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.shared import get_model, get_trace
+from explainer.ui.frame.widgets import figure, float_slider, header, int_slider
 
 ctx = page_context("next_token")
 t, tr, model, view = ctx.t, ctx.trace, ctx.model, ctx.view

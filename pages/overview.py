@@ -4,15 +4,10 @@ import streamlit as st
 from explainer.analysis.overview import journey, model_card, scale
 from explainer.figures.overview import (card_values, design_notes, human, journey_figure, parameters_figure,
                                        scale_figure)
+from explainer.registry import journey_links
 from explainer.tokens import for_markdown, markdown_text
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header
-
-# (page file, text key, icon) for the links under the diagram, in the order of the journey.
-LINKS = [("pages/tokens.py", "link_tokens", "🔤"), ("pages/embeddings.py", "link_embeddings", "📍"),
-         ("pages/position.py", "link_position", "🧭"), ("pages/attention.py", "link_attention", "👀"),
-         ("pages/mlp.py", "link_mlp", "🧠"), ("pages/layers.py", "link_layers", "🥞"),
-         ("pages/next_token.py", "link_next_token", "🎲"), ("pages/generation.py", "link_generation", "✍️")]
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import figure, header
 
 ctx = page_context("overview")
 t, view = ctx.t, ctx.view
@@ -27,8 +22,9 @@ header(view.adding(notice=notice))
 st.subheader(t["diagram_title"])
 figure(journey_figure(trip, view), "overview_journey", trip)
 st.markdown(f"**{t['links_title']}**")
-for col, (page, key, icon) in zip(st.columns(4) * 2, LINKS):
-    col.page_link(page, label=t[key], icon=icon)
+link_columns = st.columns(4)
+for i, linked in enumerate(journey_links()):                # the registry's pages, in the journey's order
+    link_columns[i % 4].page_link(linked.file, label=view.texts_of(linked.slug)["link"], icon=linked.icon)
 
 st.subheader(t["card_title"])
 for col, (label, value) in zip(st.columns(4) * 3, card_values(card, view)):

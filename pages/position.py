@@ -5,8 +5,8 @@ from explainer.analysis import position as pos
 from explainer.analysis.qk import query_keys
 from explainer.analysis.windows import layer_windows
 from explainer.figures import position as figs
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header, int_slider, token_picker
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import figure, header, int_slider, token_picker
 
 ctx = page_context("position")
 t, tr, common, model, view = ctx.t, ctx.trace, ctx.common, ctx.model, ctx.view

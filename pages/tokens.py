@@ -5,8 +5,8 @@ import streamlit as st
 from explainer import tokens
 from explainer.analysis.tokens import token_stats
 from explainer.figures.tokens import bytes_per_token_figure, token_chips_html
-from explainer.ui.resources import page_context
-from explainer.ui.widgets import figure, header
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.widgets import figure, header
 
 ctx = page_context("tokens")
 t, view = ctx.t, ctx.view

@@ -7,10 +7,11 @@ from explainer.analysis.compare import compare_distributions
 from explainer.analysis.why import switch_off_check
 from explainer.figures import why as figs
 from explainer.figures.compare import distribution_change_figure
-from explainer.ui import state
-from explainer.ui.resources import get_trace, page_context
-from explainer.ui.why import answer_choice, input_scores, sentence, switch_off_choice
-from explainer.ui.widgets import figure, header
+from explainer.ui.frame import state
+from explainer.ui.frame.page import page_context
+from explainer.ui.frame.shared import get_trace
+from explainer.ui.sections.why import answer_choice, input_scores, sentence, switch_off_choice
+from explainer.ui.frame.widgets import figure, header
 
 ctx = page_context("why")
 t, model, tr, view = ctx.t, ctx.model, ctx.trace, ctx.view

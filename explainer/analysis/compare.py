@@ -1,6 +1,6 @@
 """Two next-token distributions side by side: an intervention, two prompts, or two models.
 
-(The URL's ``"layer.head,…"`` format for switched-off parts is read in ``explainer.ui.state``.)"""
+(The URL's ``"layer.head,…"`` format for switched-off parts is read in ``explainer.ui.frame.params``.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,8 +1,10 @@
 """The guided tour: for THIS prompt and model, what in each stage of the journey is worth seeing.
 
 The planner says *what* to show, in numbers: a stage of the journey and the layer, head,
-neuron and value it is about, chosen from the trace's own numbers (nothing is canned).
-Pages, URL values and narration are ``explainer.ui.tour``'s business.
+neuron and value it is about, chosen from the trace's own numbers (nothing is canned). The
+stages and their order come from the page registry (``explainer.registry``); a stage without a
+planner of its own here gets one plain stop. Pages, URL values and narration are
+``explainer.ui.stage.tour``'s business.
 """
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ from explainer.analysis.mlp import token_neurons
 from explainer.analysis.residual import cached_lens_readout
 from explainer.memo import per_trace
 from explainer.models import LoadedModel
+from explainer.registry import tour_stages
 from explainer.trace import Trace
 
 # The journey, in order: text → tokens → vectors → position → attention → MLP → the residual
-# stream read by the logit lens → the prediction → generation → why this answer (attribution).
-STAGES = ("journey", "tokens", "embeddings", "position", "attention", "mlp", "lens", "prediction", "generation",
-          "attribution")
+# stream read by the logit lens → the prediction → generation → why this answer (attribution) ….
+STAGES = tour_stages()
 
 
 @dataclass(frozen=True)
@@ -46,24 +48,21 @@ def plan_tour(model: LoadedModel, trace: Trace) -> tuple[Stop, ...]:
     induction = most_induction_head(stats)
     mlp_layer = int(trace.write_norms()[1][1:, -1].argmax()) + 1 if trace.n_layers > 1 else 0
     neurons = token_neurons(trace, mlp_layer, -1, k=1)
-    stops = [
-        Stop("journey", answer=answer),
-        Stop("tokens"),
-        Stop("embeddings"),
-        Stop("position", "rotary" if trace.rotary is not None else "learned"),
-        Stop("attention", "previous", prev_layer, prev_head, value=float(stats.previous[prev_layer, prev_head])),
-    ]
+    attention = [Stop("attention", "previous", prev_layer, prev_head,
+                      value=float(stats.previous[prev_layer, prev_head]))]
     if induction is not None:
         layer, head = induction
-        stops.append(Stop("attention", "induction", layer, head, value=float(stats.induction[layer, head])))
-    stops += [
-        Stop("mlp", layer=mlp_layer, neuron=neurons.neurons[0], value=neurons.values[0]),
-        Stop("lens", layer=readout.first_layers[-1], answer=answer),
-        Stop("prediction", value=float(readout.answer_probs[-1, -1]), answer=answer),
-        Stop("generation"),
-        _attribution_stop(model, trace, answer, (prev_layer, prev_head)),
-    ]
-    return tuple(stops)
+        attention.append(Stop("attention", "induction", layer, head, value=float(stats.induction[layer, head])))
+    planned = {
+        "journey": [Stop("journey", answer=answer)],
+        "position": [Stop("position", "rotary" if trace.rotary is not None else "learned")],
+        "attention": attention,
+        "mlp": [Stop("mlp", layer=mlp_layer, neuron=neurons.neurons[0], value=neurons.values[0])],
+        "lens": [Stop("lens", layer=readout.first_layers[-1], answer=answer)],
+        "prediction": [Stop("prediction", value=float(readout.answer_probs[-1, -1]), answer=answer)],
+        "attribution": [_attribution_stop(model, trace, answer, (prev_layer, prev_head))],
+    }
+    return tuple(stop for stage in STAGES for stop in planned.get(stage, [Stop(stage)]))
 
 
 def _attribution_stop(model: LoadedModel, trace: Trace, answer: str, fallback: tuple[int, int]) -> Stop:

@@ -1,7 +1,6 @@
 """Benchmark sections on the Streamlit app: 4 (browser), 5 (view change), 8 (figure bytes)."""
 from __future__ import annotations
 
-import ast
 import os
 import socket
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from explainer.bench.rows import Row, median, timed
+from explainer.registry import slugs
 from explainer.paths import REPO_ROOT
 
 APP = REPO_ROOT / "app.py"
@@ -27,14 +27,6 @@ APPTEST_TIMEOUT = 600.0
 # (page, the value its widget shows, what it changes): views that must not cost a forward pass.
 VIEW_CONTROLS = (("attention", "layer", "layer"), ("attention", "head", "head"),
                  ("next_token", "temp", "temperature"))
-
-
-def page_slugs(app: Path = APP) -> list[str]:
-    """The url paths of app.py's PAGES, read without running the app."""
-    for node in ast.walk(ast.parse(app.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            return [Path(entry[0]).stem for entry in ast.literal_eval(node.value)]
-    raise RuntimeError("app.py has no PAGES list")
 
 
 # ------------------------------------------------------------------ §4 browser
@@ -138,9 +130,9 @@ def section_view_change(quick: bool = False) -> list[Row]:
 
 
 def _view_changes(values: dict[str, Any], tag: str, quick: bool) -> list[Row]:
-    from explainer.ui.apptest import find_widget, open_page, set_other_value
-    from explainer.ui.resources import traces_computed
-    from explainer.ui.state import widget_key
+    from explainer.ui.tools.apptest import find_widget, open_page, set_other_value
+    from explainer.ui.frame.shared import traces_computed
+    from explainer.ui.frame.binding import widget_key
 
     rows: list[Row] = []
     opened: dict[str, Any] = {}
@@ -175,12 +167,12 @@ def _view_changes(values: dict[str, Any], tag: str, quick: bool) -> list[Row]:
 def section_figure_bytes(quick: bool = False) -> list[Row]:
     """§8: JSON bytes of the figures each page sends, default prompt and a 1024-token prompt."""
     from explainer.bench.library import long_text
-    from explainer.ui.apptest import chart_bytes, open_page
+    from explainer.ui.tools.apptest import chart_bytes, open_page
 
     rows: list[Row] = []
     long = {"max_tokens": 1024, "prompt": long_text(2)}
     for setting, values in (("default prompt", {}), ("1024 tokens", long)):
-        for slug in page_slugs():
+        for slug in slugs():
             at = open_page(slug, timeout=APPTEST_TIMEOUT, **values)
             size, n = chart_bytes(at)
             note = f"{n} charts"

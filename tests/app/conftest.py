@@ -1,4 +1,4 @@
-"""AppTest helpers: the harness lives in ``explainer.ui.apptest`` (the benchmark uses it too).
+"""AppTest helpers: the harness lives in ``explainer.ui.tools.apptest`` (the benchmark uses it too).
 
 Preset values with ``open_page(..., name=value)``; read them back with ``state.stored`` and find
 a value's widget by ``state.widget_key(name)``.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from explainer.ui.apptest import APP, open_page
+from explainer.ui.tools.apptest import APP, open_page
 
 __all__ = ["APP", "PROMPTS", "ZH_PROMPT", "open_page"]
 

@@ -2,8 +2,9 @@
 import pytest
 
 from explainer.analysis import attention as att
-from explainer.ui.resources import traces_computed
-from explainer.ui.state import stored, widget_key
+from explainer.ui.frame.shared import traces_computed
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.state import stored
 from tests.app.conftest import ZH_PROMPT, open_page
 
 N_CHARTS = 5                      # heatmap, head grid, arcs, q·k steps, head statistics
@@ -52,7 +53,7 @@ def test_a_long_text_shows_the_estimate_first_then_the_exact_maps(monkeypatch):
     the exact maps; here 'long' is made short so the test stays fast."""
     from explainer.analysis import head_rows
     from explainer.memo import recall
-    from explainer.ui.resources import cached_traces
+    from explainer.ui.frame.shared import cached_traces
 
     monkeypatch.setattr(head_rows, "EXACT_ROWS", 6)
     monkeypatch.setattr(head_rows, "SAMPLED_ROWS", 4)

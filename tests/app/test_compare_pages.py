@@ -2,7 +2,8 @@
 import pytest
 
 from explainer.text import texts
-from explainer.ui.state import stored, widget_key
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.state import stored
 from tests.app.conftest import open_page
 
 PAGES = ["layers", "attention", "next_token"]

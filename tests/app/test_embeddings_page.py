@@ -18,8 +18,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.analysis import vocab_map
-from explainer.ui.resources import traces_computed
-from explainer.ui.state import preset, widget_key
+from explainer.ui.frame.shared import traces_computed
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.state import preset
 from tests.app.conftest import ZH_PROMPT, open_page
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "embeddings.py")

@@ -10,16 +10,15 @@ naming what pushed the answer and every character of the text scored.
 """
 from __future__ import annotations
 
-import ast
 import re
 from typing import Callable
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from explainer import registry
 from explainer.text import texts
-from explainer.ui.apptest import open_page
-from explainer.paths import REPO_ROOT
+from explainer.ui.tools.apptest import open_page
 from tests.app.conftest import ZH_PROMPT
 
 SMOLLM2, GEMMA = "smollm2-135m", "gemma-3-270m"
@@ -31,12 +30,9 @@ def _chinese(lang: str, prompt: str) -> bool:
     return prompt == "chinese" or lang == "zh"
 
 
-def _pages() -> list[str]:
-    """The url paths of app.py's PAGES, in order (read without running it)."""
-    tree = ast.parse((REPO_ROOT / "app.py").read_text(encoding="utf-8"))
-    found = next(n.value for n in tree.body if isinstance(n, ast.Assign)
-                 and any(getattr(t, "id", None) == "PAGES" for t in n.targets))
-    return [slug for _, slug, *_ in ast.literal_eval(found)]
+def _pages() -> tuple[str, ...]:
+    """Every page's slug, in the app's order (the page registry)."""
+    return registry.slugs()
 
 
 def _text(at: AppTest) -> str:
@@ -139,7 +135,7 @@ def test_every_page(model, lang, prompt):
     problems = []
     for slug in _pages():
         if slug != "overview":
-            at.switch_page(f"pages/{slug}.py").run()
+            at.switch_page(registry.page(slug).file).run()
         try:
             assert not at.exception, at.exception[0].message
             title = at.title[0].value

@@ -7,7 +7,7 @@ import torch
 
 import explainer
 from explainer.trace import Trace
-from explainer.ui.resources import cached_traces
+from explainer.ui.frame.shared import cached_traces
 from tests.app.conftest import open_page
 
 PROMPT = "The capital of France is Paris. The capital of Germany is"
@@ -36,7 +36,7 @@ def test_trace_download_loads_back_equal(default_model):
 
 def test_chart_data_download_has_every_token():
     from explainer.analysis.tokens import token_stats
-    from explainer.ui.widgets import export
+    from explainer.ui.frame.widgets import export
 
     at = open_page("tokens")
     button = _download(at, "tokens_bytes")

@@ -1,6 +1,6 @@
 import pytest
 
-from explainer.ui import resources
+from explainer.ui.frame import shared
 from tests.app.conftest import PROMPTS, open_page
 
 
@@ -25,7 +25,7 @@ def test_generation_page_renders_first_step(which):
 
 def test_step_play_reset_and_no_trace_rerun():
     at = open_page("generation", model="random-gpt2")      # the small model keeps this test fast
-    misses = resources.traces_computed()
+    misses = shared.traces_computed()
     step, play, reset = _buttons(at)[:3]
     step.click().run()
     assert not at.exception and len(at.session_state["gen_run"]["steps"]) == 2
@@ -37,7 +37,7 @@ def test_step_play_reset_and_no_trace_rerun():
     _buttons(at)[2].click().run()
     assert not at.exception and at.session_state["gen_run"]["steps"] == []
     assert any("Step" in i.value for i in at.info)
-    assert resources.traces_computed() == misses       # generation never re-traces the prompt
+    assert shared.traces_computed() == misses       # generation never re-traces the prompt
     at2 = open_page("generation", model="random-gpt2")     # greedy is deterministic
     at2.select_slider(key="gen_play_n").set_value(5).run()
     _buttons(at2)[0].click().run()

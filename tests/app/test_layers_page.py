@@ -2,8 +2,9 @@
 import pytest
 
 from explainer.analysis import residual
-from explainer.ui.resources import traces_computed
-from explainer.ui.state import stored, widget_key
+from explainer.ui.frame.shared import traces_computed
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.state import stored
 from tests.app.conftest import ZH_PROMPT, open_page
 
 

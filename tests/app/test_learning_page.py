@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.text import texts
-from explainer.ui.state import preset, stored
+from explainer.ui.frame.state import preset, stored
 from tests.app.conftest import APP
 
 E2E_START = re.compile(r"train|start|run|训练|开始", re.I)

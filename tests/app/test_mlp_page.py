@@ -1,7 +1,8 @@
 import pytest
 
-from explainer.ui import resources
-from explainer.ui.state import stored, widget_key
+from explainer.ui.frame import shared
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.state import stored
 from tests.app.conftest import PROMPTS, open_page
 
 
@@ -22,7 +23,7 @@ def test_mlp_page_presenter_and_chinese():
 
 def test_mlp_view_controls_do_not_rerun_the_model():
     at = open_page("mlp", layer=3)
-    misses = resources.traces_computed()
+    misses = shared.traces_computed()
     at.slider[-1].set_value(20).run()                  # the layer slider (the sidebar's come first)
     assert not at.exception
     box = at.selectbox(key=widget_key("neuron"))
@@ -30,7 +31,7 @@ def test_mlp_view_controls_do_not_rerun_the_model():
     box.set_value(third).run()
     assert not at.exception
     assert stored(at.session_state, "neuron") == third
-    assert resources.traces_computed() == misses
+    assert shared.traces_computed() == misses
     assert stored(at.session_state, "layer") == 20
     assert at.query_params.get("layer") == "20"          # deep link
 

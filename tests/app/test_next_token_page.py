@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from explainer.ui import resources
-from explainer.ui.state import widget_key
+from explainer.ui.frame import shared
+from explainer.ui.frame.binding import widget_key
 from tests.app.conftest import PROMPTS, open_page
 
 
@@ -28,11 +28,11 @@ def test_next_token_settings_from_url_reshape_and_do_not_rerun():
     at = open_page("next_token", query={"top_k": "3"})
     assert not at.exception
     assert _metric(at, 3) == "3"                            # tokens left after top-k
-    misses = resources.traces_computed()
+    misses = shared.traces_computed()
     at.slider(key=widget_key("top_k")).set_value(0).run()
     at.slider(key=widget_key("top_p")).set_value(0.5).run()
     assert not at.exception
-    assert resources.traces_computed() == misses       # view controls never re-run the model
+    assert shared.traces_computed() == misses       # view controls never re-run the model
     assert at.query_params.get("top_p") == "0.5"
     assert _metric(at, 3) not in ("3", "49,152")
 def test_next_token_presenter_and_chinese():

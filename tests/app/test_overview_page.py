@@ -1,8 +1,8 @@
 """AppTest for the Overview page (the app's default page: set values through the URL)."""
 import pytest
 
-from explainer.ui.resources import traces_computed
-from explainer.ui.state import widget_key
+from explainer.ui.frame.shared import traces_computed
+from explainer.ui.frame.binding import widget_key
 from tests.app.conftest import ZH_PROMPT, open_page
 
 

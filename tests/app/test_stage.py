@@ -5,7 +5,8 @@ import pytest
 
 from explainer import shortlinks
 from explainer.text import texts
-from explainer.ui.state import DEFAULT_PROMPTS, MAX_URL_TEXT, stored
+from explainer.ui.frame.params import DEFAULT_PROMPTS, MAX_URL_TEXT
+from explainer.ui.frame.state import stored
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import APP, open_page

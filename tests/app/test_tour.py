@@ -6,12 +6,14 @@ from explainer.analysis.attention import cached_head_stats, most_previous_token_
 from explainer.analysis.residual import cached_lens_readout
 from explainer.analysis.attribution import direct_logit_attribution, top_components
 from explainer.analysis.tour import STAGES, plan_tour
-from explainer.ui.tour import PAGE_OF, tour_steps
-from explainer.ui.state import heads_to_url, stored, widget_key
+from explainer import registry
+from explainer.ui.stage.tour import tour_steps
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.params import heads_to_url
+from explainer.ui.frame.state import stored
 from tests.app.conftest import open_page
 
-JOURNEY = ["overview", "tokens", "embeddings", "position", "attention", "mlp", "layers", "next_token",
-           "generation", "why"]
+JOURNEY = [p.slug for p in registry.PAGES if p.stage]           # the pages the tour visits, in order
 
 
 @pytest.mark.parametrize("name", [None, "random-gpt2"])
@@ -23,7 +25,7 @@ def test_plan_follows_the_journey_and_points_at_real_features(name):
     assert sorted(set(stages), key=stages.index) == list(STAGES)     # in the journey's order
     assert all(isinstance(s.value, (float, type(None))) for s in stops)
     steps = tour_steps(model, trace)                                 # the ui: pages, URL values, narration
-    assert [s.page for s in steps] == [PAGE_OF[s.stage] for s in stops]
+    assert [s.page for s in steps] == [registry.page_of_stage(s.stage).slug for s in stops]
     pages = [s.page for s in steps]
     assert sorted(set(pages), key=pages.index) == JOURNEY
     attention = next(s for s in steps if s.key == "attention_previous")

@@ -6,8 +6,9 @@ import torch
 import explainer
 from explainer.analysis.attribution import direct_logit_attribution, top_components
 from explainer.text import texts
-from explainer.ui.resources import cached_traces
-from explainer.ui.state import stored, widget_key
+from explainer.ui.frame.shared import cached_traces
+from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.state import stored
 from tests.app.conftest import ZH_PROMPT, open_page
 
 PROMPT = "The capital of France is Paris. The capital of Germany is"

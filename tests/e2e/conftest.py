@@ -12,7 +12,6 @@ An init script in every browser page records, without touching the app:
 """
 from __future__ import annotations
 
-import ast
 import os
 import shutil
 import signal
@@ -26,6 +25,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+
+from explainer.registry import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -71,12 +72,8 @@ INIT_SCRIPT = """
 
 
 def app_pages() -> list[tuple[str, str]]:
-    """(file, url path) of every page, read from app.py's PAGES list without running it."""
-    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            return [(file, slug) for file, slug, *_ in ast.literal_eval(node.value)]
-    raise AssertionError("app.py has no PAGES list")
+    """(file, url path) of every page, from the page registry."""
+    return [(p.file, p.slug) for p in PAGES]
 
 
 def is_stub(file: str) -> bool:
@@ -221,8 +218,7 @@ def page(browser):
 def url_for(server: Server, slug: str, query: dict | str | None = None) -> str:
     if isinstance(query, dict):
         query = urlencode(query)
-    path = "" if slug == app_pages()[0][1] else slug     # the first page is the default: it lives at "/"
-    return f"{server.url}/{path}" + (f"?{query}" if query else "")
+    return f"{server.url}/{slug}" + (f"?{query}" if query else "")
 
 
 def wait_idle(page, timeout: int = LOAD_TIMEOUT_MS) -> None:

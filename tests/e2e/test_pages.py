@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from explainer.text import texts
-from tests.e2e.conftest import (ALERT, CHART, start_server, stop_server, url_for, wait_idle, SCREENSHOTS, app_pages, assert_no_exception, has_cjk, is_stub,
-                                new_page, open_app, page_params, title_text)
+from tests.e2e.conftest import (ALERT, CHART, SCREENSHOTS, app_pages, assert_no_exception, has_cjk, is_stub, new_page,
+                                open_app, page_params, start_server, stop_server, title_text, url_for, wait_idle)
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,21 @@ def test_page_renders_with_charts(browser, server, slug, lang):
         page.context.close()
 
 
+def test_the_root_opens_the_overview_too(browser, server):
+    """``/`` opens the default page (the Overview), which also answers at ``/overview`` (tested above)."""
+    page = new_page(browser)
+    try:
+        page.goto(server.url + "/?lang=zh")
+        wait_idle(page)
+        page.wait_for_selector(CHART, timeout=30_000)
+        assert_no_exception(page)
+        assert title_text(page) == texts("overview", "zh")["title"]
+        dialogs = page.locator("[data-testid='stDialog']").all_inner_texts()
+        assert not [d for d in dialogs if "not found" in d.lower()], dialogs
+    finally:
+        page.context.close()
+
+
 def test_a_deep_link_as_first_visit_uses_the_apps_navigation(browser):
     """On a fresh server, the first visitor follows a link to /tokens (not /).
 
@@ -55,7 +70,7 @@ def test_a_deep_link_as_first_visit_uses_the_apps_navigation(browser):
         open_app(page, srv, "tokens")
         nav = [t.strip() for t in page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]
         print("\nmenu on first visit:", nav)
-        titles = [texts("common", "en")["page_" + slug] for _, slug in app_pages()]
+        titles = [texts(slug, "en")["menu"] for _, slug in app_pages()]
         assert "app" not in nav, f"the menu lists the entry file itself: {nav}"
         assert set(titles) <= {n.split("\n")[-1].strip() for n in nav} or all(
             any(t in n for n in nav) for t in titles), f"menu {nav} is not the app's pages {titles}"

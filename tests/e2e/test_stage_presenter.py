@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from explainer.text import texts
-from explainer.ui.state import DEFAULT_PROMPT_ZH
+from explainer.ui.frame.params import DEFAULT_PROMPT_ZH
 from tests.e2e.conftest import (SIDEBAR, app_pages, assert_no_exception, open_app, rerun, start_server,
                                 stop_server, url_for, wait_idle)
 from tests.e2e.stage_tools import (FOLD_PX, MIN_TEXT_PX, measure, projector_page, settle, share_dialog, shot,

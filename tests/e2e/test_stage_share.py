@@ -13,7 +13,7 @@ import pytest
 
 from explainer.shortlinks import KEY_CHARS, key_of
 from explainer.text import texts
-from explainer.ui import links
+from explainer.ui.stage import links
 from tests.e2e.conftest import (CHROMIUM_ARGS, assert_no_exception, chromium_path, has_cjk, open_app, rerun,
                                 sidebar_prompt, start_server, stop_server, title_text)
 from tests.e2e.stage_tools import (decode_qr, main_slider, measure, projector_page, settle, share_dialog, shot,

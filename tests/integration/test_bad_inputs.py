@@ -10,7 +10,7 @@ from explainer.models import ModelLoadError, default_tokenizer
 from explainer.text import texts
 from streamlit.testing.v1 import AppTest
 
-from explainer.ui.state import widget_key
+from explainer.ui.frame.binding import widget_key
 from tests.app.conftest import APP
 from tests.e2e.conftest import app_pages, is_stub
 

@@ -67,10 +67,10 @@ def test_percentiles_and_sections():
     assert parse_sections("10") == [10]
 
 
-def test_page_slugs_come_from_app_py():
-    from explainer.bench.app import page_slugs
-    slugs = page_slugs()
-    assert slugs[0] == "overview" and "attention" in slugs and "next_token" in slugs
+def test_page_slugs_come_from_the_registry():
+    from explainer.bench import app
+    from explainer.registry import slugs
+    assert app.slugs is slugs and slugs()[0] == "overview" and "attention" in slugs() and "next_token" in slugs()
 
 
 def test_quick_run_on_a_tiny_model(tiny_llama, tmp_path, capsys):

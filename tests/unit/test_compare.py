@@ -7,9 +7,9 @@ from dataclasses import replace
 
 from explainer.analysis.compare import compare_distributions, compare_head_maps
 from explainer.figures.compare import distribution_change_figure, head_maps_figure
-from explainer.ui.state import heads_from_url as parse_heads
-from explainer.ui.state import heads_to_url as format_heads
-from explainer.ui.state import layers_from_url as parse_layers
+from explainer.ui.frame.params import heads_from_url as parse_heads
+from explainer.ui.frame.params import heads_to_url as format_heads
+from explainer.ui.frame.params import layers_from_url as parse_layers
 from explainer.view import View
 
 COMPARE = View.of("compare").adding(right="b", before="normal", after="off", chart_title="", prob="p")

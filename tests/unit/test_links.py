@@ -1,4 +1,4 @@
-"""The room's link: which address goes in it, its query, its QR code (explainer.ui.links)."""
+"""The room's link: which address goes in it, its query, its QR code (explainer.ui.stage.links)."""
 from __future__ import annotations
 
 import ipaddress
@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from explainer.ui import links
-from explainer.ui.links import Origin, parse_host_header, parse_url, qr_png, reachable_origin, shared_query
+from explainer.ui.stage import links
+from explainer.ui.stage.links import Origin, parse_host_header, parse_url, qr_png, reachable_origin, shared_query
 
 
 @pytest.mark.parametrize("url, expected", [

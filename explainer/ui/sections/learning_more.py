@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 import streamlit as st
 
+from explainer import registry
 from explainer.figures import learning as figs
 from explainer.learning import (TinyConfig, Trainer, attention_mask_matrix, fill_blank, fine_tune, finetune_corpus,
                                 generate_text, next_token_distribution, ngram_report, stream_tokens,
@@ -18,9 +19,9 @@ from explainer.learning.results import (FillTheBlank, HeldoutScores, Masks, Obje
                                         probe_panels)
 from explainer.learning.saving import save_tiny_model, saved_runs, write_run_info
 from explainer.paths import cache_dir
-from explainer.ui import state
-from explainer.ui.learning import Setup, request_restore
-from explainer.ui.widgets import figure
+from explainer.ui.frame import binding, state
+from explainer.ui.sections.learning import Setup, request_restore
+from explainer.ui.frame.widgets import figure
 from explainer.view import View
 
 ORDER_NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}
@@ -203,5 +204,5 @@ def explore(folder: str, prompt: str) -> None:
     state.push("model", folder)
     state.push("prompt", prompt)
     for name in ("model_choice", "model_custom"):
-        state.forget_widget(name)  # the sidebar shows "other: <folder>" on its next run
-    st.switch_page("pages/overview.py")
+        binding.forget_widget(name)  # the sidebar shows "other: <folder>" on its next run
+    st.switch_page(registry.DEFAULT.file)

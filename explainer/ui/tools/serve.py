@@ -1,4 +1,4 @@
-"""Start the app: ``python -m explainer.ui.serve [streamlit options]`` (what ./run.sh does).
+"""Start the app: ``python -m explainer.ui.tools.serve [streamlit options]`` (what ./run.sh does).
 
 Streamlit starts in its old multipage mode whenever a folder named ``pages/`` sits beside the
 entry script; a deep link like ``/attention`` would then run that page file without app.py

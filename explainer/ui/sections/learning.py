@@ -21,7 +21,7 @@ from explainer.learning.corpus import (MAX_CUSTOM_CHARS, MIN_CUSTOM_LINES, corpu
 from explainer.learning.results import AttentionBeforeAfter, LossCurves, ProbesBeforeAfter
 from explainer.learning.saving import load_tiny_weights, read_run_info
 from explainer.learning.tokenizer import probes_from_lines
-from explainer.ui.widgets import figure
+from explainer.ui.frame.widgets import figure
 from explainer.view import View
 
 SOURCES = ("facts_en", "facts_zh", "custom")

@@ -10,7 +10,8 @@ from explainer.models import DEFAULT_NAME as SMOLLM2
 from explainer.models import MULTILINGUAL_NAME as GEMMA3
 from explainer.models import RANDOM_GPT2
 from explainer.text import texts
-from explainer.ui import state, tour
+from explainer.ui.frame import binding, params, state
+from explainer.ui.stage import tour
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 MODEL_CHOICES = (SMOLLM2, GEMMA3, RANDOM_GPT2, "other")
@@ -26,7 +27,7 @@ def sidebar() -> None:
     """
     with st.sidebar:
         before = state.get("lang")
-        lang = st.radio("Language / 语言", list(LANG_NAMES), key=state.bind("lang", before),
+        lang = st.radio("Language / 语言", list(LANG_NAMES), key=binding.bind("lang", before),
                         format_func=LANG_NAMES.get, horizontal=True)
         state.put("lang", lang)
         if lang != before:
@@ -39,22 +40,22 @@ def sidebar() -> None:
         device = state.get("device")
         if device not in devices:
             state.push("device", device := "auto")
-        state.put("device", st.selectbox(common["device"], devices, key=state.bind("device", device)))
+        state.put("device", st.selectbox(common["device"], devices, key=binding.bind("device", device)))
         tour.start_button(common)
         img = state.get("img")
-        state.put("img", st.radio(common["image_format"], ["png", "svg"], key=state.bind("img", img), horizontal=True,
+        state.put("img", st.radio(common["image_format"], ["png", "svg"], key=binding.bind("img", img), horizontal=True,
                                   format_func=str.upper, help=common["image_format_help"]))
-        state.put("presenter", st.toggle(common["presenter"], key=state.bind("presenter", bool(state.get("presenter"))),
+        state.put("presenter", st.toggle(common["presenter"], key=binding.bind("presenter", bool(state.get("presenter"))),
                                          help=common["presenter_help"]))
 
 
 def _follow_language() -> None:
     """After a language switch: the default prompt and an unchosen model follow it (their widgets too)."""
-    for name in state.LANGUAGE_DEFAULTS:
+    for name in params.LANGUAGE_DEFAULTS:
         if state.follows_language(name):
             state.push(name, state.get(name))
     if not state.get("model"):
-        state.forget_widget("model_choice")       # re-seeded below with the new language's model
+        binding.forget_widget("model_choice")       # re-seeded below with the new language's model
 
 
 def _model_choice(common: Mapping[str, str]) -> None:
@@ -64,22 +65,22 @@ def _model_choice(common: Mapping[str, str]) -> None:
               "other": common["model_other"]}
 
     def picked() -> None:                        # only a user's own pick is stored (and then kept)
-        value = st.session_state[state.widget_key("model_choice")]
+        value = st.session_state[binding.widget_key("model_choice")]
         state.put("model", "" if value == "other" else value)
-    picked_now = st.selectbox(common["model"], MODEL_CHOICES, key=state.bind("model_choice", choice),
+    picked_now = st.selectbox(common["model"], MODEL_CHOICES, key=binding.bind("model_choice", choice),
                               format_func=labels.get, on_change=picked)
     if picked_now in (SMOLLM2, GEMMA3):
         st.caption(common[f"model_{'smollm2' if picked_now == SMOLLM2 else 'gemma3'}_line"])
     if picked_now == "other":
-        typed = st.text_input(common["model_id"], key=state.bind("model_custom", chosen if choice == "other" else ""),
+        typed = st.text_input(common["model_id"], key=binding.bind("model_custom", chosen if choice == "other" else ""),
                               placeholder="gpt2 · HuggingFaceTB/SmolLM2-135M · /path/to/folder",
                               help=common["model_id_help"])
         state.put("model", typed.strip() or "")
 
 
 def _prompt_box(common: Mapping[str, str]) -> None:
-    prompt = st.text_area(common["prompt"], key=state.bind("prompt", state.prompt()), height=110,
-                          max_chars=state.MAX_PROMPT_CHARS, help=common["prompt_help"])
+    prompt = st.text_area(common["prompt"], key=binding.bind("prompt", state.prompt()), height=110,
+                          max_chars=params.MAX_PROMPT_CHARS, help=common["prompt_help"])
     state.put("prompt", prompt)
     examples = [common["example_1"], common["example_2"], common["example_3"]]
     cols = st.columns(len(examples))
@@ -91,9 +92,9 @@ def _prompt_box(common: Mapping[str, str]) -> None:
 
 def _length(common: Mapping[str, str]) -> None:
     """The longest text, in tokens, up to the whole context of the embedded models (8,192)."""
-    sizes = [s for s in LENGTHS if s <= state.MAX_TOKENS]
+    sizes = [s for s in LENGTHS if s <= params.MAX_TOKENS]
     current = min(sizes, key=lambda s: abs(s - int(state.get("max_tokens"))))
     if current != state.get("max_tokens"):
         state.push("max_tokens", current)
-    state.put("max_tokens", st.select_slider(common["max_tokens"], sizes, key=state.bind("max_tokens", current),
+    state.put("max_tokens", st.select_slider(common["max_tokens"], sizes, key=binding.bind("max_tokens", current),
                                              help=common["max_tokens_help"]))

@@ -1,7 +1,7 @@
 """Keys for the guided tour: → / PageDown next, ← / PageUp back, Esc ends it.
 
 Presentation clickers send PageDown / PageUp (some send the arrows). The listener sits on the
-app's own document (installed by :mod:`explainer.ui.browser`, no iframe, no CDN), so no click
+app's own document (installed by :mod:`explainer.ui.stage.browser`, no iframe, no CDN), so no click
 into the page is needed first. A key does what the matching tour button does: it clicks it
 (``.st-key-tour_next button`` …), so the tour's own Python code runs, exactly as with the mouse.
 It stays out of the way:
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-# key → the tour buttons it presses, first one present wins (keys of the buttons in explainer.ui.tour).
+# key → the tour buttons it presses, first one present wins (keys of the buttons in explainer.ui.stage.tour).
 ACTIONS: dict[str, list[str]] = {
     "ArrowRight": ["tour_next", "tour_resume"],
     "PageDown": ["tour_next", "tour_resume"],

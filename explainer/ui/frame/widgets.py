@@ -10,8 +10,9 @@ import streamlit as st
 
 from explainer import tokens
 from explainer.figures import theme
-from explainer.ui import state
-from explainer.ui.projector import readable
+from explainer.ui.frame import binding, params, run, state
+from explainer.ui.stage.projector import readable
+from explainer.ui.stage.talk import presenter_header
 from explainer.view import View
 
 
@@ -21,31 +22,31 @@ class Exportable(Protocol):
 
 def _stale(name: str, value: Any, lo: int, hi: int) -> None:
     """Say that a stored value (an old link, a shorter text) does not exist here."""
-    st.info(state.view().common["stale_value"].format(name=name, value=value, lo=lo, hi=hi))
+    st.info(run.view().common["stale_value"].format(name=name, value=value, lo=lo, hi=hi))
 
 
 def int_slider(name: str, label: str, lo: int, hi: int, help: str | None = None) -> int:
     """A slider over [lo, hi] remembered across pages; out-of-range values are clamped (with a notice)."""
-    value = state.current(name)
+    value = binding.current(name)
     if hi <= lo:
         state.put(name, lo)
         return lo
     if not lo <= value <= hi:
-        if value != state.PARAMS[name].default:
+        if value != params.PARAMS[name].default:
             _stale(name, value, lo, hi)
         value = min(max(value, lo), hi)
         state.push(name, value)
-    chosen = st.slider(label, lo, hi, key=state.bind(name, value), help=help)
+    chosen = st.slider(label, lo, hi, key=binding.bind(name, value), help=help)
     state.put(name, chosen)
     return chosen
 
 
 def float_slider(name: str, label: str, lo: float, hi: float, step: float, help: str | None = None) -> float:
-    value = float(state.current(name))
+    value = float(binding.current(name))
     if not lo <= value <= hi:
         value = min(max(value, lo), hi)
         state.push(name, value)
-    chosen = st.slider(label, lo, hi, step=step, key=state.bind(name, value), help=help)
+    chosen = st.slider(label, lo, hi, step=step, key=binding.bind(name, value), help=help)
     state.put(name, chosen)
     return chosen
 
@@ -53,13 +54,13 @@ def float_slider(name: str, label: str, lo: float, hi: float, step: float, help:
 def choose(name: str, label: str, options: Sequence[Any], format_func: Callable[[Any], str] = str,
            horizontal: bool = False, radio: bool = False) -> Any:
     """A select box (or radio) over ``options``; a stale stored value falls back to the first."""
-    value = state.current(name)
+    value = binding.current(name)
     if value not in options:
         value = options[0]
         state.push(name, value)
     widget = st.radio if radio else st.selectbox
     extra = {"horizontal": horizontal} if radio else {}
-    chosen = widget(label, options, key=state.bind(name, value), format_func=format_func, **extra)
+    chosen = widget(label, options, key=binding.bind(name, value), format_func=format_func, **extra)
     state.put(name, chosen)
     return chosen
 
@@ -74,7 +75,7 @@ def token_picker(name: str, label: str, labels: Sequence[str]) -> int:
     if value < 0 or value >= n:                      # -1 means "the last token"
         value = n - 1
     options = list(range(n))
-    chosen = st.selectbox(label, options, key=state.bind(name, value),
+    chosen = st.selectbox(label, options, key=binding.bind(name, value),
                           format_func=lambda i: f"{i}: {tokens.shown(labels[i])}")
     state.put(name, chosen if chosen != n - 1 else -1)
     return chosen
@@ -82,11 +83,10 @@ def token_picker(name: str, label: str, labels: Sequence[str]) -> int:
 
 def header(view: View) -> None:
     """Title, the plain-language explanation, and the 'what to notice' note of a page."""
-    if view.presenter:                            # compact, explanations folded (explainer.ui.stage)
-        from explainer.ui.stage import presenter_header   # stage builds on these widgets
+    if view.presenter:                            # compact, explanations folded
         return presenter_header(view.t)
     st.title(view.t["title"])
-    for message in state.pop_notices():
+    for message in run.pop_notices():
         st.warning(message)
     if not view.presenter:
         st.markdown(view.t["intro"])
@@ -102,10 +102,10 @@ def figure(fig: go.Figure, key: str, result: Exportable | None = None) -> None:
     file is written only when the button is pressed. The image format and the button's words
     come from the page's View.
     """
-    view = state.view()
+    view = run.view()
     config = theme.PLOTLY_CONFIG_SVG if view.image_format == "svg" else theme.PLOTLY_CONFIG
     if view.presenter:
-        readable(fig)                             # no chart text under 18 px on a projector (explainer.ui.projector)
+        readable(fig)                             # no chart text under 18 px on a projector (explainer.ui.stage.projector)
     st.plotly_chart(fig, key=key, config=config, width="stretch")
     if result is None:
         return

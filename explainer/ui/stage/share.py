@@ -1,7 +1,7 @@
 """“Share with the room”: a large QR code of this exact view and its link, in a dialog.
 
-The link is made from the address the browser used (see :mod:`explainer.ui.links` for the rules)
-and the URL's own query, which :func:`explainer.ui.stage.complete_url` keeps complete. A text
+The link is made from the address the browser used (see :mod:`explainer.ui.stage.links` for the rules)
+and the URL's own query, which :func:`explainer.ui.stage.talk.complete_url` keeps complete. A text
 too long for the link, or long enough to make the code hard to scan, goes by short link
 (:mod:`explainer.shortlinks`). The QR code is made on the server with segno, fully offline.
 """
@@ -13,7 +13,8 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from explainer import shortlinks
-from explainer.ui import links, state
+from explainer.ui.frame import params, state
+from explainer.ui.stage import links
 
 QR_PIXELS = 460
 
@@ -32,17 +33,17 @@ def current_link() -> tuple[str, list[tuple[str, Mapping[str, str]]]]:
     notes = list(reach.notes)
     query = st.query_params.to_dict()
     try:
-        query, _ = links.shared_query(query, reach.origin, shortlinks.save, state.LONG_TEXTS)
+        query, _ = links.shared_query(query, reach.origin, shortlinks.save, params.LONG_TEXTS)
         failed = ""
     except (OSError, ValueError) as err:             # the store refused: the text goes in full (a denser code)
         query = {k: v for k, v in query.items() if k not in links.NOT_SHARED}
         failed = links.shown(err)
-    for name in state.LONG_TEXTS:
+    for name in params.LONG_TEXTS:
         text = str(state.get(name))
         if name + "_ref" in query:
-            long = len(text) > state.MAX_URL_TEXT
+            long = len(text) > params.MAX_URL_TEXT
             notes.append(("share_short", {"n": f"{len(text):,}"}) if long else ("share_short_qr", {}))
-        elif name not in query and text != state.PARAMS[name].default and not failed:
+        elif name not in query and text != params.PARAMS[name].default and not failed:
             notes.append(("share_text_missing", {}))  # not even the page's own URL could carry the text
     if failed:
         notes.append(("share_store_failed", {"error": failed}))

@@ -42,7 +42,7 @@ html, body, [data-testid="stAppViewContainer"] {font-size: 20px; color: #000;}
 [data-testid="stExpander"] summary p {font-size: 1rem;}
 [data-testid="stVerticalBlock"] {gap: 0.55rem;}
 [data-testid="stMainBlockContainer"] {padding: 0.6rem 1.5rem 3rem 3.5rem; max-width: none;}
-/* the tour banner (explainer.ui.tour): narration and its buttons on one row */
+/* the tour banner (explainer.ui.stage.tour): narration and its buttons on one row */
 [data-testid="stMain"] [data-testid="stVerticalBlock"]:has(> [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"] [class*="st-key-tour_"]) {
   flex-direction: row; align-items: center; padding: 0.45rem 0.9rem; gap: 1rem; border-color: #000;}
 [data-testid="stMain"] [data-testid="stVerticalBlock"]:has(> [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"] [class*="st-key-tour_"]) > [data-testid="stElementContainer"] {

@@ -12,8 +12,9 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from explainer import registry
 from explainer.paths import REPO_ROOT
-from explainer.ui import state
+from explainer.ui.frame import state
 
 APP = str(REPO_ROOT / "app.py")
 
@@ -25,7 +26,7 @@ def open_page(page: str, timeout: float = 120, query: dict | None = None, **valu
         at.query_params[key] = value
     at.run()
     state.preset(at.session_state, **values)          # live widgets show them, as state.push does
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(registry.page(page).file).run()
     return at
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from explainer.ui import keys, reconnect
+from explainer.ui.stage import keys, reconnect
 
 NAME = "llm_explainer_stage"
 KEY = "stage_browser"

@@ -1,7 +1,9 @@
 """The guided tour's controls: a start button in the sidebar and a narration banner on each step.
 
 ``explainer.analysis.tour`` says what to show (stops: a stage and its numbers); here each stop
-becomes a page, the URL values that set its view and the facts its narration is worded with.
+becomes the page that shows its stage (``explainer.registry``), the URL values that set its view
+and the facts its narration is worded with. The narration is the page's own text (``tour`` or
+``tour_<focus>``); the tour's buttons are worded in ``tour.toml``.
 """
 from __future__ import annotations
 
@@ -10,25 +12,31 @@ from typing import Any, Mapping
 
 import streamlit as st
 
+from explainer import registry
 from explainer.analysis.tour import Stop, plan_tour
 from explainer.models import LoadedModel
 from explainer.text import texts
 from explainer.tokens import for_markdown
 from explainer.trace import Trace
-from explainer.ui import state
-
-# The page that shows each stage of the journey.
-PAGE_OF = {"journey": "overview", "tokens": "tokens", "embeddings": "embeddings", "position": "position",
-           "attention": "attention", "mlp": "mlp", "lens": "layers", "prediction": "next_token",
-           "generation": "generation", "attribution": "why"}
+from explainer.ui.frame import params, state
 
 
 @dataclass(frozen=True)
 class TourStep:
-    page: str                                     # page slug, e.g. "attention"
-    key: str                                      # narration key in text/<lang>/tour.toml
+    page: str                                     # page slug, e.g. "attention" (explainer.registry)
+    focus: str = ""                               # which of the page's narrations: text key "tour" or "tour_<focus>"
     view: Mapping[str, Any] = field(default_factory=dict)   # URL values to set on arrival
     facts: Mapping[str, Any] = field(default_factory=dict)  # fills the narration's {placeholders} (Markdown)
+
+    @property
+    def key(self) -> str:
+        """The step's name: its page, and its focus if it has one (e.g. "attention_previous")."""
+        return self.page + (f"_{self.focus}" if self.focus else "")
+
+    @property
+    def narration_key(self) -> str:
+        """The key of its narration in the page's own text file."""
+        return "tour" + (f"_{self.focus}" if self.focus else "")
 
 
 def _view(stop: Stop) -> dict[str, Any]:
@@ -45,7 +53,7 @@ def _view(stop: Stop) -> dict[str, Any]:
         case "generation":
             return {"seed": 0}
         case "attribution":
-            return {"target": "", "contrast": "", "off": state.heads_to_url(set(stop.heads)), "mlp_off": ""}
+            return {"target": "", "contrast": "", "off": params.heads_to_url(set(stop.heads)), "mlp_off": ""}
     return {}
 
 
@@ -76,11 +84,8 @@ def _facts(stop: Stop, trace: Trace) -> dict[str, Any]:
 
 def tour_steps(model: LoadedModel, trace: Trace) -> tuple[TourStep, ...]:
     """The tour for this prompt, as pages with their views and narration."""
-    steps = []
-    for stop in plan_tour(model, trace):
-        page = PAGE_OF[stop.stage]
-        steps.append(TourStep(page, page + (f"_{stop.focus}" if stop.focus else ""), _view(stop), _facts(stop, trace)))
-    return tuple(steps)
+    return tuple(TourStep(registry.page_of_stage(stop.stage).slug, stop.focus, _view(stop), _facts(stop, trace))
+                 for stop in plan_tour(model, trace))
 
 
 def start_button(common: Mapping[str, str]) -> None:
@@ -88,7 +93,7 @@ def start_button(common: Mapping[str, str]) -> None:
     if state.get("tour") < 0:
         if st.sidebar.button(common["tour_start"], key="tour_start", width="stretch", type="primary"):
             state.push("tour", 0)
-            st.switch_page("pages/overview.py")
+            st.switch_page(registry.DEFAULT.file)
     elif st.sidebar.button(common["tour_end"], key="tour_end_side", width="stretch"):
         state.push("tour", -1)
         st.rerun()
@@ -104,7 +109,8 @@ def banner(page: str, model: LoadedModel, trace: Trace, lang: str) -> None:
     step_index = min(step_index, len(steps) - 1)
     step = steps[step_index]
     with st.container(border=True):
-        st.markdown(f"**{t['step'].format(i=step_index + 1, n=len(steps))}** · " + t[step.key].format(**step.facts))
+        narration = texts(step.page, lang)[step.narration_key].format(**step.facts)
+        st.markdown(f"**{t['step'].format(i=step_index + 1, n=len(steps))}** · " + narration)
         back, forward, end = st.columns([1, 1, 1])
         if step.page != page:
             if forward.button(t["resume"], key="tour_resume", type="primary"):
@@ -124,4 +130,4 @@ def _go(steps: tuple[TourStep, ...], index: int) -> None:
     state.push("tour", index)
     for name, value in step.view.items():
         state.push(name, value)
-    st.switch_page(f"pages/{step.page}.py")
+    st.switch_page(registry.page(step.page).file)

@@ -1,6 +1,6 @@
 """Compare, under the Attention, Layers and Next token pages: a second prompt, or the untrained model.
 
-The URL value ``compare`` is read by ``state.compare_from_url``: "" (off), ``@untrained`` (the
+The URL value ``compare`` is read by ``params.compare_from_url``: "" (off), ``@untrained`` (the
 random GPT-2 on the same prompt), or the second prompt's text. Both traces come from the shared cache.
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ from explainer.analysis.residual import cached_lens_readout
 from explainer.figures.compare import distribution_change_figure, growth_figure, head_maps_figure
 from explainer.models import RANDOM_GPT2, LoadedModel
 from explainer.trace import Trace
-from explainer.ui import state
-from explainer.ui.resources import PageContext, get_model, get_trace
-from explainer.ui.widgets import figure
+from explainer.ui.frame import binding, params, state
+from explainer.ui.frame.page import PageContext
+from explainer.ui.frame.shared import get_model, get_trace
+from explainer.ui.frame.widgets import figure
 from explainer.view import View
 
 MODES = ("off", "prompt", "untrained")
@@ -26,16 +27,16 @@ def compare_section(ctx: PageContext, kind: str) -> None:
     """Draw the compare controls and, when on, the comparison for ``kind`` (attention|layers|next_token)."""
     view = ctx.view.using("compare")
     t = view.t
-    mode, second = state.compare_from_url(state.get("compare"))
+    mode, second = params.compare_from_url(state.get("compare"))
     with st.expander(t["title"], expanded=mode != "off"):
-        picked = st.radio(t["mode"], MODES, key=state.bind("cmp_mode", mode), horizontal=True,
+        picked = st.radio(t["mode"], MODES, key=binding.bind("cmp_mode", mode), horizontal=True,
                           format_func=lambda m: t["mode_" + m])
         other = ""
         if picked == "prompt":
             default = second if mode == "prompt" else t["default_prompt"]
-            other = st.text_input(t["other_prompt"], key=state.bind("cmp_prompt", default),
-                                  max_chars=state.MAX_PROMPT_CHARS)
-        state.put("compare", state.compare_to_url(picked, other))
+            other = st.text_input(t["other_prompt"], key=binding.bind("cmp_prompt", default),
+                                  max_chars=params.MAX_PROMPT_CHARS)
+        state.put("compare", params.compare_to_url(picked, other))
         if picked == "off":
             st.caption(t["hint"])
             return

@@ -18,8 +18,8 @@ from explainer.analysis.vocabulary import WordTokens, analogy, lookup_word
 from explainer.figures import vocabulary as vfig
 from explainer.models import LoadedModel
 from explainer.tokens import markdown_text, vocabulary_labels
-from explainer.ui import state
-from explainer.ui.widgets import figure
+from explainer.ui.frame import binding, state
+from explainer.ui.frame.widgets import figure
 from explainer.view import View
 
 PHASES = ("cache", "wait", "pca", "neighbours", "import_umap", "layout", "save", "done")
@@ -109,7 +109,7 @@ def words(model: LoadedModel, names: Sequence[str]) -> list[WordTokens]:
 
 def word_input(name: str, label: str, help: str | None = None) -> str:
     """A text box bound to the URL-backed value ``name`` (e.g. ``?word=king``)."""
-    chosen = st.text_input(label, key=state.bind(name, state.get(name)), help=help, max_chars=60)
+    chosen = st.text_input(label, key=binding.bind(name, state.get(name)), help=help, max_chars=60)
     state.put(name, chosen.strip()[:60])
     return chosen.strip()
 

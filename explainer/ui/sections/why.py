@@ -3,7 +3,7 @@ the input attribution behind a progress bar, and the parts to switch off.
 
 Numbers come from ``explainer.analysis.why`` (and ``attribution_inputs``); the words from
 ``text/<lang>/why.toml``; URL values (``target``, ``contrast``, ``method``, ``off``, ``mlp_off``)
-go through ``explainer.ui.state``.
+go through ``explainer.ui.frame.state`` (formats in ``explainer.ui.frame.params``).
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from explainer.analysis.why import AnswerPushes, answer_pushes
 from explainer.budget import TooLarge
 from explainer.models import LoadedModel
 from explainer.trace import Trace
-from explainer.ui import state
-from explainer.ui.widgets import choose
+from explainer.ui.frame import binding, params, state
+from explainer.ui.frame.widgets import choose
 from explainer.view import View
 
 
@@ -69,7 +69,7 @@ def _pick(where, name: str, value: str, options: list[str], names: Mapping[str, 
     """A select box over the top predictions that also takes a typed token (kept as typed)."""
     if value not in options:
         options = options + [value]
-    chosen = where.selectbox(label, options, key=state.bind(name, value, scope), help=help, accept_new_options=True,
+    chosen = where.selectbox(label, options, key=binding.bind(name, value, scope), help=help, accept_new_options=True,
                              format_func=lambda o: names.get(o, o))
     return chosen if isinstance(chosen, str) else ""
 
@@ -116,8 +116,8 @@ def input_scores(model: LoadedModel, trace: Trace, p: AnswerPushes, view: View) 
 
 def switch_off_choice(model: LoadedModel, p: AnswerPushes, t: Mapping[str, str]) -> tuple[frozenset, frozenset]:
     """Heads and MLP layers to switch off: chosen, or the three that push most / three idle heads in one click."""
-    heads, bad_heads = state.heads_from_url(state.get("off"), model.n_layers, model.n_heads)
-    mlps, bad_mlps = state.layers_from_url(state.get("mlp_off"), model.n_layers)
+    heads, bad_heads = params.heads_from_url(state.get("off"), model.n_layers, model.n_heads)
+    mlps, bad_mlps = params.layers_from_url(state.get("mlp_off"), model.n_layers)
     if bad_heads or bad_mlps:
         st.info(t["bad_values"].format(values=", ".join(bad_heads + bad_mlps)))
     quick = {"top": top_components(p.attribution, 3, "up", kinds=("head",)),
@@ -125,7 +125,7 @@ def switch_off_choice(model: LoadedModel, p: AnswerPushes, t: Mapping[str, str])
     buttons = st.columns(3)
     for column, (kind, found) in zip(buttons, quick.items()):
         if column.button(t["off_" + kind], key=f"why_off_{kind}", width="stretch"):
-            state.push("off", state.heads_to_url({(c.layer, c.head) for c in found}))
+            state.push("off", params.heads_to_url({(c.layer, c.head) for c in found}))
             state.push("mlp_off", "")
             st.rerun()
     if buttons[2].button(t["off_none"], key="why_off_none", width="stretch", disabled=not heads and not mlps):
@@ -134,11 +134,11 @@ def switch_off_choice(model: LoadedModel, p: AnswerPushes, t: Mapping[str, str])
         st.rerun()
     cols = st.columns([3, 2])
     options = [(l, h) for l in range(model.n_layers) for h in range(model.n_heads)]
-    chosen = cols[0].multiselect(t["heads_label"], options, key=state.bind("off", sorted(heads), model.name), placeholder=t["choose"],
+    chosen = cols[0].multiselect(t["heads_label"], options, key=binding.bind("off", sorted(heads), model.name), placeholder=t["choose"],
                                  format_func=lambda lh: t["head_option"].format(layer=lh[0], head=lh[1]))
     chosen_mlps = cols[1].multiselect(t["mlps_label"], list(range(model.n_layers)),
-                                      key=state.bind("mlp_off", sorted(mlps), model.name), placeholder=t["choose"],
+                                      key=binding.bind("mlp_off", sorted(mlps), model.name), placeholder=t["choose"],
                                       format_func=lambda l: t["mlp_option"].format(layer=l))
-    state.put("off", state.heads_to_url(frozenset(chosen)))
-    state.put("mlp_off", state.layers_to_url(chosen_mlps))
+    state.put("off", params.heads_to_url(frozenset(chosen)))
+    state.put("mlp_off", params.layers_to_url(chosen_mlps))
     return frozenset(chosen), frozenset(chosen_mlps)

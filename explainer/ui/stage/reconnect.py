@@ -4,10 +4,10 @@ When the network drops and returns, Streamlit's page reconnects by itself. If th
 the session (a short drop), nothing is lost. If it did not (the server restarted, or the drop
 outlasted ``server.disconnectedSessionTTL``), the browser still shows the old page but the new
 session on the server knows nothing until the next click. So a small watcher (installed by
-:mod:`explainer.ui.browser`) follows the app's connection state and, when the connection
+:mod:`explainer.ui.stage.browser`) follows the app's connection state and, when the connection
 comes back after having been lost, asks for one rerun. In a new session that run reads the
-whole view from the URL (:func:`explainer.ui.state.load_query_params`; the URL is kept complete
-by :func:`explainer.ui.stage.complete_url`); in a kept session it just redraws the same view.
+whole view from the URL (:func:`explainer.ui.frame.state.load_query_params`; the URL is kept complete
+by :func:`explainer.ui.stage.talk.complete_url`); in a kept session it just redraws the same view.
 """
 from __future__ import annotations
 

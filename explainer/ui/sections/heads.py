@@ -14,7 +14,7 @@ import streamlit as st
 from explainer.analysis import attention as att
 from explainer.figures import attention as figs
 from explainer.trace import Trace
-from explainer.ui.widgets import figure, long_task
+from explainer.ui.frame.widgets import figure, long_task
 from explainer.view import View
 
 

@@ -1,6 +1,6 @@
 """The link a room can open: which address to put in it, its query, and its QR code.
 
-No Streamlit here (the dialog in :mod:`explainer.ui.share` draws it), so every rule is a plain
+No Streamlit here (the dialog in :mod:`explainer.ui.stage.share` draws it), so every rule is a plain
 function with unit tests:
 
 - the address is the one the browser used (``st.context.url``), checked to be a real web address;
