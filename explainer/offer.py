@@ -56,6 +56,18 @@ def is_offered(name: str) -> bool:
     return names is None or name in names or name in ALWAYS
 
 
+def default_for(preferred: str) -> str:
+    """``preferred`` (a language's default model) when it is offered, else the first offered."""
+    names = offered()
+    return preferred if names is None or preferred in names else names[0]
+
+
+def choices(usual: tuple[str, ...]) -> tuple[str, ...]:
+    """What a model box offers: ``usual`` unless a list is set, then the list and the untrained model."""
+    names = offered()
+    return usual if names is None else tuple(dict.fromkeys([*names, *ALWAYS]))
+
+
 def admit(name: str) -> None:
     """Refuse ``name`` unless it is offered; size a model whose shape is known already."""
     if not is_offered(name):

@@ -12,3 +12,23 @@ stays in-process and neither Ray nor this package's HTTP code is imported.
 - :mod:`.deployments`: one Ray Serve deployment per model (imports Ray; workers only)
 - :mod:`.cluster`: ``python -m explainer cluster up|status|down``
 """
+
+
+class ServingError(RuntimeError):
+    """The cluster could not answer; the message says why and what to do."""
+
+
+class Busy(ServingError):
+    """The cluster stayed full for longer than a client waits."""
+
+
+class Unreachable(ServingError):
+    """The cluster did not answer, even after retries."""
+
+
+class RemoteError(ServingError):
+    """The cluster failed on this request in a way no retry mends."""
+
+
+class NotServed(ServingError):
+    """The cluster does not serve this model or analysis (or serves another revision of it)."""

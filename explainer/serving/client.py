@@ -25,7 +25,9 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from explainer.serving import wire
+from explainer.serving import Busy, NotServed, RemoteError, ServingError, Unreachable, wire
+
+__all__ = ["Busy", "NotServed", "RemoteError", "ServingError", "Unreachable", "errors", "get_json", "on_busy", "post"]
 
 RETRIES = 4                       # a request lost with a worker is sent again at most this many times
 BACKOFF_S = 0.5                   # first wait after a lost request; doubled each time (with jitter)
@@ -35,22 +37,6 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 900.0            # the longest request (attribution of 256 tokens on a busy CPU) fits
 LOST = {500, 502, 504}            # what a lost worker looks like from outside
 _sleep = time.sleep               # (tests replace it)
-
-
-class ServingError(RuntimeError):
-    """The cluster could not answer; the message says why and what to do."""
-
-
-class Busy(ServingError):
-    """The cluster stayed full for longer than this client waits."""
-
-
-class Unreachable(ServingError):
-    """The cluster did not answer, even after retries."""
-
-
-class RemoteError(ServingError):
-    """The cluster failed on this request in a way no retry mends."""
 
 
 _listeners = threading.local()
@@ -70,9 +56,15 @@ def on_busy(listener: Callable[[int], None]) -> Iterator[None]:
         stack.pop()
 
 
+def listen(listener: Callable[[int], None] | None) -> None:
+    """Make ``listener`` this thread's standing listener (a page run's busy notice); None removes it."""
+    _listeners.standing = listener
+
+
 def _tell(seconds: int) -> None:
-    for listener in getattr(_listeners, "stack", ()):
-        listener(seconds)
+    for listener in [getattr(_listeners, "standing", None), *getattr(_listeners, "stack", ())]:
+        if listener is not None:
+            listener(seconds)
 
 
 def post(url: str, request: dict[str, Any], session: requests.Session | None = None) -> Any:
@@ -95,11 +87,14 @@ def post(url: str, request: dict[str, Any], session: requests.Session | None = N
         if reply.status_code == 503:
             wait = _retry_after(reply)
             if time.monotonic() + wait > busy_until:
+                _tell(0)
                 raise Busy(f"The cluster has been full for {BUSY_WAIT_S:.0f} s; try again in a minute.")
             waited = True
             _count_down(wait)
             continue
         error = _error_of(reply)
+        if error is None and reply.status_code == 404:
+            raise NotServed(f"The cluster at {url.rsplit('/', 2)[0]} does not serve '{request.get('model')}'.")
         if error is None and reply.status_code in LOST:
             lost = _lost_again(lost, f"a worker was lost ({reply.status_code})")
             continue
@@ -144,10 +139,6 @@ def _as_exception(error: dict | None, reply: requests.Response) -> Exception:
         if name in errors():
             return errors()[name](message)
     return RemoteError(message)
-
-
-class NotServed(ServingError):
-    """The cluster does not serve this model (or serves another revision of it)."""
 
 
 @functools.cache

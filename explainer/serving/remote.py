@@ -112,7 +112,7 @@ def registered(op: str) -> Remote:
             pass
     found = _registry.get(op)
     if found is None:
-        from explainer.serving.client import NotServed
+        from explainer.serving import NotServed
         raise NotServed(f"The cluster has no analysis named '{op[:120]}'.")
     return found
 

@@ -18,7 +18,7 @@ from explainer.budget import TooLarge
 from explainer.cache import ByteLRU
 from explainer.models import LoadedModel, load_model
 from explainer.serving import wire
-from explainer.serving.client import NotServed
+from explainer.serving import NotServed
 from explainer.serving.remote import BACKEND_ENV, TraceRef, registered, revision
 from explainer.trace import Trace
 from explainer.tracing import trace_ids

@@ -157,10 +157,12 @@ def test_a_full_cluster_is_waited_for_and_the_wait_is_told(tiny_gpt2, monkeypatc
         cluster.faults = [("busy", 3), ("busy", 1)]
         assert explainer.trace(tiny_gpt2, "wait for it").n_tokens == 3
         assert heard == [3, 2, 1, 1, 0] and no_waiting == [1.0] * 4
+        heard.clear()
         monkeypatch.setattr(client, "BUSY_WAIT_S", 2.0)
         cluster.faults = [("busy", 30)]
         with pytest.raises(client.Busy, match="full"):
             explainer.trace(tiny_gpt2, "too long a wait")
+        assert heard == [0]                                          # the notice is taken down
 
 
 def test_errors_come_back_as_the_errors_raised_in_process(tiny_gpt2, monkeypatch):

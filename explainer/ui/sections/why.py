@@ -18,6 +18,7 @@ from explainer.analysis.prediction import next_token
 from explainer.analysis.why import AnswerPushes, answer_pushes
 from explainer.budget import TooLarge
 from explainer.models import LoadedModel
+from explainer.serving import ServingError
 from explainer.trace import Trace
 from explainer.ui.frame import binding, params, state
 from explainer.ui.frame.widgets import choose
@@ -107,7 +108,7 @@ def input_scores(model: LoadedModel, trace: Trace, p: AnswerPushes, view: View) 
     try:
         return input_attribution(model, trace.text, p.attribution.target, method,
                                  progress=lambda f, _msg: bar.progress(min(max(f, 0.0), 1.0), text=f"{label} {f:.0%}"))
-    except (TooLarge, ValueError) as err:
+    except (TooLarge, ValueError, ServingError) as err:
         st.warning(t["inputs_failed"].format(error=err))
         return None
     finally:
