@@ -22,6 +22,20 @@ from explainer.serving.worker import Worker
 ROOT = Path(__file__).resolve().parents[1]
 
 
+LLAMA_7B = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 4096,
+            "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+            "num_key_value_heads": 32, "vocab_size": 32000, "max_position_embeddings": 4096}
+
+
+def big_model_folder(folder: Path) -> Path:
+    """A folder that names Llama 2 7B's shape in its config, with weights that are not weights: loading
+    must refuse it from the config before reading them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(LLAMA_7B))
+    (folder / "model.safetensors").write_bytes(b"not weights: reading them would fail differently")
+    return folder
+
+
 class FakeCluster:
     def __init__(self, workers: list[Worker]) -> None:
         self.workers = {"/" + route(w.name): w for w in workers}

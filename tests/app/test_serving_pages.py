@@ -2,8 +2,6 @@
 HTTP stand-in here; tests/integration/test_serving_cluster.py runs a real one)."""
 from __future__ import annotations
 
-import json
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -12,7 +10,7 @@ from explainer.serving import client
 from explainer.serving.worker import Worker
 from explainer.ui.frame.binding import widget_key
 from tests.app.conftest import APP, open_page
-from tests.serving_helpers import fake_cluster
+from tests.serving_helpers import big_model_folder, fake_cluster
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +32,11 @@ def test_a_link_to_a_model_not_offered_reads_with_an_offered_one(monkeypatch, la
 
 
 def test_a_model_too_large_is_refused_with_a_message(monkeypatch, tmp_path):
-    config = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 2048,
-              "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
-              "num_key_value_heads": 4, "vocab_size": 32000, "max_position_embeddings": 2048}
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    (tmp_path / "model.safetensors").write_bytes(b"never read")
-    monkeypatch.setenv("LLM_EXPLAINER_MODEL_GB", "2")
-    at = open_page("tokens", lang="zh", query={"model": str(tmp_path)})
+    folder = big_model_folder(tmp_path / "big")
+    monkeypatch.setenv("LLM_EXPLAINER_MODEL_GB", "8")
+    at = open_page("tokens", lang="zh", query={"model": str(folder)})
     assert not at.exception and not at.get("plotly_chart")
-    assert any("太大" in e.value and "4.1 GB" in e.value for e in at.error)
+    assert any("太大" in e.value and "25.1 GB" in e.value and "8.0 GB" in e.value for e in at.error)
 
 
 def test_why_this_answer_with_its_heavy_work_on_the_cluster(monkeypatch, smollm2_worker):

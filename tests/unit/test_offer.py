@@ -1,13 +1,12 @@
 """Serving safely: the models a server offers, and every model sized before a weight is read."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 import explainer
 from explainer import models, offer
 from explainer.models import random_gpt2
+from tests.serving_helpers import big_model_folder
 
 
 @pytest.fixture
@@ -37,13 +36,7 @@ def test_unset_any_name_is_admitted():
 
 
 def test_a_model_too_large_is_refused_from_its_config_before_any_weight(monkeypatch, tmp_path):
-    folder = tmp_path / "big"
-    folder.mkdir()
-    config = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 4096,
-              "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
-              "num_key_value_heads": 32, "vocab_size": 32000, "max_position_embeddings": 4096}
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "model.safetensors").write_bytes(b"not weights: reading them would fail differently")
+    folder = big_model_folder(tmp_path / "big")
     monkeypatch.setenv("LLM_EXPLAINER_MODEL_GB", "8")
     with pytest.raises(offer.ModelTooLarge, match=r"about 25\.1 GB for its weights, more than the 8\.0 GB") as err:
         explainer.load_model(str(folder))
