@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     from explainer.serving.cluster import add_commands
     add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "cluster":                        # no model here: start at once
+        from explainer.serving.cluster import run
+        return run(args)
 
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()
@@ -37,9 +40,6 @@ def main(argv: list[str] | None = None) -> int:
             return _predict(args)
         if args.command == "trace":
             return _trace(args)
-        if args.command == "cluster":
-            from explainer.serving.cluster import run
-            return run(args)
         from explainer.bench import run_benchmark
         return run_benchmark(args)
     except (ModelLoadError, ValueError, TypeError) as err:

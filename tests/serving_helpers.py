@@ -125,6 +125,7 @@ def cluster_command(*args: str, timeout: float = 600) -> subprocess.CompletedPro
     import sys
     env = {k: v for k, v in os.environ.items() if k != "LLM_EXPLAINER_BACKEND"}
     env["LLM_EXPLAINER_MODELS"] = CLUSTER_MODELS
+    env["LLM_EXPLAINER_LONG_QUEUE"] = "4"                # a short long lane: overload is quick to reach
     return subprocess.run([sys.executable, "-m", "explainer", "cluster", *args, "--temp-dir", CLUSTER_TEMP],
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 

@@ -31,7 +31,7 @@ __all__ = ["Busy", "NotServed", "RemoteError", "ServingError", "Unreachable", "e
 
 RETRIES = 4                       # a request lost with a worker is sent again at most this many times
 BACKOFF_S = 0.5                   # first wait after a lost request; doubled each time (with jitter)
-BUSY_WAIT_S = 300.0               # how long in all a request waits on a full cluster before giving up
+BUSY_WAIT_S = 600.0               # how long in all a request waits on a full cluster before giving up
 BUSY_DEFAULT_S = 2                # when a 503 carries no Retry-After
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 900.0            # the longest request (attribution of 256 tokens on a busy CPU) fits
@@ -120,6 +120,7 @@ def _count_down(seconds: int) -> None:
     for left in range(seconds, 0, -1):
         _tell(left)
         _sleep(1.0)
+    _sleep(random.random() / 2)          # requests told to wait together do not all come back at once
 
 
 def _error_of(reply: requests.Response) -> dict | None:

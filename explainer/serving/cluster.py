@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from explainer.paths import REPO_ROOT
-from explainer.serving.remote import BACKEND_ENV, route
+
+BACKEND_ENV = "LLM_EXPLAINER_BACKEND"     # (explainer.serving.remote's; not imported: no torch for status/down)
 
 DEFAULT_PORT = 8000                # Serve's HTTP port: the backend URL
 DEFAULT_RAY_PORT = 6379            # the head's port, which other machines join
@@ -86,6 +87,7 @@ def up(workers: int, port: int = DEFAULT_PORT, host: str = "0.0.0.0", ray_port: 
     import ray
     from ray import serve
     from explainer.serving import deployments as dep
+    from explainer.serving.remote import route
 
     models = models or served_models()
     state = read_state(temp_dir)
@@ -121,6 +123,7 @@ def up(workers: int, port: int = DEFAULT_PORT, host: str = "0.0.0.0", ray_port: 
 
 def _wait_ready(url: str, models: list[str]) -> None:
     from explainer.serving.client import ServingError, get_json
+    from explainer.serving.remote import route
 
     deadline = time.monotonic() + READY_TIMEOUT_S
     for name in models:
@@ -162,18 +165,12 @@ def status(temp_dir: str = DEFAULT_TEMP) -> dict[str, Any]:
 
 
 def down(temp_dir: str = DEFAULT_TEMP, say=print) -> int:
-    """Stop Serve and end this head's processes by id; returns how many processes were ended."""
+    """End this head's processes by id (Serve, its replicas and Ray's own with them: a request in flight
+    is lost, as with any stop); returns how many processes were ended."""
     state = read_state(temp_dir)
     if state is None:
         say("no cluster is running here")
         return 0
-    if _alive(state):
-        try:
-            from ray import serve
-            connect(state["ray_address"])
-            serve.shutdown()
-        except Exception as err:  # noqa: BLE001 - ending the processes below is what matters
-            say(f"Serve did not shut down cleanly ({type(err).__name__}); ending its processes")
     ended = end_session(state["session_dir"], int(state["ray_address"].rpartition(":")[2]))
     _state_path(temp_dir).unlink(missing_ok=True)
     return ended

@@ -43,11 +43,12 @@ BATCH_TOKENS = MAX_BATCH_TOKENS              # padded tokens in one gathered bat
 BATCH_WAIT_S = 0.01                          # how long the first request of a batch waits for company
 MAX_ONGOING = 2 * MAX_BATCH                  # per replica: a whole batch, the next one forming, the long lane
 QUEUED_PER_REPLICA = 64                      # requests waiting in front of the replicas, per replica
-LONG_WAITING = 4                             # long requests that may wait behind the running one
+LONG_WAITING = 32                            # long requests that may wait (in order) behind the running one
+LONG_QUEUE_ENV = "LLM_EXPLAINER_LONG_QUEUE"  # (operators may change it)
 RETRY_AFTER_S = 5
 HEARTBEAT_S = 1.0
 SETTINGS = ("LLM_EXPLAINER_MODELS", "LLM_EXPLAINER_CACHE", "LLM_EXPLAINER_MEMORY_GB", "LLM_EXPLAINER_MODEL_GB",
-            "HF_HUB_OFFLINE", "HF_HOME")
+            LONG_QUEUE_ENV, "HF_HUB_OFFLINE", "HF_HOME")
 
 
 def _padded_tokens(requests: list[dict[str, Any]]) -> int:
@@ -82,6 +83,7 @@ class ModelServer:
         self.worker = Worker.load(name, device=device)
         self.lanes = {"short": ThreadPoolExecutor(1, "short"), "long": ThreadPoolExecutor(1, "long")}
         self.long_waiting = 0
+        self.long_queue = int(os.environ.get(LONG_QUEUE_ENV) or LONG_WAITING)
         self.key = ray.get_runtime_context().get_actor_id()
         threading.Thread(target=self._heartbeat, daemon=True).start()
 
@@ -101,7 +103,7 @@ class ModelServer:
         lane = self.worker.lane(request)
         if lane == "batch":
             return _response(await self.traces(request))
-        if lane == "long" and self.long_waiting > LONG_WAITING:
+        if lane == "long" and self.long_waiting > self.long_queue:
             return _response(_busy(request))
         self.long_waiting += lane == "long"
         try:

@@ -8,8 +8,9 @@ cluster reports no progress). Called with the backend set, the function's argume
 and its result comes back as the same dataclass, its arrays raw. Called without, nothing changes:
 the function runs in-process and no Ray or HTTP code is touched.
 
-A trace travels as a :class:`TraceRef` (its token ids and what was switched off, never its
-tensors); the worker traces the ids again (its own cache keeps them) and runs the analysis there.
+A trace (the first argument or any other) travels as a :class:`TraceRef` (its token ids and what
+was switched off, never its tensors); the worker traces the ids again (its own cache keeps them)
+and runs the analysis there.
 ``random-gpt2`` (4 layers, 128 wide) always stays in-process.
 """
 from __future__ import annotations
@@ -94,12 +95,19 @@ def remotable(fn: Callable | None = None, *, lane: str = "long",
         if not goes_remote(model) or (local_if is not None and local_if(subject, *args, **kwargs)):
             return fn(subject, *args, **kwargs)
         bound = signature.bind(subject, *args, **kwargs)
-        values = {k: (None if callable(v) else v) for k, v in list(bound.arguments.items())[1:]}
-        ref = TraceRef.of(subject) if isinstance(subject, Trace) else None
-        return request(model, op, trace=ref, arguments=values)
+        values = {k: _travelling(v) for k, v in list(bound.arguments.items())[1:]}
+        return request(model, op, subject=_travelling(subject) if isinstance(subject, Trace) else None,
+                       arguments=values)
 
     call.op = op                                # type: ignore[attr-defined]
     return call
+
+
+def _travelling(value: Any) -> Any:
+    """What an argument becomes on the wire: a trace its reference, a callable (progress) nothing."""
+    if isinstance(value, Trace):
+        return TraceRef.of(value)
+    return None if callable(value) else value
 
 
 def registered(op: str) -> Remote:

@@ -105,11 +105,12 @@ class Worker:
         self._served(1)
         try:
             entry = registered(request["op"])
-            ref = request.get("trace")
+            ref = request.get("subject")
             subject = self.trace_of(ref) if isinstance(ref, TraceRef) else self.model
             arguments = request.get("arguments") or {}
             if not isinstance(arguments, dict) or not all(isinstance(k, str) for k in arguments):
                 raise wire.WireError("An analysis takes its arguments by name.")
+            arguments = {k: self.trace_of(v) if isinstance(v, TraceRef) else v for k, v in arguments.items()}
             return ok_reply(entry.fn(subject, **arguments), request.get("request_id", ""))
         except Exception as err:  # noqa: BLE001 - every failure becomes a reply
             return error_reply(err, request.get("request_id", ""))

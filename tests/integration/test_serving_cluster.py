@@ -49,13 +49,13 @@ def test_the_cluster_computes_what_the_process_does(serving_cluster, default_mod
     ids = explainer.tokenize(model, TEXT)[0]
     settings = gen.GenerationSettings(greedy=False, temperature=0.9, top_k=40)
     here = explainer.trace(model, TEXT, ablate_heads=[(29, 1)])
-    inputs_here = attribute_ids(model, ids, None, "integrated_gradients", 32)
+    inputs_here = attribute_ids(model, ids, None, "integrated_gradients", 16)
     steps_here = gen.generate(model, TEXT, 3, settings, seed=7)
     monkeypatch.setattr(att, "REMOTE_FROM", 0)                   # this short text's statistics too
     stats_here = att.head_stats.__wrapped__(here)
     monkeypatch.setenv(BACKEND, serving_cluster)
     there = explainer.trace(model, TEXT, ablate_heads=[(29, 1)])
-    inputs_there = attribute_ids(model, ids, None, "integrated_gradients", 32)
+    inputs_there = attribute_ids(model, ids, None, "integrated_gradients", 16)
     steps_there = gen.generate(model, TEXT, 3, settings, seed=7)
     stats_there = att.head_stats(there)
     assert relative(there.residual, here.residual) <= 1e-5
@@ -70,13 +70,13 @@ def test_the_cluster_computes_what_the_process_does(serving_cluster, default_mod
 def test_a_replica_killed_mid_run_loses_nothing(serving_cluster, default_model, monkeypatch):
     monkeypatch.setenv(BACKEND, serving_cluster)
     victim = replicas()[0]["pid"]
-    prompts = [f"Student {i} asks why the sky over city number {i} looks blue at noon" for i in range(40)]
+    prompts = [f"Student {i} asks why the sky over city number {i} looks blue at noon" for i in range(24)]
     killed = threading.Timer(1.0, os.kill, (victim, signal.SIGKILL))
     start = time.monotonic()
     killed.start()
     with ThreadPoolExecutor(16) as pool:
         traces = list(pool.map(lambda p: explainer.trace(default_model, p), prompts))   # raises if one is lost
-    assert len(traces) == 40 and time.monotonic() - start > 1.0
+    assert len(traces) == 24 and time.monotonic() - start > 1.0
     monkeypatch.delenv(BACKEND)
     alone = explainer.trace(default_model, prompts[-1])
     assert relative(traces[-1].next_token_logits, alone.next_token_logits) <= 1e-5
@@ -91,7 +91,7 @@ def test_a_replica_killed_mid_run_loses_nothing(serving_cluster, default_model, 
 
 def test_overload_is_answered_at_once_with_retry_after(serving_cluster, default_model):
     model = default_model
-    ids = explainer.tokenize(model, "word " * 200)[0]
+    ids = explainer.tokenize(model, "Why is the sky blue? " * 4)[0]
     body = wire.encode_request({"op": attribute_ids.op, "model": model.name, "revision": revision(model),
                                 "arguments": {"ids": ids, "target": None, "method": "gradient_x_input", "steps": None}})
     url = f"{serving_cluster}/{route(model.name)}"
@@ -101,10 +101,10 @@ def test_overload_is_answered_at_once_with_retry_after(serving_cluster, default_
         reply = requests.post(url, data=body, timeout=600)
         return reply.status_code, reply.headers.get("Retry-After"), time.monotonic() - start
 
-    with ThreadPoolExecutor(24) as pool:
-        answers = list(pool.map(post, range(24)))
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(post, range(30)))
     busy = [a for a in answers if a[0] == 503]
-    assert {a[0] for a in answers} == {200, 503} and len(busy) >= 8
+    assert {a[0] for a in answers} == {200, 503} and len(busy) >= 12      # each long lane holds 1 + 4 here
     assert all(retry == "5" for _, retry, _ in busy) and max(t for _, _, t in busy) < 5.0
 
 
