@@ -2,7 +2,10 @@
 
 An :class:`Architecture` maps the journey's names (embeddings, blocks, attention, MLP, the
 norms around them, final norm, unembedding) onto the model's own module tree, nnsight-style:
-we only read and call the real modules, never edit them.
+we only read and call the real modules, never edit them. It also declares each family's quirks
+(a fused q/k/v projection, a gated MLP, the rotary module, q/k norms, a norm's offset,
+post-norms), which the blocks, attribution and the model card read: adding a family is one
+entry in :data:`SUPPORTED`.
 
 Supported families:
 - ``gpt2``: learned positions, LayerNorm, GELU MLP, fused Conv1D q/k/v.
@@ -32,7 +35,9 @@ class UnsupportedArchitecture(ValueError):
 
 @dataclass(frozen=True)
 class Architecture:
-    """Accessors from an HF causal LM (or one of its blocks) to the modules each stage uses."""
+    """Accessors from an HF causal LM (or one of its blocks, attention or MLP module) to the modules
+    each stage uses, and the family's quirks: everything that differs between families is declared
+    here, so :mod:`explainer.blocks`, attribution and the model card read it instead of branching."""
 
     family: str                                     # "gpt2" | "llama" | "qwen3" | "gemma3"
     blocks: Callable[[nn.Module], nn.ModuleList]    # the N transformer blocks
@@ -45,10 +50,29 @@ class Architecture:
     attn_out_proj: ModuleOf                         # block -> attention output projection
     mlp_in_norm: ModuleOf                           # block -> norm before the MLP
     final_norm: ModuleOf
-    rotary: bool
+    mlp_up: ModuleOf                                # MLP -> projection into the hidden width (GPT-2: c_fc)
+    mlp_act: ModuleOf                               # MLP -> its activation function (a module)
+    mlp_gate: Callable[[nn.Module], nn.Module] | None = None   # MLP -> gate projection (SwiGLU, GeGLU); None: plain
+    fused_qkv: Callable[[nn.Module], nn.Module] | None = None  # attention -> one projection making q, k, v (GPT-2)
+    q_proj: ModuleOf = lambda a: a.q_proj           # attention -> query projection (when not fused)
+    k_proj: ModuleOf = lambda a: a.k_proj
+    v_proj: ModuleOf = lambda a: a.v_proj
+    q_norm: Callable[[nn.Module], nn.Module] | None = None     # attention -> RMSNorm on each query head
+    k_norm: Callable[[nn.Module], nn.Module] | None = None     # attention -> RMSNorm on each key head
+    rotary_emb: Callable[[nn.Module], nn.Module] | None = None  # model -> its rotary module (None: learned positions)
+    norm_offset: float = 0.0                        # a norm scales by (offset + weight): Gemma stores w − 1
     attn_post_norm: Callable[[nn.Module], nn.Module | None] = lambda b: None   # Gemma: after attention
     mlp_post_norm: Callable[[nn.Module], nn.Module | None] = lambda b: None    # Gemma: after the MLP
-    qk_norm: bool = False                           # RMSNorm on each query and key head
+
+    @property
+    def rotary(self) -> bool:
+        """Rotary positions inside attention (else learned position vectors added to the tokens)."""
+        return self.rotary_emb is not None
+
+    @property
+    def qk_norm(self) -> bool:
+        """Each query and key head is normalised before the rotation."""
+        return self.q_norm is not None
 
     def attn_added(self, block: nn.Module) -> nn.Module:
         """The module whose output attention adds to the residual stream."""
@@ -57,6 +81,10 @@ class Architecture:
     def mlp_added(self, block: nn.Module) -> nn.Module:
         """The module whose output the MLP adds to the residual stream."""
         return self.mlp_post_norm(block) or self.mlp(block)
+
+    def norms_per_block(self, block: nn.Module) -> int:
+        """2 (before attention and before the MLP), plus Gemma's post-norms after each."""
+        return 2 + (self.attn_post_norm(block) is not None) + (self.mlp_post_norm(block) is not None)
 
 
 GPT2 = Architecture(
@@ -71,7 +99,9 @@ GPT2 = Architecture(
     attn_out_proj=lambda b: b.attn.c_proj,
     mlp_in_norm=lambda b: b.ln_2,
     final_norm=lambda m: m.transformer.ln_f,
-    rotary=False,
+    mlp_up=lambda mlp: mlp.c_fc,
+    mlp_act=lambda mlp: mlp.act,
+    fused_qkv=lambda a: a.c_attn,
 )
 
 _LLAMA_TREE = dict(
@@ -84,18 +114,22 @@ _LLAMA_TREE = dict(
     attn_in_norm=lambda b: b.input_layernorm,
     attn_out_proj=lambda b: b.self_attn.o_proj,
     final_norm=lambda m: m.model.norm,
-    rotary=True,
+    mlp_up=lambda mlp: mlp.up_proj,
+    mlp_act=lambda mlp: mlp.act_fn,
+    mlp_gate=lambda mlp: mlp.gate_proj,
+    rotary_emb=lambda m: m.model.rotary_emb,
 )
+_QK_NORMS = dict(q_norm=lambda a: a.q_norm, k_norm=lambda a: a.k_norm)
 
 LLAMA = Architecture(family="llama", mlp_in_norm=lambda b: b.post_attention_layernorm, **_LLAMA_TREE)
-QWEN3 = Architecture(family="qwen3", mlp_in_norm=lambda b: b.post_attention_layernorm, qk_norm=True,
-                     **_LLAMA_TREE)
+QWEN3 = Architecture(family="qwen3", mlp_in_norm=lambda b: b.post_attention_layernorm, **_QK_NORMS, **_LLAMA_TREE)
 GEMMA3 = Architecture(
     family="gemma3",
     mlp_in_norm=lambda b: b.pre_feedforward_layernorm,
     attn_post_norm=lambda b: b.post_attention_layernorm,
     mlp_post_norm=lambda b: b.post_feedforward_layernorm,
-    qk_norm=True,
+    norm_offset=1.0,
+    **_QK_NORMS,
     **_LLAMA_TREE,
 )
 
@@ -130,8 +164,14 @@ def check_structure(arch: Architecture, hf_model: nn.Module) -> None:
         for name in ("attention", "mlp", "mlp_down", "attn_in_norm", "attn_out_proj", "mlp_in_norm",
                      "attn_added", "mlp_added"):
             getattr(arch, name)(first)
-        if arch.qk_norm:
-            arch.attention(first).q_norm, arch.attention(first).k_norm
+        attn, mlp = arch.attention(first), arch.mlp(first)
+        projections = [arch.fused_qkv] if arch.fused_qkv else [arch.q_proj, arch.k_proj, arch.v_proj]
+        for get in projections + [f for f in (arch.q_norm, arch.k_norm) if f is not None]:
+            get(attn)
+        for get in [arch.mlp_up, arch.mlp_act] + ([arch.mlp_gate] if arch.mlp_gate else []):
+            get(mlp)
+        if arch.rotary_emb is not None:
+            arch.rotary_emb(hf_model)
         arch.final_norm(hf_model)
         arch.token_embedding(hf_model)
     except (AttributeError, IndexError, TypeError) as err:
@@ -183,10 +223,10 @@ def rope_theta(hf_model: nn.Module, layer: int) -> float | None:
     return None if theta is None else float(theta)
 
 
-def rotary_cos_sin(hf_model: nn.Module, layer: int, x: torch.Tensor,
+def rotary_cos_sin(hf_model: nn.Module, arch: Architecture, layer: int, x: torch.Tensor,
                    positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's own rotary cos and sin for ``layer`` at ``positions``: each (T, head_dim)."""
-    rotary = hf_model.model.rotary_emb
+    rotary = arch.rotary_emb(hf_model)
     if "layer_type" in inspect.signature(rotary.forward).parameters:     # one base per layer type
         cos, sin = rotary(x[None], positions[None], layer_types(hf_model)[layer])
     else:
@@ -195,19 +235,24 @@ def rotary_cos_sin(hf_model: nn.Module, layer: int, x: torch.Tensor,
 
 
 def mlp_kind(hf_model: nn.Module, arch: Architecture) -> str:
-    """"GELU" (GPT-2), "SwiGLU" (gated with SiLU) or "GeGLU" (gated with GELU)."""
-    if arch.family == "gpt2":
+    """"GELU" (a plain MLP, GPT-2), "SwiGLU" (gated with SiLU) or "GeGLU" (gated with GELU)."""
+    if arch.mlp_gate is None:
         return "GELU"
     cfg = hf_model.config
     act = (getattr(cfg, "hidden_activation", None) or getattr(cfg, "hidden_act", "silu")).lower()
     return "GeGLU" if "gelu" in act else "SwiGLU"
 
 
-def norm_gain(norm: nn.Module) -> torch.Tensor:
-    """The per-dimension scale a norm applies after normalising: its weight, or 1 + weight for
-    Gemma's RMSNorm (which stores the offset from 1). (d,), float32 on the CPU."""
+def norm_gain(norm: nn.Module, arch: Architecture) -> torch.Tensor:
+    """The per-dimension scale a norm applies after normalising: ``norm_offset + weight`` (Gemma's
+    RMSNorm stores the offset from 1). (d,), float32 on the CPU."""
     weight = norm.weight.detach().float().cpu()
-    return 1.0 + weight if type(norm).__name__.startswith("Gemma") else weight
+    return arch.norm_offset + weight if arch.norm_offset else weight
+
+
+def norm_kind(arch: Architecture, hf_model: nn.Module) -> str:
+    """"LayerNorm" (subtracts the mean) or "RMSNorm" (only divides by the root mean square)."""
+    return "LayerNorm" if isinstance(arch.attn_in_norm(arch.blocks(hf_model)[0]), nn.LayerNorm) else "RMSNorm"
 
 
 def unembed(hf_model: nn.Module, x: torch.Tensor) -> torch.Tensor:

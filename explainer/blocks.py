@@ -55,6 +55,9 @@ class QKV:
     def kv_head(self, head: int) -> int:
         return head // self.group
 
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.q, self.k, self.v, self.q_unrotated, self.k_unrotated))
+
 
 def _block(model: LoadedModel, layer: int):
     if not 0 <= layer < model.n_layers:
@@ -77,18 +80,19 @@ def qkv(model: LoadedModel, layer: int, x: torch.Tensor) -> QKV:
     T = x.shape[0]
     with torch.inference_mode():
         h = arch.attn_in_norm(block)(x)                                   # (T, d)
-        if arch.family == "gpt2":
-            q, k, v = attn.c_attn(h).split(model.d_model, dim=-1)         # each (T, d)
+        if arch.fused_qkv is not None:
+            q, k, v = arch.fused_qkv(attn)(h).split(model.d_model, dim=-1)   # each (T, d)
             q, k, v = (t.view(T, -1, hd).transpose(0, 1) for t in (q, k, v))   # (H, T, hd)
-            q_unrotated, k_unrotated = q, k
         else:
-            q = attn.q_proj(h).view(T, -1, hd)                            # (T, H, hd)
-            k = attn.k_proj(h).view(T, -1, hd)                            # (T, KV, hd)
-            v = attn.v_proj(h).view(T, -1, hd).transpose(0, 1)            # (KV, T, hd)
+            q = arch.q_proj(attn)(h).view(T, -1, hd)                      # (T, H, hd)
+            k = arch.k_proj(attn)(h).view(T, -1, hd)                      # (T, KV, hd)
+            v = arch.v_proj(attn)(h).view(T, -1, hd).transpose(0, 1)      # (KV, T, hd)
             if arch.qk_norm:
-                q, k = attn.q_norm(q), attn.k_norm(k)                     # RMSNorm over each head
-            q_unrotated, k_unrotated = q.transpose(0, 1), k.transpose(0, 1)           # (H, T, hd), (KV, T, hd)
-            cos, sin = rotary_cos_sin(model.hf_model, layer, x, torch.arange(T, device=x.device))
+                q, k = arch.q_norm(attn)(q), arch.k_norm(attn)(k)         # RMSNorm over each head
+            q, k = q.transpose(0, 1), k.transpose(0, 1)                   # (H, T, hd), (KV, T, hd)
+        q_unrotated, k_unrotated = q, k
+        if arch.rotary:
+            cos, sin = rotary_cos_sin(model.hf_model, arch, layer, x, torch.arange(T, device=x.device))
             q, k = rotate(q_unrotated, cos, sin), rotate(k_unrotated, cos, sin)
     cap = getattr(attn, "attn_logit_softcapping", None)
     return QKV(layer, q, k, v, q_unrotated, k_unrotated, float(attn.scaling), float(cap) if cap else None,
@@ -193,10 +197,11 @@ class BlockParts:
 
 def mlp_hidden(model: LoadedModel, layer: int, h: torch.Tensor) -> torch.Tensor:
     """The MLP's hidden activations from its (normed) input h (T, d): (T, d_mlp)."""
-    mlp = model.arch.mlp(_block(model, layer))
-    if model.arch.family == "gpt2":
-        return mlp.act(mlp.c_fc(h))                                        # GELU
-    return mlp.act_fn(mlp.gate_proj(h)) * mlp.up_proj(h)                  # SwiGLU / GeGLU
+    arch = model.arch
+    mlp = arch.mlp(_block(model, layer))
+    if arch.mlp_gate is None:
+        return arch.mlp_act(mlp)(arch.mlp_up(mlp)(h))                     # GELU
+    return arch.mlp_act(mlp)(arch.mlp_gate(mlp)(h)) * arch.mlp_up(mlp)(h)   # SwiGLU / GeGLU
 
 
 def attention_output(model: LoadedModel, layer: int, z: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from explainer.numbers import human_bytes
+
 _GB = 2**30
 
 
@@ -43,19 +45,10 @@ def _gigabytes(variable: str) -> int:
     return int(min(total // 4, 8 * _GB))
 
 
-def human(n: float) -> str:
-    """1536 → '1.5 KB' … in powers of 1024."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 def check_fits(nbytes: int, what: str) -> None:
     """Raise :class:`TooLarge` when ``nbytes`` exceed the budget."""
     limit = budget_bytes()
     if nbytes > limit:
-        raise TooLarge(f"{what[:1].upper()}{what[1:]} would need about {human(nbytes)}, more than the "
-                       f"{human(limit)} this server allows for one request. Ask for fewer tokens, rows or "
+        raise TooLarge(f"{what[:1].upper()}{what[1:]} would need about {human_bytes(nbytes)}, more than the "
+                       f"{human_bytes(limit)} this server allows for one request. Ask for fewer tokens, rows or "
                        f"layers at a time (or raise LLM_EXPLAINER_MEMORY_GB).")

@@ -1,18 +1,23 @@
-"""A byte-bounded, thread-safe LRU cache that computes each key once (single flight).
+"""The one bounded cache: a thread-safe LRU that computes each key once (single flight).
 
-Thirty students asking for the same trace at once cause one forward pass; the cache keeps
-recent traces up to a memory budget and forgets the oldest beyond it.
+Thirty students asking for the same trace at once cause one forward pass. The same class keeps
+the shared traces (bounded in bytes), a trace's recomputed parts (bounded in bytes) and recent
+input attributions (bounded in number: ``size_of=lambda value: 1``). Results that live exactly
+as long as one trace or one model are :mod:`explainer.memo`'s.
 """
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Generic, Hashable, TypeVar
+from typing import Callable, Generic, Hashable, TypeVar
 
 V = TypeVar("V")
 
 
 class ByteLRU(Generic[V]):
+    """At most ``max_bytes`` in total ``size_of(value)`` (bytes, or 1 per entry to bound a count); the
+    oldest go first, though the newest entry is always kept. An exception while computing stores nothing."""
+
     def __init__(self, max_bytes: int, size_of: Callable[[V], int]) -> None:
         self.max_bytes = max_bytes
         self._size_of = size_of
@@ -24,21 +29,33 @@ class ByteLRU(Generic[V]):
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         """The cached value for ``key``, computing it (once, even under concurrency) if absent."""
+        return self.get_or_compute_flagged(key, compute)[0]
+
+    def get_or_compute_flagged(self, key: Hashable, compute: Callable[[], V]) -> tuple[V, bool]:
+        """The value for ``key`` and whether this call computed it."""
         with self._lock:
             found = self._lookup(key)
             if found is not None:
-                return found
+                return found, False
             key_lock = self._pending.setdefault(key, threading.Lock())
-        with key_lock:                       # one thread computes, the others wait for it
+        try:
+            with key_lock:                       # one thread computes, the others wait for it
+                with self._lock:
+                    found = self._lookup(key)
+                    if found is not None:
+                        return found, False
+                value = compute()                # exceptions propagate and nothing is stored
+                self._store(key, value)
+                return value, True
+        finally:
             with self._lock:
-                found = self._lookup(key)
-                if found is not None:
-                    return found
-            value = compute()                # exceptions propagate and nothing is stored
-            self._store(key, value)
+                self._pending.pop(key, None)
+
+    def peek(self, key: Hashable) -> V | None:
+        """The value for ``key`` if it is held (never computes, does not count as a use)."""
         with self._lock:
-            self._pending.pop(key, None)
-        return value
+            item = self._items.get(key)
+            return None if item is None else item[0]
 
     def _lookup(self, key: Hashable) -> V | None:
         item = self._items.get(key)
@@ -56,7 +73,14 @@ class ByteLRU(Generic[V]):
             while len(self._items) > 1 and self.nbytes() > self.max_bytes:
                 self._items.popitem(last=False)
 
+    def drop(self, which: Callable[[Hashable], bool]) -> None:
+        """Forget every entry whose key ``which`` accepts."""
+        with self._lock:
+            for key in [k for k in self._items if which(k)]:
+                del self._items[key]
+
     def nbytes(self) -> int:
+        """The total size of what is held (bytes, or entries)."""
         return sum(size for _, size in self._items.values())
 
     def items(self) -> list[tuple[Hashable, V]]:
@@ -66,30 +90,3 @@ class ByteLRU(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-class PartCache:
-    """A trace's own LRU of recomputed parts (layers, queries and keys), bounded in bytes, safe
-    across threads. Two sessions asking for the same part at once may both compute it (cheap)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def peek(self, key: Any) -> Any:
-        with self._lock:
-            item = self._items.get(key)
-            return None if item is None else item[0]
-
-    def get(self, key: Any, compute: Callable[[], Any], size: Callable[[Any], int]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key][0]
-        value = compute()
-        with self._lock:
-            self._items[key] = (value, size(value))
-            while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.max_bytes:
-                self._items.popitem(last=False)
-        return value

@@ -21,6 +21,7 @@ from torch import nn
 
 from explainer import embedded, offer
 from explainer.arch import Architecture, UnsupportedArchitecture, architecture_for, check_structure
+from explainer.shape import ModelShape, Sized
 
 Progress = Callable[[float, str], None]
 
@@ -36,7 +37,7 @@ class ModelLoadError(RuntimeError):
 
 
 @dataclass(frozen=True, eq=False)
-class LoadedModel:
+class LoadedModel(Sized):
     """A loaded causal LM with the facts every page needs.
 
     ``lock`` guards the shared model: hold it for any forward pass (or hooks) made from a thread
@@ -51,14 +52,7 @@ class LoadedModel:
     name: str
     device: torch.device
     arch: Architecture
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    d_model: int
-    d_mlp: int
-    vocab_size: int
-    context_length: int
+    shape: ModelShape               # its sizes, declared once (n_layers, d_model, … read through it)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     tokenizer_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -152,23 +146,8 @@ def wrap(hf_model: nn.Module, tokenizer: Any, name: str, device: torch.device | 
     _fastest_attention(hf_model)
     device = torch.device(device)
     hf_model = hf_model.to(device=device, dtype=torch.float32).eval().requires_grad_(False)
-    n_heads = cfg.num_attention_heads
-    d_model = cfg.hidden_size
-    return LoadedModel(
-        hf_model=hf_model,
-        tokenizer=tokenizer,
-        name=name,
-        device=device,
-        arch=arch,
-        n_layers=cfg.num_hidden_layers,
-        n_heads=n_heads,
-        n_kv_heads=getattr(cfg, "num_key_value_heads", None) or n_heads,
-        head_dim=getattr(cfg, "head_dim", None) or d_model // n_heads,
-        d_model=d_model,
-        d_mlp=getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or 4 * d_model,
-        vocab_size=cfg.vocab_size,
-        context_length=getattr(cfg, "max_position_embeddings", None) or cfg.n_positions,
-    )
+    return LoadedModel(hf_model=hf_model, tokenizer=tokenizer, name=name, device=device, arch=arch,
+                       shape=ModelShape.of_config(cfg))
 
 
 def _fastest_attention(hf_model: nn.Module) -> None:

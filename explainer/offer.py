@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from explainer.budget import TooLarge, human, model_budget_bytes
+from explainer.budget import TooLarge, model_budget_bytes
+from explainer.numbers import human_bytes
 
 MODELS_ENV = "LLM_EXPLAINER_MODELS"
 ALWAYS = ("random-gpt2",)
@@ -39,8 +40,8 @@ class ModelTooLarge(TooLarge):
 
     def __init__(self, name: str, need: int, limit: int) -> None:
         self.name, self.need, self.limit = name, need, limit
-        super().__init__(f"Loading '{name[:80]}' would need about {human(need)} for its weights, more than the "
-                         f"{human(limit)} this server allows for one model (LLM_EXPLAINER_MODEL_GB). "
+        super().__init__(f"Loading '{name[:80]}' would need about {human_bytes(need)} for its weights, more than the "
+                         f"{human_bytes(limit)} this server allows for one model (LLM_EXPLAINER_MODEL_GB). "
                          "Choose a smaller model.")
 
 

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable
 
 import torch
 
-from explainer import blocks
-from explainer.arch import RotaryInfo  # noqa: F401 - part of this module's API
+from explainer import blocks, trace_file
+from explainer.arch import RotaryInfo
 from explainer.budget import check_fits
-from explainer.cache import PartCache
+from explainer.cache import ByteLRU
+from explainer.shape import ModelShape, Sized
 
 if TYPE_CHECKING:
     from explainer.models import LoadedModel
@@ -32,7 +33,7 @@ def _tensor_bytes(*tensors: torch.Tensor) -> int:
 
 
 @dataclass(frozen=True, eq=False)
-class Trace:
+class Trace(Sized):
     """One forward pass. Shapes: T tokens, n layers, H heads, d model width, V vocabulary."""
 
     model_name: str
@@ -41,12 +42,8 @@ class Trace:
     tokens: tuple[str, ...]          # a legible label per token
     token_bytes: tuple[bytes, ...]   # the raw bytes each token stands for
     truncated: bool
-    arch: str
-    n_layers: int
-    n_heads: int
-    d_model: int
-    d_mlp: int
-    vocab_size: int
+    arch: str                        # the model's family ("gpt2", "llama", "qwen3", "gemma3")
+    shape: ModelShape                # the model's sizes (n_layers, n_heads, d_model, … read through it)
     precision: str                   # "float32": what is kept and computed
     rotary: RotaryInfo | None        # the first layer's rotary base (None: learned positions)
     ablated_heads: frozenset = frozenset()
@@ -57,17 +54,18 @@ class Trace:
     _last_logits: torch.Tensor = field(default=None, repr=False)  # (V,) float32, HF's own
     _summary: dict = field(default=None, repr=False, compare=False)  # small per-layer numbers of the pass
     _model: "LoadedModel | None" = field(default=None, repr=False, compare=False)
-    _parts: PartCache = field(default=None, repr=False, compare=False)
+    _parts: ByteLRU = field(default=None, repr=False, compare=False)   # recomputed layers, queries and keys
 
     def __post_init__(self) -> None:
         if self._parts is None:
-            object.__setattr__(self, "_parts", PartCache(self.cache_budget()))
+            object.__setattr__(self, "_parts", ByteLRU(self.cache_budget(), size_of=lambda part: part.nbytes()))
 
     # ------------------------------------------------------------ what is kept
 
     @property
     def n_tokens(self) -> int:
         return int(self.token_ids.shape[0])
+
 
     @property
     def residual(self) -> torch.Tensor:
@@ -76,9 +74,7 @@ class Trace:
 
     def stream(self, layer: int) -> torch.Tensor:
         """One row of the residual stream (T, d): what enters block ``layer`` (``n`` = after the last)."""
-        if not 0 <= layer <= self.n_layers:
-            raise ValueError(f"There is no residual row {layer} (rows 0–{self.n_layers}).")
-        return self._residual[layer].clone()
+        return self._residual[self.shape.check_row(layer)].clone()
 
     @property
     def next_token_logits(self) -> torch.Tensor:
@@ -128,25 +124,24 @@ class Trace:
     def parts(self, layer: int, rows: Rows = None) -> blocks.BlockParts:
         """Everything block ``layer`` computed (at query ``rows``, default all), recomputed from the
         residual it read. The whole layer is cached; a few rows are computed alone (cheap)."""
-        self._check_layer(layer)
+        self.shape.check_layer(layer)
         full_key = ("parts", layer)
         if rows is not None:
             rows_t = self.rows(rows)
             cached = self._parts.peek(full_key)
             if cached is not None:
                 return blocks.BlockParts(layer, *(getattr(cached, f)[rows_t] for f in blocks.PART_FIELDS))
-            return self._parts.get(("parts", layer, tuple(rows_t.tolist())), lambda: blocks.block_parts(
+            return self._parts.get_or_compute(("parts", layer, tuple(rows_t.tolist())), lambda: blocks.block_parts(
                 self.model, layer, self._residual[layer], self._heads_off(layer), layer in self.ablated_mlps,
-                rows=rows_t, parts=self.qkv(layer)), lambda p: p.nbytes())
-        return self._parts.get(full_key, lambda: blocks.block_parts(
+                rows=rows_t, parts=self.qkv(layer)))
+        return self._parts.get_or_compute(full_key, lambda: blocks.block_parts(
             self.model, layer, self._residual[layer], self._heads_off(layer), layer in self.ablated_mlps,
-            parts=self.qkv(layer)), lambda p: p.nbytes())
+            parts=self.qkv(layer)))
 
     def qkv(self, layer: int) -> blocks.QKV:
         """Queries, keys and values of ``layer`` (cached)."""
-        self._check_layer(layer)
-        return self._parts.get(("qkv", layer), lambda: blocks.qkv(self.model, layer, self._residual[layer]),
-                               lambda p: _tensor_bytes(p.q, p.k, p.v, p.q_unrotated, p.k_unrotated))
+        self.shape.check_layer(layer)
+        return self._parts.get_or_compute(("qkv", layer), lambda: blocks.qkv(self.model, layer, self._residual[layer]))
 
     def block_check(self, layer: int) -> float:
         """Largest |recomputed block output − the stored next residual|: ~1e-6 when all is right."""
@@ -175,7 +170,7 @@ class Trace:
         Computed on demand exactly as eager attention does it (causal mask, sliding window,
         shared key/value heads); 0 where a key is hidden.
         """
-        self._check_layer(layer)
+        self.shape.check_layer(layer)
         rows_t = self.rows(rows)
         heads = list(range(self.n_heads)) if heads is None else list(heads)
         check_fits(4 * len(heads) * rows_t.numel() * self.n_tokens, "these attention weights")
@@ -271,16 +266,14 @@ class Trace:
         with torch.inference_mode():
             return table(torch.arange(self.n_tokens, device=m.device)).float().cpu()
 
-    def _check_layer(self, layer: int) -> None:
-        if not 0 <= layer < self.n_layers:
-            raise ValueError(f"There is no layer {layer} (layers 0–{self.n_layers - 1}).")
-
     # ------------------------------------------------------------ save / load
 
     def save(self, path: str | Path | BinaryIO) -> str | Path | BinaryIO:
         """Write an .npz (a path or a binary file object): the residual stream, logits and metadata."""
-        from explainer.trace_file import write
-        return write(self, path)
+        arrays = {"residual": self._residual, "last_logits": self._last_logits, "token_ids": self.token_ids,
+                  **{f"summary_{k}": v for k, v in (self._summary or {}).items()},
+                  **{f"rotary_inv_freq_{i}": r.inv_freq for i, r in enumerate(self.rotaries)}}
+        return trace_file.write(path, self.metadata(), arrays)
 
     def to_bytes(self) -> bytes:
         """The .npz file as bytes (for a download button)."""
@@ -290,12 +283,25 @@ class Trace:
 
     def metadata(self) -> dict:
         """Everything but the tensors, as JSON-ready values."""
-        from explainer.trace_file import metadata
-        return metadata(self)
+        return {"model_name": self.model_name, "text": self.text, "tokens": list(self.tokens),
+                "token_bytes": [b.hex() for b in self.token_bytes], "truncated": self.truncated, "arch": self.arch,
+                **self.shape.to_dict(), "precision": self.precision,
+                "rotaries": [{"theta": r.theta, "head_dim": r.head_dim, "layers": list(r.layers)} for r in self.rotaries],
+                "windows": list(self.windows), "ablated_heads": sorted(map(list, self.ablated_heads)),
+                "ablated_mlps": sorted(self.ablated_mlps)}
 
     @classmethod
     def load(cls, path: str | Path | BinaryIO, model: "LoadedModel | None" = None) -> "Trace":
         """Read a trace written by :meth:`save`. On-demand stages need its model: pass it, or it is
         loaded by name the first time one is asked for."""
-        from explainer.trace_file import read
-        return read(cls, path, model)
+        meta, arrays = trace_file.read(path)
+        rotaries = tuple(RotaryInfo(r["theta"], r["head_dim"], arrays[f"rotary_inv_freq_{i}"], tuple(r["layers"]))
+                         for i, r in enumerate(meta["rotaries"]))
+        return cls(model_name=meta["model_name"], text=meta["text"], token_ids=arrays["token_ids"],
+                   tokens=tuple(meta["tokens"]), token_bytes=tuple(bytes.fromhex(b) for b in meta["token_bytes"]),
+                   truncated=meta["truncated"], arch=meta["arch"], shape=ModelShape.from_dict(meta),
+                   precision=meta["precision"], rotary=rotaries[0] if rotaries else None, rotaries=rotaries,
+                   windows=tuple(meta["windows"]), ablated_heads=frozenset(tuple(x) for x in meta["ablated_heads"]),
+                   ablated_mlps=frozenset(meta["ablated_mlps"]), _residual=arrays["residual"],
+                   _last_logits=arrays["last_logits"], _model=model,
+                   _summary={k.removeprefix("summary_"): v for k, v in arrays.items() if k.startswith("summary_")})

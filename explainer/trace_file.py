@@ -1,77 +1,42 @@
-"""A :class:`~explainer.trace.Trace` as an ``.npz`` file: what it keeps, plus JSON metadata.
+"""The trace file format: named tensors and a JSON header in one ``.npz`` (pickle never allowed).
 
-The file holds the residual stream, the model's own next-token logits, the pass's small
-summaries and the token bytes; every other stage is recomputed from them when the trace is
-loaded with its model (or loaded by name the first time a stage is asked for).
+Only the format lives here. :class:`~explainer.trace.Trace` decides what goes in (the residual
+stream, the model's own next-token logits, the pass's small summaries, its metadata) and builds
+itself back from what :func:`read` returns; this module imports nothing of it, so the two never
+import each other. Every other stage is recomputed when the trace is loaded with its model.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import Any, BinaryIO, Mapping
 
 import numpy as np
 import torch
 
-from explainer.arch import RotaryInfo
-
-if TYPE_CHECKING:
-    from explainer.models import LoadedModel
-    from explainer.trace import Trace
-
 FORMAT_VERSION = 2
 
 
-def metadata(trace: "Trace") -> dict:
-    """Everything but the tensors, as JSON-ready values."""
-    return {
-        "format": FORMAT_VERSION, "model_name": trace.model_name, "text": trace.text,
-        "tokens": list(trace.tokens), "token_bytes": [b.hex() for b in trace.token_bytes],
-        "truncated": trace.truncated, "arch": trace.arch, "n_layers": trace.n_layers,
-        "n_heads": trace.n_heads, "d_model": trace.d_model, "d_mlp": trace.d_mlp,
-        "vocab_size": trace.vocab_size, "precision": trace.precision,
-        "rotaries": [{"theta": r.theta, "head_dim": r.head_dim, "layers": list(r.layers)} for r in trace.rotaries],
-        "windows": list(trace.windows),
-        "ablated_heads": sorted(map(list, trace.ablated_heads)),
-        "ablated_mlps": sorted(trace.ablated_mlps),
-    }
-
-
-def write(trace: "Trace", path: str | Path | BinaryIO) -> str | Path | BinaryIO:
-    """Write ``trace`` to ``path`` (a file name or a binary file object)."""
-    arrays = {"residual": trace._residual.numpy(), "last_logits": trace._last_logits.numpy(),
-              "token_ids": trace.token_ids.numpy()}
-    arrays.update({f"summary_{k}": v.numpy() for k, v in (trace._summary or {}).items()})
-    for i, rot in enumerate(trace.rotaries):
-        arrays[f"rotary_inv_freq_{i}"] = rot.inv_freq.numpy()
-    arrays["metadata"] = np.frombuffer(json.dumps(metadata(trace)).encode("utf-8"), dtype=np.uint8)
+def write(path: str | Path | BinaryIO, metadata: Mapping[str, Any],
+          arrays: Mapping[str, torch.Tensor]) -> str | Path | BinaryIO:
+    """Write ``arrays`` and ``metadata`` (JSON-ready) to ``path``, a file name or a binary file object."""
+    packed = {name: t.detach().cpu().numpy() for name, t in arrays.items()}
+    header = {"format": FORMAT_VERSION, **metadata}
+    packed["metadata"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     if hasattr(path, "write"):
-        np.savez_compressed(path, **arrays)
+        np.savez_compressed(path, **packed)
         return path
     with Path(path).open("wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, **packed)
     return Path(path)
 
 
-def read(cls: type, path: str | Path | BinaryIO, model: "LoadedModel | None" = None) -> "Trace":
-    """Read a trace written by :func:`write` (pickle is never allowed)."""
+def read(path: str | Path | BinaryIO) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(metadata, tensors) of a file written by :func:`write`; an unknown format is refused."""
     source = path if hasattr(path, "read") else Path(path)
     with np.load(source, allow_pickle=False) as data:
         meta = json.loads(bytes(data["metadata"]).decode("utf-8"))
         if meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"Unsupported trace file format {meta.get('format')!r}; trace the text again.")
         arrays = {name: torch.from_numpy(data[name].copy()) for name in data.files if name != "metadata"}
-    rotaries = tuple(RotaryInfo(r["theta"], r["head_dim"], arrays[f"rotary_inv_freq_{i}"], tuple(r["layers"]))
-                     for i, r in enumerate(meta["rotaries"]))
-    return cls(
-        model_name=meta["model_name"], text=meta["text"], token_ids=arrays["token_ids"],
-        tokens=tuple(meta["tokens"]), token_bytes=tuple(bytes.fromhex(b) for b in meta["token_bytes"]),
-        truncated=meta["truncated"], arch=meta["arch"], n_layers=meta["n_layers"],
-        n_heads=meta["n_heads"], d_model=meta["d_model"], d_mlp=meta["d_mlp"],
-        vocab_size=meta["vocab_size"], precision=meta["precision"],
-        rotary=rotaries[0] if rotaries else None, rotaries=rotaries, windows=tuple(meta["windows"]),
-        ablated_heads=frozenset(tuple(x) for x in meta["ablated_heads"]),
-        ablated_mlps=frozenset(meta["ablated_mlps"]),
-        _residual=arrays["residual"], _last_logits=arrays["last_logits"], _model=model,
-        _summary={k.removeprefix("summary_"): v for k, v in arrays.items() if k.startswith("summary_")},
-    )
+    return meta, arrays

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 import torch
 
 from explainer.arch import layer_types, rope_theta, sliding_window, unembed
-from explainer.budget import TooLarge, budget_bytes, check_fits, human
+from explainer.budget import TooLarge, budget_bytes, check_fits
 from explainer.capture import Ablation, Progress, hooked, owned
 from explainer.models import LoadedModel
+from explainer.numbers import human_bytes
 from explainer.serving import remote
 from explainer.tokens import legible, token_bytes
 from explainer.trace import RotaryInfo, Trace
@@ -88,8 +89,8 @@ def trace(
     _check_ablation(model, *ablation)
     need = estimate_bytes(model, len(ids))
     if need > budget_bytes():
-        raise TooLarge(f"Tracing {len(ids):,} tokens would need about {human(need)}, more than the "
-                       f"{human(budget_bytes())} this server allows for one request. Lower the longest "
+        raise TooLarge(f"Tracing {len(ids):,} tokens would need about {human_bytes(need)}, more than the "
+                       f"{human_bytes(budget_bytes())} this server allows for one request. Lower the longest "
                        "text (in tokens) or shorten the text.")
     with model.tokenizer_lock:
         pieces = token_bytes(model.tokenizer, ids)
@@ -145,13 +146,8 @@ def _check_ids(model: LoadedModel, ids: list[int], ablation: Ablation) -> None:
 
 
 def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> None:
-    for layer, head in heads:
-        if not (0 <= layer < model.n_layers and 0 <= head < model.n_heads):
-            raise ValueError(f"There is no head {head} in layer {layer} (layers 0–{model.n_layers - 1}, "
-                             f"heads 0–{model.n_heads - 1}).")
-    for layer in mlps:
-        if not 0 <= layer < model.n_layers:
-            raise ValueError(f"There is no MLP layer {layer} (layers 0–{model.n_layers - 1}).")
+    model.shape.check_heads(heads)
+    model.shape.check_layers(mlps, "MLP layer")
 
 
 # ---------------------------------------------------------------- batching concurrent requests
@@ -304,11 +300,7 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
         token_bytes=tuple(req.pieces),
         truncated=req.truncated,
         arch=model.arch.family,
-        n_layers=model.n_layers,
-        n_heads=model.n_heads,
-        d_model=model.d_model,
-        d_mlp=model.d_mlp,
-        vocab_size=model.vocab_size,
+        shape=model.shape,
         precision="float32",
         rotary=rotaries[0] if rotaries else None,
         rotaries=rotaries,
@@ -330,7 +322,7 @@ def rotary_infos(model: LoadedModel) -> tuple[RotaryInfo, ...]:
     """One :class:`RotaryInfo` per rotary base the model uses, with the layers that use it."""
     if not model.arch.rotary:
         return ()
-    rotary_emb = getattr(getattr(model.hf_model, "model", None), "rotary_emb", None)
+    rotary_emb = model.arch.rotary_emb(model.hf_model)
     kinds = layer_types(model.hf_model)
     infos: dict[str, RotaryInfo] = {}
     for layer, kind in enumerate(kinds):

@@ -35,14 +35,15 @@ with cols[2]:
 window = att.window_around(tr.n_tokens, query)
 if window.size < tr.n_tokens:
     st.caption(t["window_note"].format(n=tr.n_tokens, start=window.start, last=window.stop - 1))
-reading = layer_windows(tr, chosen=layer)
+reading = layer_windows(tr)
 if reading.local:
-    st.html(wfigs.layer_strip_html(reading, view))
-    st.markdown(wfigs.layer_note(reading, view))
+    st.html(wfigs.layer_strip_html(reading, view, layer))
+    st.markdown(wfigs.layer_note(reading, view, layer))
 
 st.subheader(t["heatmap_section"])
-layer_pattern = att.pattern(tr, layer, window=window, chosen=head, query=query)
-figure(figs.attention_heatmap(layer_pattern, view), "attention_heatmap", layer_pattern)
+layer_pattern = att.pattern(tr, layer, window=window)
+head_pattern = layer_pattern.of_head(head)
+figure(figs.attention_heatmap(layer_pattern, view, head, query), "attention_heatmap", head_pattern)
 st.markdown(figs.mask_note(layer_pattern, view))
 if reading.local:
     shape = mask_shape(reading, layer)
@@ -51,7 +52,7 @@ if reading.local:
         figure(wfigs.mask_shape_figure(shape, view), "attention_mask", shape)
     if right is not None:
         right.markdown(wfigs.mask_story(reading, view))
-figure(figs.head_grid(layer_pattern, view), "attention_grid")
+figure(figs.head_grid(layer_pattern, view, head), "attention_grid")
 if not view.presenter:
     st.caption(t["grid_note"])
 

@@ -52,7 +52,7 @@ elif wanted:
         step = gen.continue_generation(model, run["ids"], run["steps"], settings, seed)
         run["steps"].append(step)
         bar.progress((i + 1) / min(wanted, room), text=t["progress"].format(i=i + 1, n=min(wanted, room)))
-        text_box.html(figs.text_html(gen.SoFar(ctx.trace.text, tuple(run["steps"]), step.index), view))
+        text_box.html(figs.text_html(gen.SoFar(ctx.trace.text, tuple(run["steps"])), view, step.index))
         if step.is_end:
             break
     bar.empty()
@@ -64,10 +64,11 @@ if not steps:
     st.stop()
 picked = st.pills(t["pick_step"], list(range(len(steps))), default=len(steps) - 1,
                   format_func=lambda i: figs.pill_label(steps[i]))
-so_far = gen.SoFar(ctx.trace.text, tuple(steps), len(steps) - 1 if picked is None else picked)
-text_box.html(figs.text_html(so_far, view))
+selected = len(steps) - 1 if picked is None else picked
+so_far = gen.SoFar(ctx.trace.text, tuple(steps))
+text_box.html(figs.text_html(so_far, view, selected))
 st.caption(t["full_text"])
 st.code(gen.decode(model, run["ids"], steps, whole_characters=True), language=None, wrap_lines=True)
-chosen = steps[so_far.selected]
+chosen = steps[selected]
 figure(figs.step_figure(chosen, view), "gen_step", chosen)
-figure(figs.confidence_figure(so_far, view), "gen_confidence", so_far)
+figure(figs.confidence_figure(so_far, view, selected), "gen_confidence", so_far)

@@ -1,13 +1,11 @@
 """Layers: the residual stream through the blocks, what each block writes, and the logit lens."""
-from dataclasses import replace
-
 import streamlit as st
 
 from explainer import tokens
 from explainer.analysis.residual import (answer_growth, block_writes, cached_lens_readout, position_window,
                                          residual_norms)
 from explainer.figures.layers import growth_figure, lens_grid_figure, norms_figure, writes_figure
-from explainer.figures.overview import human
+from explainer.numbers import human
 from explainer.ui.frame import state
 from explainer.ui.sections.compare import compare_section
 from explainer.ui.frame.page import page_context
@@ -18,7 +16,7 @@ t, trace, view = ctx.t, ctx.trace, ctx.view
 width = 10 if view.presenter else 16                   # positions in the logit-lens grid
 top = st.container()                                    # the header goes here, once the notice is known
 position = token_picker("token", t["pick_position"], trace.tokens)
-norms = replace(residual_norms(trace), position=position)
+norms = residual_norms(trace)
 # The logit lens costs ~0.1 s per position on a CPU: computed per position, once per trace.
 growth = answer_growth(cached_lens_readout(ctx.model, trace, position, position + 1), position)
 facts = dict(position=position, token=tokens.for_markdown(growth.token), answer=tokens.for_markdown(growth.answer),
@@ -47,12 +45,11 @@ if trace.n_tokens > width:
                        help=t["window_help"].format(width=width))
 with st.spinner(t["lens_spinner"]):
     readout = cached_lens_readout(ctx.model, trace, start, min(start + width, trace.n_tokens))
-readout = replace(readout, position=position)
-figure(lens_grid_figure(readout, view), "layers_lens", readout)
+figure(lens_grid_figure(readout, view, position), "layers_lens", readout)
 
-writes = replace(block_writes(trace), position=position)
+writes = block_writes(trace, position)
 figure(writes_figure(writes, view), "layers_writes", writes)
 st.caption(t["writes_caption"])
-figure(norms_figure(norms, view), "layers_norms", norms)
+figure(norms_figure(norms, view, position), "layers_norms", norms)
 
 compare_section(ctx, "layers")

@@ -2,8 +2,8 @@
 import streamlit as st
 
 from explainer.analysis.overview import journey, model_card, scale
-from explainer.figures.overview import (card_values, design_notes, human, journey_figure, parameters_figure,
-                                       scale_figure)
+from explainer.figures.overview import card_values, design_notes, journey_figure, parameters_figure, scale_figure
+from explainer.numbers import human
 from explainer.registry import journey_links
 from explainer.tokens import for_markdown, markdown_text
 from explainer.ui.frame.page import page_context

@@ -16,8 +16,7 @@ average below skips it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -73,15 +72,17 @@ class Pattern:
     tokens: tuple[str, ...]       # the W token labels of the window
     weights: np.ndarray
     masked: np.ndarray            # (W, W) True where the key comes after the query (the causal mask)
-    chosen: int | None = None     # the head a page looks at (one of ``heads``; None: the first)
-    query: int | None = None      # the query position a page marks
     outside: np.ndarray | None = None   # (W, W) True where the key is older than the layer's window
     reach: int | None = None      # the layer's window: a query reads the last ``reach`` positions (None: all)
 
-    @property
-    def chosen_index(self) -> int:
-        """Where the chosen head sits in ``heads`` (and in ``weights``)."""
-        return self.heads.index(self.chosen) if self.chosen in self.heads else 0
+    def index_of(self, head: int | None) -> int:
+        """Where ``head`` sits in ``heads`` (and in ``weights``); the first for None or a head not here."""
+        return self.heads.index(head) if head in self.heads else 0
+
+    def of_head(self, head: int) -> "Pattern":
+        """The same numbers for one head (its rows are what a page exports for it)."""
+        k = self.index_of(head)
+        return replace(self, heads=(self.heads[k],), weights=self.weights[k:k + 1])
 
     @property
     def hidden(self) -> np.ndarray:
@@ -93,19 +94,15 @@ class Pattern:
         return np.nansum(self.weights, axis=-1)
 
     def rows(self) -> dict[str, object]:
-        """The chosen head's weights in the window (JSON: NaN where masked is null)."""
-        return {"layer": self.layer, "head": self.heads[self.chosen_index],
+        """The first head's weights in the window (JSON: NaN where masked is null); see :meth:`of_head`."""
+        return {"layer": self.layer, "head": self.heads[0],
                 "positions": [self.window.start, self.window.stop], "tokens": list(self.tokens),
-                "weights": rounded(self.weights[self.chosen_index])}
+                "weights": rounded(self.weights[0])}
 
 
-def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, window: Window | None = None,
-            chosen: int | None = None, query: int | None = None) -> Pattern:
-    """Attention of ``heads`` (default: all) at ``layer`` for queries and keys in ``window``.
-
-    ``chosen`` and ``query`` only say what a page looks at (they change no number).
-    """
-    _check_layer(trace, layer)
+def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, window: Window | None = None) -> Pattern:
+    """Attention of ``heads`` (default: all) at ``layer`` for queries and keys in ``window``."""
+    trace.shape.check_layer(layer)
     heads = tuple(range(trace.n_heads)) if heads is None else tuple(heads)
     window = window or window_for(trace.n_tokens)
     sl = slice(window.start, window.stop)
@@ -115,7 +112,7 @@ def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, wind
     reach = layer_reach(trace, layer)
     outside = None if reach is None else pos[None, :] <= pos[:, None] - reach   # (W, W) older than the window
     w = np.where(masked[None] if outside is None else (masked | outside)[None], np.nan, w)
-    return Pattern(layer, heads, window, trace.tokens[sl], w, masked, chosen, query, outside, reach)
+    return Pattern(layer, heads, window, trace.tokens[sl], w, masked, outside, reach)
 
 
 def layer_reach(trace: Trace, layer: int) -> int | None:
@@ -150,7 +147,7 @@ class Reads:
 
 def reads(trace: Trace, layer: int, head: int, query: int, window: Window | None = None) -> Reads:
     """The weights ``query`` gives keys 0..query at one head (``window``: the positions a page shows)."""
-    _check_layer(trace, layer)
+    trace.shape.check_layer(layer)
     if not 0 <= query < trace.n_tokens:
         raise ValueError(f"There is no token {query} (tokens 0–{trace.n_tokens - 1}).")
     row = trace.attention(layer, rows=[query], heads=[head])[0, 0, : query + 1].numpy()
@@ -187,7 +184,6 @@ class HeadStats:
     previous: np.ndarray
     first: np.ndarray
     induction: np.ndarray         # all NaN when the prompt repeats no token
-    chosen: tuple[int, int] | None = None    # the (layer, head) a page marks
     windows: tuple[int | None, ...] = ()     # per layer: the window it reads (None: all); () if unknown
     rows_read: int = 0                       # query rows averaged over (fewer than n_rows: an even sample)
     n_rows: int = 0                          # query rows the text has (every token after the first)
@@ -299,6 +295,3 @@ def most_focused_head(stats: HeadStats) -> tuple[int, int]:
     return stats.best("entropy", lowest=True)
 
 
-def _check_layer(trace: Trace, layer: int) -> None:
-    if not 0 <= layer < trace.n_layers:
-        raise ValueError(f"There is no layer {layer} (layers 0–{trace.n_layers - 1}).")

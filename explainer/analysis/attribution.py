@@ -30,6 +30,7 @@ from explainer.analysis.attribution_norms import FrozenNorm, freeze_norm
 from explainer.analysis.attribution_targets import TargetError, resolve_target
 from explainer.memo import per_trace
 from explainer.models import LoadedModel
+from explainer.shape import check_heads, check_layers
 from explainer.trace import Trace
 
 __all__ = ["Component", "LogitAttribution", "TargetError", "direct_logit_attribution", "predicted_change",
@@ -203,13 +204,8 @@ def predicted_change(attribution: LogitAttribution, heads_off: Iterable[tuple[in
     """
     n_layers, n_heads = attribution.heads.shape
     change = 0.0
-    for layer, head in set((int(l), int(h)) for l, h in heads_off):
-        if not (0 <= layer < n_layers and 0 <= head < n_heads):
-            raise ValueError(f"There is no head {head} in layer {layer} (layers 0–{n_layers - 1}, "
-                             f"heads 0–{n_heads - 1}).")
+    for layer, head in check_heads(heads_off, n_layers, n_heads):
         change -= float(attribution.heads[layer, head])
-    for layer in set(int(l) for l in mlps_off):
-        if not 0 <= layer < n_layers:
-            raise ValueError(f"There is no MLP layer {layer} (layers 0–{n_layers - 1}).")
+    for layer in check_layers(mlps_off, n_layers, "MLP layer"):
         change -= float(attribution.mlps[layer])
     return change

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -49,6 +48,7 @@ import torch
 
 from explainer.analysis.attribution_targets import resolve_target
 from explainer.budget import check_fits
+from explainer.cache import ByteLRU
 from explainer.models import LoadedModel
 from explainer.serving.remote import remotable
 from explainer.tokens import legible, token_bytes
@@ -117,7 +117,8 @@ def input_attribution(model: LoadedModel, text: str, target: int | str | None = 
                          "shorten it (the cost grows with every token).")
     target_id = None if target is None else resolve_target(model, target)
     key = (weakref.ref(model), text, max_tokens, target_id, method, steps)
-    found, computed = _recent.get_or_compute(key, lambda: attribute_ids(model, ids, target_id, method, steps, progress))
+    found, computed = _recent.get_or_compute_flagged(
+        key, lambda: attribute_ids(model, ids, target_id, method, steps, progress))
     if not computed and progress is not None:
         progress(1.0, "done")
     return found
@@ -274,60 +275,11 @@ def _read_only(values: torch.Tensor) -> np.ndarray:
 # ---------------------------------------------------------------- recent results
 
 
-class _Recent:
-    """A small LRU of finished results (a page asking again gets them at once), single flight:
-    when a class asks for the same attribution at once, one computes it and the others wait for it.
-
-    Keys start with a weak reference to the model, so a dropped model's results are not kept
-    alive by it; they fall out like any old entry.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self._flights: dict = {}
-
-    def get_or_compute(self, key, compute: Callable[[], InputAttribution]) -> tuple[InputAttribution, bool]:
-        """The result for ``key`` and whether this call computed it (an exception stores nothing)."""
-        found = self.get(key)
-        if found is not None:
-            return found, False
-        with self._lock:
-            flight = self._flights.setdefault(key, threading.Lock())
-        try:
-            with flight:                              # the first computes; the others wait, then read
-                found = self.get(key)
-                if found is not None:
-                    return found, False
-                return self.put(key, compute()), True
-        finally:
-            with self._lock:
-                self._flights.pop(key, None)
-
-    def get(self, key) -> InputAttribution | None:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            return None
-
-    def put(self, key, value: InputAttribution) -> InputAttribution:
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
-
-    def drop(self, model: LoadedModel) -> None:
-        with self._lock:
-            for key in [k for k in self._items if k[0]() is model]:
-                del self._items[key]
-
-
-_recent = _Recent(size=128)
+# The last 128 results, one entry each, keyed by a weak reference to the model first (a dropped
+# model's results are not kept alive by it; they fall out like any old entry); single flight.
+_recent: ByteLRU[InputAttribution] = ByteLRU(128, size_of=lambda result: 1)
 
 
 def forget(model: LoadedModel) -> None:
     """Drop the remembered input attributions of ``model`` (tests and benchmarks)."""
-    _recent.drop(model)
+    _recent.drop(lambda key: key[0]() is model)

@@ -53,8 +53,7 @@ def freeze_norm(model: LoadedModel, norm: nn.Module, x: torch.Tensor) -> FrozenN
         eps = getattr(norm, "variance_epsilon", getattr(norm, "eps", None))
         if eps is None:
             raise ValueError(f"Cannot freeze a {type(norm).__name__}: it is neither a LayerNorm nor an RMSNorm.")
-        if model.arch.family == "gemma3":
-            gain = 1.0 + gain                                                # Gemma scales by (1 + w)
+        gain = model.arch.norm_offset + gain                               # Gemma scales by (1 + w)
         frozen = FrozenNorm(float(torch.rsqrt(x64.pow(2).mean() + eps)), gain, torch.zeros(d, dtype=torch.float64),
                             False)
     _check(norm, x, frozen, model.device)

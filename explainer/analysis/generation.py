@@ -60,11 +60,10 @@ class Step:
 
 @dataclass(frozen=True)
 class SoFar:
-    """What a page shows of a generation: the prompt, the steps so far and the one looked at."""
+    """What a page shows of a generation: the prompt and the steps so far."""
 
     prompt: str
     steps: tuple[Step, ...]
-    selected: int | None = None     # index of the step a page looks at
 
     @property
     def context(self) -> bytes:

@@ -153,7 +153,7 @@ def mlp_overview(trace: Trace, per_layer: int = 10) -> MlpOverview:
 def layer_activations(trace: Trace, layer: int, n_neurons: int = HEATMAP_NEURONS,
                       window: range | None = None) -> LayerActivations:
     """The ``n_neurons`` most active neurons of ``layer`` at every token (``window``: the positions shown)."""
-    _check_layer(trace.n_layers, layer)
+    trace.shape.check_layer(layer)
     view = mlp_overview(trace)
     n = min(n_neurons, view.heat_neurons.shape[1])
     neurons = view.heat_neurons[layer, :n]
@@ -163,7 +163,7 @@ def layer_activations(trace: Trace, layer: int, n_neurons: int = HEATMAP_NEURONS
 
 def token_neurons(trace: Trace, layer: int, token: int, k: int = 15) -> TokenNeurons:
     """The ``k`` neurons of ``layer`` with the largest |activation| at position ``token``."""
-    _check_layer(trace.n_layers, layer)
+    trace.shape.check_layer(layer)
     if not -trace.n_tokens <= token < trace.n_tokens:
         raise ValueError(f"There is no token {token} (the text has {trace.n_tokens}).")
     token %= trace.n_tokens
@@ -181,14 +181,14 @@ def output_direction(model: LoadedModel, layer: int, neuron: int) -> torch.Tenso
     its MLP adds (post-feedforward norm): the direction is then scaled by that norm's learned
     gain; its data-dependent 1/rms factor (one positive number per token) is left out.
     """
-    _check_layer(model.n_layers, layer)
+    model.shape.check_layer(layer)
     if not 0 <= neuron < model.d_mlp:
         raise ValueError(f"There is no neuron {neuron} (layer {layer} has {model.d_mlp}: 0–{model.d_mlp - 1}).")
     down = model.arch.mlp_down(model.arch.blocks(model.hf_model)[layer])
     weight = down.weight.detach()
     column = (weight[:, neuron] if isinstance(down, nn.Linear) else weight[neuron, :]).float().cpu()
     post = model.arch.mlp_post_norm(model.arch.blocks(model.hf_model)[layer])
-    return column.clone() if post is None else column * norm_gain(post)
+    return column.clone() if post is None else column * norm_gain(post, model.arch)
 
 
 def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: int = 12,
@@ -201,7 +201,7 @@ def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: 
     logit changes per unit of activation, up to that positive overall scale.
     """
     direction = output_direction(model, layer, neuron)             # (d,)
-    gain = norm_gain(model.arch.final_norm(model.hf_model))     # (d,)
+    gain = norm_gain(model.arch.final_norm(model.hf_model), model.arch)     # (d,)
     with torch.inference_mode():
         scores = model.unembedding_matrix() @ (direction * gain)   # (V,)
     up_v, up_i = torch.topk(scores, k)
@@ -211,11 +211,6 @@ def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: 
     return NeuronEffect(layer, neuron, _ints(up_i), _floats(up_v), _ints(down_i), _floats(-down_v),
                         float(direction.norm()), _floats(acts), names[:len(up_i)], names[len(up_i):], trace.tokens,
                         range(trace.n_tokens) if window is None else window)
-
-
-def _check_layer(n_layers: int, layer: int) -> None:
-    if not 0 <= layer < n_layers:
-        raise ValueError(f"There is no layer {layer} (layers 0–{n_layers - 1}).")
 
 
 def _ints(t: torch.Tensor) -> tuple[int, ...]:

@@ -5,27 +5,24 @@ from dataclasses import dataclass
 
 import torch
 
-from explainer.arch import mlp_kind, rope_theta, sliding_window
+from explainer.arch import mlp_kind, norm_kind, rope_theta, sliding_window
 from explainer.analysis.params import REFERENCE_MODELS, ParameterCount, count_parameters
 from explainer.analysis.prediction import softmax_probs
 from explainer.embedded import EMBEDDED
 from explainer.models import LoadedModel
+from explainer.shape import ModelShape, Sized
 from explainer.tokens import token_labels
 from explainer.trace import Trace
 
 
 @dataclass(frozen=True)
-class Journey:
+class Journey(Sized):
     """Every stage's size for one prompt, and where it ends: the predicted next token."""
 
     text: str
     n_chars: int
     n_tokens: int
-    d_model: int
-    n_layers: int
-    n_heads: int
-    d_mlp: int
-    vocab_size: int
+    shape: ModelShape                    # the model's sizes (d_model, n_layers, … read through it)
     rotary: bool                         # rotary positions (inside attention) vs learned vectors
     next_ids: tuple[int, ...]            # the top few next tokens, most likely first
     next_labels: tuple[str, ...]
@@ -53,19 +50,12 @@ class Journey:
 
 
 @dataclass(frozen=True)
-class ModelCard:
+class ModelCard(Sized):
     """What the model is: sizes, shape of its blocks, and where its parameters sit."""
 
     name: str
     family: str                          # "gpt2" | "llama" | "qwen3" | "gemma3"
-    n_layers: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    d_model: int
-    d_mlp: int
-    vocab_size: int
-    context_length: int
+    shape: ModelShape                    # n_layers, n_heads, n_kv_heads, head_dim, d_model, … read through it
     device: str
     rotary: bool
     tied_head: bool                      # the output head reuses the embedding matrix
@@ -110,9 +100,7 @@ def journey(model: LoadedModel, trace: Trace, show: int = 3) -> Journey:
     ids = [int(i) for i in top_i]
     labels = token_labels(model, ids)
     return Journey(
-        text=trace.text, n_chars=len(trace.text), n_tokens=trace.n_tokens, d_model=trace.d_model,
-        n_layers=trace.n_layers, n_heads=trace.n_heads, d_mlp=trace.d_mlp, vocab_size=trace.vocab_size,
-        rotary=trace.rotary is not None, next_ids=tuple(ids), next_labels=tuple(labels),
+        text=trace.text, n_chars=len(trace.text), n_tokens=trace.n_tokens, shape=trace.shape, rotary=trace.rotary is not None, next_ids=tuple(ids), next_labels=tuple(labels),
         next_probs=tuple(float(p) for p in top_p), embed_scale=embedding_scale(model),
         n_local=sum(w is not None for w in trace.windows),
         window=max((w for w in trace.windows if w is not None), default=None))
@@ -125,13 +113,10 @@ def model_card(model: LoadedModel) -> ModelCard:
     head = hf.get_output_embeddings().weight
     tied = head is model.arch.token_embedding(hf).weight
     return ModelCard(
-        name=model.name, family=model.arch.family, n_layers=model.n_layers, n_heads=model.n_heads,
-        n_kv_heads=model.n_kv_heads, head_dim=model.head_dim, d_model=model.d_model, d_mlp=model.d_mlp,
-        vocab_size=model.vocab_size, context_length=model.context_length, device=str(model.device),
+        name=model.name, family=model.arch.family, shape=model.shape, device=str(model.device),
         rotary=model.arch.rotary, tied_head=tied, parameters=count_parameters(model),
-        mlp_kind=mlp_kind(hf, model.arch), norm_kind="RMSNorm" if "RMS" in type(arch.attn_in_norm(block)).__name__
-        else "LayerNorm", norms_per_block=2 + (arch.attn_post_norm(block) is not None)
-        + (arch.mlp_post_norm(block) is not None), qk_norm=arch.qk_norm,
+        mlp_kind=mlp_kind(hf, arch), norm_kind=norm_kind(arch, hf), norms_per_block=arch.norms_per_block(block),
+        qk_norm=arch.qk_norm,
         windows=tuple(sliding_window(hf, arch, l) for l in range(model.n_layers)), embed_scale=embedding_scale(model),
         rotary_bases=tuple(sorted({t for l in range(model.n_layers) if (t := rope_theta(hf, l)) is not None}))
         if arch.rotary else (), licence=EMBEDDED[model.name].licence if model.name in EMBEDDED else "")

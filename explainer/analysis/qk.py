@@ -74,16 +74,14 @@ def difference_from_trace(steps: QKSteps, trace: Trace) -> float:
 
 def query_keys(model: LoadedModel, trace: Trace, layer: int) -> QueryKeys:
     """q and k of every head at ``layer``, rebuilt from ``trace.residual[layer]`` (cached per trace)."""
-    if not 0 <= layer < model.n_layers:
-        raise ValueError(f"There is no layer {layer} (layers 0–{model.n_layers - 1}).")
+    model.shape.check_layer(layer)
     return trace.qkv(layer)
 
 
 def qk_steps(model: LoadedModel, trace: Trace, layer: int, head: int, query: int,
              qk: QueryKeys | None = None) -> QKSteps:
     """q·k → × scale → mask → softmax for query position ``query`` of ``head`` (real numbers)."""
-    if not 0 <= head < model.n_heads:
-        raise ValueError(f"There is no head {head} (heads 0–{model.n_heads - 1}).")
+    model.shape.check_head(head)
     if not 0 <= query < trace.n_tokens:
         raise ValueError(f"There is no token {query} (tokens 0–{trace.n_tokens - 1}).")
     qk = qk or query_keys(model, trace, layer)

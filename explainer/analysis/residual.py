@@ -24,7 +24,6 @@ class ResidualNorms:
 
     tokens: tuple[str, ...]
     norms: np.ndarray                # (n+1, T) float32
-    position: int | None = None      # the position a page marks
 
     @property
     def n_layers(self) -> int:
@@ -61,7 +60,7 @@ class BlockWrites:
     mlp: np.ndarray                  # (n, T) float32
     attn_median: np.ndarray          # (n,) median over positions (robust to one huge position)
     mlp_median: np.ndarray           # (n,)
-    position: int = -1               # the position a page looks at
+    position: int = -1               # the position ``rows()`` reads (set by :func:`block_writes`)
 
     def rows(self) -> list[dict[str, object]]:
         """Per block: what attention and the MLP write at ``position``, and their medians."""
@@ -84,7 +83,6 @@ class LensReadout:
     answer_probs: np.ndarray                  # (n+1, W) probability of the final answer per layer
     answer_ranks: np.ndarray                  # (n+1, W) its rank, 0 = top guess
     first_layers: tuple[int, ...]             # (W,) first layer from which the answer stays on top
-    position: int | None = None               # the position a page marks
 
     @property
     def n_layers(self) -> int:
@@ -135,15 +133,16 @@ def residual_norms(trace: Trace) -> ResidualNorms:
     return ResidualNorms(trace.tokens, norms.numpy().astype(np.float32))
 
 
-def block_writes(trace: Trace) -> BlockWrites:
-    """L2 norms of every attention and MLP output (n, T), and their medians over positions.
+def block_writes(trace: Trace, position: int = -1) -> BlockWrites:
+    """L2 norms of every attention and MLP output (n, T), and their medians over positions; its
+    rows are read at ``position`` (default the last).
 
     The norms were measured during the forward pass itself (:meth:`Trace.write_norms`).
     """
     attn, mlp = trace.write_norms()                               # (n, T) each
     return BlockWrites(trace.tokens, attn.numpy().astype(np.float32), mlp.numpy().astype(np.float32),
                        attn.median(dim=-1).values.numpy().astype(np.float32),
-                       mlp.median(dim=-1).values.numpy().astype(np.float32))
+                       mlp.median(dim=-1).values.numpy().astype(np.float32), int(trace.rows(position)[0]))
 
 
 def lens_readout(model: LoadedModel, trace: Trace, start: int = 0, stop: int | None = None,

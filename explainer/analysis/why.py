@@ -3,7 +3,7 @@ answer, and the push the attribution predicted beside the change switching parts
 
 The numbers come from :mod:`explainer.analysis.attribution` (direct logit attribution) and
 :mod:`explainer.analysis.attribution_inputs` (input attribution); here they get the token labels
-and the selection a figure shows. Words are the page's (``explainer.ui.sections.why``).
+and the three parts that push most. Words are the page's (``explainer.ui.sections.why``).
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explainer.shape import check_layer
 from explainer.trace import Trace
 
 READS, LATER, OLDER = 0, 1, 2     # the cells of a mask: read, hidden by the causal mask, older than the window
@@ -25,7 +26,6 @@ class LayerWindows:
     windows: tuple[int | None, ...]
     thetas: tuple[float | None, ...]      # None: no rotary positions (GPT-2)
     n_tokens: int                         # the prompt's length
-    chosen: int | None = None             # the layer a page looks at
 
     @property
     def n_layers(self) -> int:
@@ -68,15 +68,15 @@ class LayerWindows:
                 for l, (w, theta) in enumerate(zip(self.windows, self.thetas))]
 
 
-def layer_windows(trace: Trace, chosen: int | None = None) -> LayerWindows:
-    """Which layers of ``trace``'s model are local, with their rotary bases (``chosen``: the page's layer)."""
+def layer_windows(trace: Trace) -> LayerWindows:
+    """Which layers of ``trace``'s model are local, with their rotary bases."""
     windows = tuple(trace.windows) if len(trace.windows) == trace.n_layers else (None,) * trace.n_layers
     thetas: list[float | None] = [None] * trace.n_layers
     infos = trace.rotaries or ((trace.rotary,) if trace.rotary is not None else ())
     for info in infos:
         for layer in info.layers or range(trace.n_layers):
             thetas[layer] = float(info.theta)
-    return LayerWindows(windows, tuple(thetas), trace.n_tokens, chosen)
+    return LayerWindows(windows, tuple(thetas), trace.n_tokens)
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,7 @@ def mask_shape(lw: LayerWindows, layer: int, max_cells: int = 128) -> MaskShape:
 
     A cell stands for the query and key at its centre.
     """
-    if not 0 <= layer < lw.n_layers:
-        raise ValueError(f"There is no layer {layer} (layers 0–{lw.n_layers - 1}).")
+    check_layer(layer, lw.n_layers)
     window, widest = lw.windows[layer], lw.window
     span = max(lw.n_tokens, 2 * widest if widest else 0, 1)
     step = math.ceil(span / max_cells)

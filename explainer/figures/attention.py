@@ -22,16 +22,17 @@ _GREY_SCALE = [[0, MASK_GREY], [1, MASK_GREY]]
 _SAND_SCALE = [[0, WINDOW_SAND], [1, WINDOW_SAND]]
 
 
-def attention_heatmap(p: Pattern, view: View) -> go.Figure:
-    """Heatmap of the chosen head: query rows × key columns, masked cells grey (×); on a local layer,
-    keys older than its window sand-coloured (·).
+def attention_heatmap(p: Pattern, view: View, head: int | None = None, query: int | None = None) -> go.Figure:
+    """Heatmap of ``head`` (the page's; default the pattern's first): query rows × key columns, masked
+    cells grey (×); on a local layer, keys older than its window sand-coloured (·). The row of ``query``
+    (the page's) is marked.
 
     Reads heatmap_title ({layer}, {head}), axis_query, axis_key, hover_weight, hover_masked, hover_outside,
     colorbar.
     """
-    labels, presenter, query = view.t, view.presenter, p.query
+    labels, presenter, k = view.t, view.presenter, p.index_of(head)
     names = plotly_axis(p.tokens, p.window.start)
-    w = p.weights[p.chosen_index]
+    w = p.weights[k]
     small = p.window.size <= 32
     gap = 1 if small else 0
     masks = [(p.masked, _GREY_SCALE, "×", "hover_masked")]
@@ -50,21 +51,21 @@ def attention_heatmap(p: Pattern, view: View) -> go.Figure:
         row = query - p.window.start
         shapes.append(dict(type="rect", x0=-0.5, x1=row + 0.5, y0=row - 0.5, y1=row + 0.5,
                            line=dict(color=theme.ACCENT, width=2)))
-    layout = dict(title=dict(text=labels["heatmap_title"].format(layer=p.layer, head=p.heads[p.chosen_index])),
+    layout = dict(title=dict(text=labels["heatmap_title"].format(layer=p.layer, head=p.heads[k])),
                   xaxis=dict(title=dict(text=labels["axis_key"]), tickangle=-60, showgrid=False),
                   yaxis=dict(title=dict(text=labels["axis_query"]), autorange="reversed", showgrid=False), shapes=shapes)
     return theme.figure(data, layout, presenter, height=360 + 9 * min(p.window.size, 60))
 
 
-def head_grid(p: Pattern, view: View) -> go.Figure:
-    """Small multiples: every head of ``p`` as a little heatmap (the chosen one marked ▶).
+def head_grid(p: Pattern, view: View, head: int | None = None) -> go.Figure:
+    """Small multiples: every head of ``p`` as a little heatmap (``head``, the page's, marked ▶).
 
     Masked cells show the grey background. Reads grid_title ({layer}), grid_head ({head}),
     hover_grid ({head} inside).
     The grid is laid out by hand (axis domains) and built in one go: ``make_subplots`` plus one
     ``add_trace`` per head costs several times more, on every move of the layer slider.
     """
-    labels, presenter, chosen = view.t, view.presenter, p.chosen
+    labels, presenter, chosen = view.t, view.presenter, head
     n = len(p.heads)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -208,14 +209,15 @@ def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:
     return theme.figure(data, layout, presenter, height=640)
 
 
-def head_stats_figure(stats: HeadStats, view: View) -> go.Figure:
-    """Four layer × head maps side by side (entropy, previous, first, induction); the chosen head marked.
+def head_stats_figure(stats: HeadStats, view: View, mark: tuple[int, int] | None = None) -> go.Figure:
+    """Four layer × head maps side by side (entropy, previous, first, induction); ``mark`` (the page's
+    (layer, head)) outlined.
     When some layers read only a window, each row's label says local or global (global in bold).
 
     Reads stat_<name> (short title), hover_<name> (explains {value}), axis_layer, axis_head,
     row_local ({layer}), row_global ({layer}). Laid out by hand (four x domains), like :func:`head_grid`.
     """
-    labels, presenter, chosen = view.t, view.presenter, stats.chosen
+    labels, presenter, chosen = view.t, view.presenter, mark
     n_layers, n_heads = stats.entropy.shape
     gap, cols = 0.09, len(STATS)
     width = (1 - gap * (cols - 1)) / cols

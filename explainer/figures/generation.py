@@ -21,8 +21,9 @@ RUNNER_UP = "#1f77b4"
 REMOVED = "#c9ced6"
 
 
-def text_html(so_far: SoFar, view: View) -> str:
-    """The prompt (plain) followed by each generated token as a numbered chip; all text escaped.
+def text_html(so_far: SoFar, view: View, selected: int | None = None) -> str:
+    """The prompt (plain) followed by each generated token as a numbered chip, step ``selected`` (the
+    page's) outlined; all text escaped.
 
     Reads ``chip_hover`` ({step}, {prob}), the chip's tooltip.
     """
@@ -32,7 +33,7 @@ def text_html(so_far: SoFar, view: View) -> str:
         title = view.t["chip_hover"].format(step=s.index + 1, prob=f"{s.chosen_prob:.1%}")
         part = part_words(s.chosen_bytes, before, view.common)
         before = pending(before + s.chosen_bytes)
-        border = "2px solid " + CHOSEN if s.index == so_far.selected else "1px solid #0002"
+        border = "2px solid " + CHOSEN if s.index == selected else "1px solid #0002"
         chips.append(Chip(s.chosen_label, s.chosen_bytes, str(s.index + 1), title + (f" · {part}" if part else ""),
                           "#fde2c4", border))
     groups = character_groups([c.data for c in chips], so_far.context)
@@ -68,8 +69,9 @@ def step_figure(step: Step, view: View) -> go.Figure:
     return theme.apply(fig, view.presenter, height=max(300, 28 * len(ys) + 110))
 
 
-def confidence_figure(so_far: SoFar, view: View) -> go.Figure:
-    """The probability of the chosen token at every step, and the entropy (bits) on a second axis.
+def confidence_figure(so_far: SoFar, view: View, selected: int | None = None) -> go.Figure:
+    """The probability of the chosen token at every step (step ``selected``, the page's, in red), and
+    the entropy (bits) on a second axis.
 
     Reads prob_chosen, prob, entropy, step, confidence_title.
     """
@@ -78,7 +80,7 @@ def confidence_figure(so_far: SoFar, view: View) -> go.Figure:
     labels = [for_plotly(s.chosen_label) for s in steps]
     fig = go.Figure()
     fig.add_bar(x=x, y=[s.chosen_prob for s in steps], name=t["prob_chosen"], customdata=labels,
-                marker_color=[CHOSEN if s.index == so_far.selected else RUNNER_UP for s in steps],
+                marker_color=[CHOSEN if s.index == selected else RUNNER_UP for s in steps],
                 hovertemplate=t["step"] + " %{x}: %{customdata}<br>" + t["prob"] + " %{y:.4%}<extra></extra>")
     fig.add_scatter(x=x, y=[s.entropy_bits for s in steps], name=t["entropy"], yaxis="y2", mode="lines+markers",
                     line=dict(color=theme.MUTED), customdata=labels,

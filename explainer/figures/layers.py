@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from explainer.analysis.residual import AnswerGrowth, BlockWrites, LensReadout, ResidualNorms
 from explainer.figures import theme
-from explainer.figures.overview import human
+from explainer.numbers import human
 from explainer.tokens import for_plotly, plotly_axis, plotly_text, shown
 from explainer.view import View
 
@@ -29,12 +29,13 @@ def _mark_column(fig: go.Figure, column: int | None, n_rows: int, **where) -> No
                       line=dict(color=theme.ACCENT, width=2), **where)
 
 
-def norms_figure(res: ResidualNorms, view: View) -> go.Figure:
+def norms_figure(res: ResidualNorms, view: View, position: int | None = None) -> go.Figure:
     """Heatmap (layer × position) of the residual norm; colour is log10, hover the exact norm.
 
-    The column of ``res.position`` is marked. Reads ``norms_title``, ``axis_position``, ``axis_layer``, ``norm``.
+    The column of ``position`` (the page's) is marked. Reads ``norms_title``, ``axis_position``, ``axis_layer``,
+    ``norm``.
     """
-    labels, presenter, position = view.t, view.presenter, res.position
+    labels, presenter = view.t, view.presenter
     norms = np.asarray(res.norms, dtype=np.float32)                 # (n+1, T)
     logs = np.log10(np.maximum(norms, 1e-6)).astype(np.float32)
     # A first token far longer than the rest would wash everything else out: cap the colours there.
@@ -81,13 +82,14 @@ def writes_figure(writes: BlockWrites, view: View) -> go.Figure:
     return theme.apply(fig, presenter, height=420)
 
 
-def lens_grid_figure(readout: LensReadout, view: View) -> go.Figure:
+def lens_grid_figure(readout: LensReadout, view: View, position: int | None = None) -> go.Figure:
     """Layer × position grid of the logit lens's top guess (text), coloured by its probability.
 
     Draws the readout's positions (a window: pass one of at most ~64 positions) and marks
-    ``readout.position``. Reads ``lens_title``, ``axis_position``, ``axis_layer``, ``top_guess``, ``final_answer``.
+    ``position`` (the page's). Reads ``lens_title``, ``axis_position``, ``axis_layer``, ``top_guess``,
+    ``final_answer``.
     """
-    labels, presenter, position = view.t, view.presenter, readout.position
+    labels, presenter = view.t, view.presenter
     start, stop = readout.start, readout.stop
     probs = np.asarray(readout.top_probs, dtype=np.float32)                    # (n+1, W)
     grid = readout.top_labels

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from explainer.analysis.overview import Journey, ModelCard, Scale
 from explainer.analysis.params import COMPONENTS
 from explainer.figures import theme
+from explainer.numbers import human
 from explainer.tokens import for_plotly, plotly_text
 from explainer.view import View
 
@@ -22,14 +23,6 @@ _X = (12.5, 37.5, 62.5, 87.5)
 _Y_TOP, _Y_BOTTOM, _W, _H = 44.0, 13.0, 21.0, 21.0
 _FILL = {"blocks": "#fde2c4", "next_token": "#f9d0d0", "text": "#eeeeee"}
 _DEFAULT_FILL = "#dbe8f5"
-
-
-def human(n: float) -> str:
-    """1234567 -> '1.23 M', 175e9 -> '175 B' (3 significant digits)."""
-    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= div:
-            return f"{n / div:.3g} {unit}"
-    return f"{n:.3g}"
 
 
 def _short(text: str, limit: int = 16) -> str:

@@ -1,7 +1,8 @@
 """One plotly look for every chart: template, colour scales, presenter sizing.
 
-Figure builders call :func:`apply` last, so presenter mode (large type, high contrast)
-is a property of the theme, not of each figure.
+Figure builders call :func:`apply` (or build with :func:`figure`) last, so presenter mode (large
+type, high contrast, no chart text under 18 px: :mod:`explainer.figures.projector`) is a property
+of the theme, not of each figure, and is applied here only.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from explainer.figures.projector import readable
 
 # Sequential scale for probabilities and attention (0 → 1), diverging for signed values.
 SEQUENTIAL = "Blues"
@@ -71,7 +74,8 @@ def figure(data: list[dict[str, Any]], layout: dict[str, Any], presenter: bool =
     if presenter:
         for name in dict.fromkeys([k for k in merged if k.startswith(("xaxis", "yaxis"))] + ["xaxis", "yaxis"]):
             merged[name] = {**_axis_look(True), **merged.get(name, {})}
-    return go.Figure(data=data, layout=merged, _validate=VALIDATE)
+    fig = go.Figure(data=data, layout=merged, _validate=VALIDATE)
+    return readable(fig) if presenter else fig
 
 
 def apply(fig: go.Figure, presenter: bool = False, height: int | None = None) -> go.Figure:
@@ -84,4 +88,5 @@ def apply(fig: go.Figure, presenter: bool = False, height: int | None = None) ->
     if presenter:
         fig.update_xaxes(**_axis_look(True))
         fig.update_yaxes(**_axis_look(True))
+        readable(fig)                                   # no chart text under 18 px, axis text black
     return fig

@@ -17,9 +17,9 @@ from explainer.view import View
 LOCAL_FILL, GLOBAL_FILL = "#dbe8f5", "#fde2c4"
 
 
-def layer_strip_html(lw: LayerWindows, view: View) -> str:
-    """One small box per layer, local (reads a window) or global (reads everything), the chosen one
-    outlined; a legend after. HTML from numbers and this page's texts only (no user text).
+def layer_strip_html(lw: LayerWindows, view: View, layer: int | None = None) -> str:
+    """One small box per layer, local (reads a window) or global (reads everything), ``layer`` (the
+    page's) outlined; a legend after. HTML from numbers and this page's texts only (no user text).
 
     Reads strip_local ({layer}, {window}), strip_global ({layer}), strip_legend_local ({window}),
     strip_legend_global.
@@ -27,14 +27,14 @@ def layer_strip_html(lw: LayerWindows, view: View) -> str:
     labels, big = view.t, view.presenter
     size = "1.1rem" if big else "0.8rem"
     boxes = []
-    for layer, window in enumerate(lw.windows):
+    for box, window in enumerate(lw.windows):
         local = window is not None
-        title = (labels["strip_local"] if local else labels["strip_global"]).format(layer=layer, window=window)
-        border = f"2px solid {theme.ACCENT}" if layer == lw.chosen else "1px solid #0003"
+        title = (labels["strip_local"] if local else labels["strip_global"]).format(layer=box, window=window)
+        border = f"2px solid {theme.ACCENT}" if box == layer else "1px solid #0003"
         boxes.append(f'<span title="{title}" style="display:inline-block;min-width:2.1em;text-align:center;'
                      f'margin:1px;padding:1px 3px;border-radius:4px;border:{border};font-size:{size};'
                      f'font-weight:{400 if local else 700};background:{LOCAL_FILL if local else GLOBAL_FILL}">'
-                     f'{layer}</span>')
+                     f'{box}</span>')
     legend = (f'<span style="margin-left:0.8em;font-size:{size}">'
               f'<span style="background:{LOCAL_FILL};padding:0 0.5em;border-radius:3px">&nbsp;</span> '
               f'{labels["strip_legend_local"].format(window=lw.window)} &nbsp; '
@@ -77,10 +77,10 @@ def mask_shape_figure(m: MaskShape, view: View) -> go.Figure:
     return theme.figure(data, layout, presenter, height=460)
 
 
-def layer_note(lw: LayerWindows, view: View) -> str:
-    """Markdown: is the chosen layer local or global, and which layers are which.
+def layer_note(lw: LayerWindows, view: View, layer: int = 0) -> str:
+    """Markdown: is ``layer`` (the page's) local or global, and which layers are which.
     Reads layer_local / layer_global ({layer}, {window}, {before}, {n}, {local}, {globals}), list_sep."""
-    t, layer = view.t, lw.chosen or 0
+    t = view.t
     window = lw.windows[layer] or lw.window
     return t["layer_local" if lw.is_local(layer) else "layer_global"].format(
         layer=layer, window=window, before=window - 1, n=lw.n_layers, local=len(lw.local),

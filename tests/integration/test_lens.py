@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -54,9 +53,9 @@ def test_figures_stay_small_on_a_1024_token_prompt(default_model):
     window = res.cached_lens_readout(default_model, trace, 1008, 1024)
     assert time.perf_counter() - start < 30
     growth = res.answer_growth(window, 1023)
-    figs = [lfigs.norms_figure(replace(res.residual_norms(trace), position=1023), lt),
-            lfigs.writes_figure(replace(res.block_writes(trace), position=1023), lt),
-            lfigs.lens_grid_figure(replace(window, position=1023), lt), lfigs.growth_figure(growth, lt),
+    figs = [lfigs.norms_figure(res.residual_norms(trace), lt, position=1023),
+            lfigs.writes_figure(res.block_writes(trace, 1023), lt),
+            lfigs.lens_grid_figure(window, lt, position=1023), lfigs.growth_figure(growth, lt),
             ofigs.journey_figure(journey(default_model, trace), ot)]
     sizes = [len(f.to_json()) for f in figs]
     assert sum(sizes) < 2_000_000, sizes

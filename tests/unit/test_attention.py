@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import explainer
-from dataclasses import replace
 
 from explainer.analysis import attention as att
 from explainer.analysis import head_rows
@@ -131,7 +130,7 @@ def test_heatmap_structure_and_escaping():
     a = _causal_softmax(4, 2).numpy()
     masked = np.triu(np.ones((4, 4), bool), 1)
     p = att.Pattern(0, (0, 1), att.Window(0, 4), tokens, np.where(masked[None], np.nan, a), masked)
-    fig = figs.attention_heatmap(replace(p, chosen=1, query=2), VIEW)
+    fig = figs.attention_heatmap(p, VIEW, head=1, query=2)
     grey, weights = fig.data
     assert grey.type == weights.type == "heatmap"
     assert grey.z[0][1] == 1 and np.isnan(grey.z[1][0])              # masked cells drawn grey
@@ -139,7 +138,7 @@ def test_heatmap_structure_and_escaping():
     assert "%{z:.4f}" in weights.hovertemplate and "%{y}" in weights.hovertemplate
     assert weights.x[0] == "0: &lt;0xE7&gt;" and weights.x[1] == "1: ␣&lt;b&gt;"
     assert len(fig.layout.shapes) == 1                            # the chosen query row
-    grid = figs.head_grid(replace(p, chosen=1), VIEW)
+    grid = figs.head_grid(p, VIEW, head=1)
     assert len(grid.data) == 2 and all(d.coloraxis == "coloraxis" for d in grid.data)
     assert "head 1" in grid.data[1].hovertemplate
 
@@ -154,7 +153,7 @@ def test_arcs_and_stats_figures():
     assert "0.5000" in lines[-1].hovertemplate
     z = np.random.default_rng(0).random((5, 3))
     stats = att.HeadStats(z, z, z, np.full((5, 3), np.nan))
-    sfig = figs.head_stats_figure(replace(stats, chosen=(1, 2)), VIEW)
+    sfig = figs.head_stats_figure(stats, VIEW, mark=(1, 2))
     assert len(sfig.data) == 4 and all("layer %{y}" in d.hovertemplate for d in sfig.data)
 
 

@@ -89,10 +89,10 @@ def test_figures(tiny_gpt2):
     assert colours[list(step.top_ids).index(step.chosen_id)] == figs.CHOSEN
     assert colours.count(figs.REMOVED) == 4 and len(set(fig.data[0].y)) == 6
     assert "%{x:.4%}" in fig.data[0].hovertemplate
-    conf = figs.confidence_figure(gen.SoFar(TEXT, out.steps, 1), VIEW)
+    conf = figs.confidence_figure(gen.SoFar(TEXT, out.steps), VIEW, selected=1)
     assert list(conf.data[0].y) == pytest.approx([s.chosen_prob for s in out.steps])
     assert list(conf.data[1].y) == pytest.approx([s.entropy_bits for s in out.steps])
-    html = figs.text_html(gen.SoFar("<script>x</script>", out.steps, 0), VIEW)
+    html = figs.text_html(gen.SoFar("<script>x</script>", out.steps), VIEW, selected=0)
     assert "<script>" not in html and "&lt;script&gt;" in html and html.count('class="tok"') == 3
 
 

@@ -83,3 +83,22 @@ def test_results_go_with_their_trace():
     del trace
     gc.collect()
     assert len(memo._store) == before - 1
+
+
+def test_per_model_remembers_on_the_model_and_goes_with_it(monkeypatch):
+    import explainer.models as models
+    monkeypatch.setattr(models, "LoadedModel", FakeModel)
+    calls = []
+
+    @memo.per_model
+    def labels(model, k: int = 3) -> list:
+        calls.append(k)
+        return [k]
+
+    model = FakeModel()
+    assert labels(model) is labels(model, 3) and labels(model, 4) == [4] and calls == [3, 4]
+    with pytest.raises(TypeError, match="loaded model"):
+        labels("not a model")
+    del model
+    gc.collect()
+    assert not [m for m in memo._store.keys() if isinstance(m, FakeModel)]      # gone with its model

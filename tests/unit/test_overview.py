@@ -9,6 +9,8 @@ import explainer
 from explainer.analysis import overview as ov
 from explainer.analysis.params import REFERENCE_MODELS
 from explainer.figures import overview as figs
+from explainer.numbers import human, human_bytes
+from explainer.shape import ModelShape
 from explainer.tokens import markdown_text
 from explainer.view import View
 
@@ -54,8 +56,9 @@ def test_scale_orders_by_size_and_marks_this_model(tiny_model):
 
 
 def test_human_numbers():
-    assert figs.human(134_515_008) == "135 M" and figs.human(175e9) == "175 B"
-    assert figs.human(1_558_000_000) == "1.56 B" and figs.human(35_136) == "35.1 K" and figs.human(0) == "0"
+    assert human(134_515_008) == "135 M" and human(175e9) == "175 B"
+    assert human(1_558_000_000) == "1.56 B" and human(35_136) == "35.1 K" and human(0) == "0"
+    assert human_bytes(1536) == "1.5 KB" and human_bytes(100) == "100 B"
 
 
 def test_markdown_safe():
@@ -80,9 +83,10 @@ def test_journey_figure_structure_and_escaping(traced):
 
 
 def test_journey_text_is_escaped():
-    j = ov.Journey(text="<script>x</script>", n_chars=18, n_tokens=3, d_model=8, n_layers=2, n_heads=2,
-                   d_mlp=16, vocab_size=100, rotary=False, next_ids=(1,), next_labels=("<0xE7>",),
-                   next_probs=(0.5,))
+    shape = ModelShape(n_layers=2, n_heads=2, n_kv_heads=2, head_dim=4, d_model=8, d_mlp=16, vocab_size=100,
+                       context_length=64)
+    j = ov.Journey(text="<script>x</script>", n_chars=18, n_tokens=3, shape=shape, rotary=False, next_ids=(1,),
+                   next_labels=("<0xE7>",), next_probs=(0.5,))
     boxes = figs.journey_boxes(j, VIEW)
     joined = " ".join(" ".join(b) for b in boxes)
     assert "<script" not in joined and "&lt;script" in joined and "&lt;0xE7&gt;" in joined

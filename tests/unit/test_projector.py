@@ -1,11 +1,11 @@
-"""Chart text for a projector: nothing under 18 px, axis text black (explainer.ui.stage.projector)."""
+"""Chart text for a projector: nothing under 18 px, axis text black (explainer.figures.projector)."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explainer.figures import theme
-from explainer.ui.stage.projector import INK, MIN_PX, readable
+from explainer.figures.projector import INK, MIN_PX, readable
 
 
 def _small_figure() -> go.Figure:

@@ -8,7 +8,6 @@ import torch
 import explainer
 from explainer.analysis import residual as res
 from explainer.analysis.lens import first_layer_with_answer, logit_lens, logit_lens_at
-from dataclasses import replace
 
 from explainer.figures import layers as figs
 from explainer.view import View
@@ -140,7 +139,7 @@ def _fake_readout(labels=("<0xE7>", " a"), n1=3):
 
 
 def test_lens_grid_figure_structure_and_escaping():
-    fig = figs.lens_grid_figure(replace(_fake_readout(), position=5), VIEW)
+    fig = figs.lens_grid_figure(_fake_readout(), VIEW, position=5)
     heat = fig.data[0]
     assert np.asarray(heat.z).shape == (3, 2)
     assert list(heat.x) == ["4: &lt;b&gt;", "5: x"]                   # "position: token", the one rule
@@ -163,10 +162,10 @@ def test_growth_norms_and_writes_figures(traced):
     assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis2.autorange == "reversed"
     assert all("%{x}" in d.hovertemplate and "%{customdata}" in d.hovertemplate for d in fig.data)
     norms = res.residual_norms(trace)
-    heat = figs.norms_figure(replace(norms, position=2), VIEW).data[0]
+    heat = figs.norms_figure(norms, VIEW, position=2).data[0]
     assert np.allclose(np.asarray(heat.customdata), norms.norms)
     assert np.allclose(np.asarray(heat.z), np.log10(norms.norms), atol=1e-5)
     assert len(heat.x) == trace.n_tokens and "%{customdata:,.2f}" in heat.hovertemplate
-    writes = figs.writes_figure(replace(res.block_writes(trace), position=2), VIEW)
+    writes = figs.writes_figure(res.block_writes(trace, 2), VIEW)
     assert len(writes.data) == 4 and writes.layout.yaxis.type == "log"
     assert np.allclose(writes.data[1].y, res.block_writes(trace).mlp[:, 2])

@@ -90,9 +90,9 @@ def test_generation_shows_a_character_once_its_bytes_are_complete():
         return gen.Step(i, 100 + i, tokens.legible(data), 0.5, 1.0, (), (), (), (), 1.0, 1, True, None, False,
                         chosen_bytes=data)
     view = View.of("generation")
-    first = gfigs.text_html(gen.SoFar("Cats:", (step(0, CAT_BYTES[:1]),), 0), view)
+    first = gfigs.text_html(gen.SoFar("Cats:", (step(0, CAT_BYTES[:1]),)), view, 0)
     assert CAT not in _visible_text(first) and "first of 3 bytes" in first      # not yet, and it says so
-    done = gfigs.text_html(gen.SoFar("Cats:", tuple(step(i, CAT_BYTES[i:i + 1]) for i in range(3)), 2), view)
+    done = gfigs.text_html(gen.SoFar("Cats:", tuple(step(i, CAT_BYTES[i:i + 1]) for i in range(3))), view, 2)
     assert _visible_text(done).count(CAT) == 1 and done.count('class="tok"') == 3
 
 

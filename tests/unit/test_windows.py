@@ -40,7 +40,7 @@ def gemma_trace(tiny_gemma3):
 
 
 def test_layer_windows_say_which_layers_are_local(gemma_trace, tiny_gemma3, tiny_llama):
-    lw = layer_windows(gemma_trace, chosen=1)
+    lw = layer_windows(gemma_trace)
     assert lw.windows == (8, 8, None) and lw.thetas == (10_000.0, 10_000.0, 1_000_000.0)
     assert lw.local == (0, 1) and lw.global_layers == (2,) and lw.window == 8
     assert lw.is_local(0) and not lw.is_local(2) and lw.cuts(0) and not lw.cuts(2) and lw.period == 3
@@ -87,11 +87,11 @@ def test_mask_shape_draws_the_window_edge(gemma_trace):
 @pytest.mark.parametrize("lang", LANGS)
 def test_window_figures_and_words(gemma_trace, lang):
     view = View.of("attention", lang)
-    lw = layer_windows(gemma_trace, chosen=2)
-    strip = wfigs.layer_strip_html(lw, view)
+    lw = layer_windows(gemma_trace)
+    strip = wfigs.layer_strip_html(lw, view, 2)
     assert strip.count("<span title=") == 3 and strip.count("font-weight:700") == 1   # one global layer, bold
     assert "2px solid" in strip.split("<span title=")[3]                               # the chosen layer outlined
-    note = wfigs.layer_note(lw, view)
+    note = wfigs.layer_note(lw, view, 2)
     assert "2" in note and "8" in note and "{" not in note
     story = wfigs.mask_story(lw, view)
     assert str(gemma_trace.n_tokens) in story and "{" not in story

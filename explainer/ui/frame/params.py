@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from explainer.shape import check_head, check_layer
+
 MAX_PROMPT_CHARS = 100_000
 MAX_URL_TEXT = 4_000          # longer prompts stay out of the URL (browsers and proxies cap its length)
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
@@ -109,13 +111,11 @@ def heads_from_url(raw: str, n_layers: int, n_heads: int) -> tuple[frozenset[tup
     for part in filter(None, (p.strip() for p in raw.split(","))):
         try:
             layer, head = (int(x) for x in part.split("."))
+            check_head(head, n_heads, layer, n_layers)
         except ValueError:
             bad.append(part)
             continue
-        if 0 <= layer < n_layers and 0 <= head < n_heads:
-            heads.add((layer, head))
-        else:
-            bad.append(part)
+        heads.add((layer, head))
     return frozenset(heads), bad
 
 
@@ -128,9 +128,11 @@ def layers_from_url(raw: str, n_layers: int) -> tuple[frozenset[int], list[str]]
     layers: set[int] = set()
     bad: list[str] = []
     for part in filter(None, (p.strip() for p in raw.split(","))):
-        if part.isdigit() and int(part) < n_layers:
-            layers.add(int(part))
-        else:
+        try:
+            if not part.isdigit():                      # "+2" or "2.0" are not layer numbers
+                raise ValueError(part)
+            layers.add(check_layer(int(part), n_layers))
+        except ValueError:
             bad.append(part)
     return frozenset(layers), bad
 

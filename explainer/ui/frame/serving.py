@@ -11,7 +11,7 @@ from typing import Iterator, Mapping
 
 import streamlit as st
 
-from explainer.budget import human
+from explainer.numbers import human_bytes
 from explainer.offer import ModelNotOffered, ModelTooLarge
 from explainer.serving import ServingError, remote
 from explainer.text import texts
@@ -38,7 +38,7 @@ def refused(err: Exception, common: Mapping[str, str], other: str) -> str | None
     if isinstance(err, ModelNotOffered):
         return common["model_not_offered"].format(name=err.name, offered=", ".join(err.offered), other=other)
     if isinstance(err, ModelTooLarge):
-        return common["model_too_large"].format(name=err.name, need=human(err.need), limit=human(err.limit))
+        return common["model_too_large"].format(name=err.name, need=human_bytes(err.need), limit=human_bytes(err.limit))
     return None
 
 

@@ -11,7 +11,6 @@ import streamlit as st
 from explainer import tokens
 from explainer.figures import theme
 from explainer.ui.frame import binding, params, run, state
-from explainer.ui.stage.projector import readable
 from explainer.ui.stage.talk import presenter_header
 from explainer.view import View
 
@@ -104,8 +103,6 @@ def figure(fig: go.Figure, key: str, result: Exportable | None = None) -> None:
     """
     view = run.view()
     config = theme.PLOTLY_CONFIG_SVG if view.image_format == "svg" else theme.PLOTLY_CONFIG
-    if view.presenter:
-        readable(fig)                             # no chart text under 18 px on a projector (explainer.ui.stage.projector)
     st.plotly_chart(fig, key=key, config=config, width="stretch")
     if result is None:
         return

@@ -7,8 +7,6 @@ the exact ones are remembered for every session (``explainer.analysis.attention`
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import streamlit as st
 
 from explainer.analysis import attention as att
@@ -26,10 +24,9 @@ def head_stats_section(trace: Trace, view: View, layer: int, head: int) -> att.H
         label = t["stats_spinner_exact"]
         estimate = long_task(t["stats_spinner"], trace.n_tokens, lambda p: att.cached_head_stats(trace, p, sample=True))
         with slot.container():
-            figure(figs.head_stats_figure(replace(estimate, chosen=(layer, head)), view), "attention_head_stats_estimate")
+            figure(figs.head_stats_figure(estimate, view, (layer, head)), "attention_head_stats_estimate")
             st.caption(t["stats_sampled"].format(rows=estimate.rows_read, n=estimate.n_rows))
     stats = long_task(label, trace.n_tokens, lambda p: att.cached_head_stats(trace, p))
     slot.empty()
-    stats = replace(stats, chosen=(layer, head))
-    figure(figs.head_stats_figure(stats, view), "attention_head_stats", stats)
+    figure(figs.head_stats_figure(stats, view, (layer, head)), "attention_head_stats", stats)
     return stats

@@ -1,7 +1,7 @@
 """Learning page sections after the live run: n-gram baseline, GPT vs BERT, fine-tuning, save and load.
 
-Results that cost training time are kept per session in ``st.session_state`` under the run's key,
-so a rerun (any widget) never trains again.
+Results that cost training time are kept per session under the run's key
+(:mod:`explainer.ui.frame.session`), so a rerun (any widget) never trains again.
 """
 from __future__ import annotations
 
@@ -19,26 +19,13 @@ from explainer.learning.results import (FillTheBlank, HeldoutScores, Masks, Obje
                                         probe_panels)
 from explainer.learning.saving import save_tiny_model, saved_runs, write_run_info
 from explainer.paths import cache_dir
-from explainer.ui.frame import binding, state
+from explainer.ui.frame import binding, session, state
 from explainer.ui.sections.learning import Setup, request_restore
 from explainer.ui.frame.widgets import figure
 from explainer.view import View
 
 ORDER_NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}
 FILL_EXAMPLES = {"en": "the [MASK] says moo .", "zh": "小[MASK]会喵喵叫。"}
-
-
-def _cached(name: str, key: Any, compute: Callable[[], Any]) -> Any:
-    """One stored result per section and session, recomputed only when ``key`` changes."""
-    held = st.session_state.get(name)
-    if held is None or held["key"] != key:
-        held = st.session_state[name] = {"key": key, "value": compute()}
-    return held["value"]
-
-
-def _stored(name: str, key: Any) -> Any:
-    held = st.session_state.get(name)
-    return held["value"] if held is not None and held["key"] == key else None
 
 
 def _progress(bar: Any, text: str) -> Callable[[int, int], None]:
@@ -59,7 +46,7 @@ def ngram_section(trainer: Trainer, setup: Setup, view: View) -> None:
     st.header(t["ngram_section"])
     st.markdown(t["ngram_intro"])
     snap = trainer.snapshot()
-    found = _cached("learn_ngram", (setup.key, snap.step), lambda: _neural_view(trainer, setup))
+    found = session.kept("learn_ngram", (setup.key, snap.step), lambda: _neural_view(trainer, setup))
     report = found["report"]
     tabs = st.tabs([t[ORDER_NAMES[n]] for n in report.models])
     for tab, (n, model) in zip(tabs, report.models.items()):
@@ -100,8 +87,8 @@ def objectives_section(trainer: Trainer, setup: Setup, view: View) -> None:
         result = train_objectives(setup.corpus, steps=steps, config=TinyConfig(seed=setup.seed), tokenizer=tok,
                                   progress=_progress(bar, t["objectives_progress"]))
         bar.empty()
-        st.session_state["learn_objectives"] = {"key": key, "value": result}
-    result = _stored("learn_objectives", key)
+        session.keep("learn_objectives", key, result)
+    result = session.stored("learn_objectives", key)
     if result is None:
         st.info(t["objectives_hint"])
         return
@@ -148,8 +135,8 @@ def finetune_section(trainer: Trainer, setup: Setup, view: View) -> None:
                            steps=steps, config=TinyConfig(seed=setup.seed), probes=setup.probes,
                            progress=_progress(bar, t["finetune_progress"]))
         bar.empty()
-        st.session_state["learn_finetune"] = {"key": key, "value": _finetune_view(result, trainer, setup, t)}
-    tuned = _stored("learn_finetune", key)
+        session.keep("learn_finetune", key, _finetune_view(result, trainer, setup, t))
+    tuned = session.stored("learn_finetune", key)
     if tuned is None:
         st.info(t["finetune_hint"])
         return

@@ -1,7 +1,7 @@
 """Streamlit glue for the Embeddings page: per-model caches, word inputs, the map, analogies.
 
-Token labels, the embedding matrix and a loaded vocabulary map are cached once per model
-for the whole server (every session shares them). The map is only *loaded* here; building
+Token labels, the embedding matrix and a loaded vocabulary map are remembered on the model
+(``explainer.memo``) for the whole server (every session shares them). The map is only *loaded* here; building
 it is slow (30–60 s) and happens only when a user asks, behind a progress bar. The
 library's per-key lock makes concurrent sessions wait for that one build.
 """
@@ -16,6 +16,7 @@ import torch
 from explainer.analysis import vocab_map
 from explainer.analysis.vocabulary import WordTokens, analogy, lookup_word
 from explainer.figures import vocabulary as vfig
+from explainer.memo import per_model, remembered
 from explainer.models import LoadedModel
 from explainer.tokens import markdown_text, vocabulary_labels
 from explainer.ui.frame import binding, state
@@ -25,28 +26,16 @@ from explainer.view import View
 PHASES = ("cache", "wait", "pca", "neighbours", "import_umap", "layout", "save", "done")
 
 
-def _key(model: LoadedModel) -> str:
-    return f"{model.cache_key}@{model.device}"
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _labels(key: str, _model: LoadedModel) -> tuple[str, ...]:
-    return vocabulary_labels(_model)                    # takes the model's lock itself
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _embedding(key: str, _model: LoadedModel) -> torch.Tensor:
-    return _model.embedding_matrix()                    # (V, d) float32 on the CPU
-
-
+@per_model
 def labels(model: LoadedModel) -> tuple[str, ...]:
-    """A legible label for every token id of ``model`` (cached per model)."""
-    return _labels(_key(model), model)
+    """A legible label for every token id of ``model`` (remembered on the model)."""
+    return vocabulary_labels(model)                     # takes the model's lock itself
 
 
+@per_model
 def embedding(model: LoadedModel) -> torch.Tensor:
-    """The input embedding matrix (V, d), cached per model; treat it as read-only."""
-    return _embedding(_key(model), model)
+    """The input embedding matrix (V, d), remembered on the model; treat it as read-only."""
+    return model.embedding_matrix()                     # (V, d) float32 on the CPU
 
 
 def ordinary(model: LoadedModel) -> "np.ndarray":
@@ -55,22 +44,20 @@ def ordinary(model: LoadedModel) -> "np.ndarray":
 
 
 class _NotBuilt(LookupError):
-    """Raised instead of returning None so that st.cache_resource never caches a miss."""
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _loaded_map(key: str, path: str, _model: LoadedModel) -> vocab_map.VocabMap:
-    found = vocab_map.load_vocab_map(_model.cache_key, embedding(_model))
-    if found is None:
-        raise _NotBuilt(path)
-    return found
+    """Raised instead of returning None so that a miss is never remembered."""
 
 
 def cached_map(model: LoadedModel) -> vocab_map.VocabMap | None:
     """The model's vocabulary map if it was built before (here or by another session)."""
     path = str(vocab_map._cache_path(model.cache_key))  # the file's place is part of the key
+
+    def load() -> vocab_map.VocabMap:
+        found = vocab_map.load_vocab_map(model.cache_key, embedding(model))
+        if found is None:
+            raise _NotBuilt(path)
+        return found
     try:
-        return _loaded_map(_key(model), path, model)
+        return remembered(model, ("vocab_map", path), load)
     except _NotBuilt:
         return None
 
@@ -88,16 +75,12 @@ def build_map(model: LoadedModel, t: Mapping[str, str]) -> vocab_map.VocabMap:
     return vmap
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _placement_base(key: str, path: str, _vmap: vocab_map.VocabMap, _model: LoadedModel) -> torch.Tensor | None:
-    return vocab_map.placement_base(_vmap, embedding(_model))
-
-
 def with_places(model: LoadedModel, vmap: vocab_map.VocabMap, ids: Sequence[int]) -> vocab_map.VocabMap:
     """``vmap`` with a place for each of ``ids`` (tokens a big vocabulary's layout left out)."""
     if vmap.laid_out is None:
         return vmap
-    base = _placement_base(_key(model), str(vocab_map._cache_path(model.cache_key)), vmap, model)
+    path = str(vocab_map._cache_path(model.cache_key))
+    base = remembered(model, ("placement", path), lambda: vocab_map.placement_base(vmap, embedding(model)))
     return vocab_map.place(vmap, embedding(model), ids, base)
 
 

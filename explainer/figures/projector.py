@@ -4,9 +4,10 @@ The theme already enlarges a presenter figure's type, but a figure can still car
 text: a builder's own sizes (colour-bar ticks, subplot titles, annotations), Plotly's legend,
 and the minor labels of a log axis, which Plotly draws at 75 % of the tick size. And
 Streamlit's chart theme greys axis text (#808495, a contrast of about 3.8 : 1) unless a figure
-sets its colours. This pass runs on every chart just before it is shown in presenter mode
-(``widgets.figure``), whatever built it: it raises each size to the floor and makes axis,
-legend and colour-bar text black. No Streamlit here.
+sets its colours. This pass is the last step of the theme in presenter mode
+(:func:`explainer.figures.theme.apply` and :func:`~explainer.figures.theme.figure`), so every
+builder gets it: it raises each size to the floor and makes axis, legend and colour-bar text
+black. Presenter styling lives in the theme and nowhere else.
 """
 from __future__ import annotations
 
