@@ -82,8 +82,13 @@ def connect(address: str) -> None:
 
 
 def up(workers: int, port: int = DEFAULT_PORT, host: str = "0.0.0.0", ray_port: int = DEFAULT_RAY_PORT,
-       temp_dir: str = DEFAULT_TEMP, models: list[str] | None = None, say=print) -> str:
-    """Start (or resize) the cluster; returns the backend URL once every model answers."""
+       temp_dir: str = DEFAULT_TEMP, models: list[str] | None = None, say=print,
+       cpus_per_worker: int | None = None) -> str:
+    """Start (or resize) the cluster; returns the backend URL once every model answers.
+
+    Each replica computes with ``cpus_per_worker`` threads (default: this machine's cores shared
+    by the workers) and reserves that much of Ray's CPUs divided by the models served (one model
+    is often idle), never more than the cluster has; on a GPU cluster, a share of the GPUs."""
     import ray
     from ray import serve
     from explainer.serving import deployments as dep
@@ -106,12 +111,12 @@ def up(workers: int, port: int = DEFAULT_PORT, host: str = "0.0.0.0", ray_port: 
         dep.Ledger.options(name=dep.LEDGER, namespace=dep.NAMESPACE, lifetime="detached").remote()
     serve.start(http_options={"host": host, "port": port})
     resources = ray.cluster_resources()
-    gpus = resources.get("GPU", 0.0)
-    share = workers * len(models)
+    gpus, share = resources.get("GPU", 0.0), workers * len(models)
+    threads = cpus_per_worker or max(1, cpus // workers)
+    reserve = min(threads / len(models), resources.get("CPU", cpus) / share)
     for name in models:
-        say(f"deploying {name}: {workers} replica(s){' on GPU' if gpus else ''}")
-        app = dep.application(name, workers, threads=max(1, cpus // workers), cpus=min(1.0, cpus / share),
-                              gpus=min(1.0, gpus / share) if gpus else 0.0)
+        say(f"deploying {name}: {workers} replica(s), {threads} thread(s) each{' on GPU' if gpus else ''}")
+        app = dep.application(name, workers, threads=threads, cpus=reserve, gpus=min(1.0, gpus / share) if gpus else 0.0)
         serve.run(app, name=f"explainer-{route(name)[2:]}", route_prefix="/" + route(name))
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     _wait_ready(url, models)
@@ -235,6 +240,7 @@ def add_commands(sub: Any) -> None:
     u.add_argument("--host", default="0.0.0.0", help="where the backend listens")
     u.add_argument("--ray-port", type=int, default=DEFAULT_RAY_PORT, help="the head's port (other machines join it)")
     u.add_argument("--models", default=None, help="comma-separated (default: LLM_EXPLAINER_MODELS, else both embedded)")
+    u.add_argument("--cpus-per-worker", type=int, default=None, help="threads per replica (default: cores / workers)")
     s = actions.add_parser("status", help="the live replicas: model, process id, requests served")
     s.add_argument("--json", action="store_true")
     actions.add_parser("down", help="stop everything cluster up started")
@@ -249,7 +255,8 @@ def run(args: Any) -> int:
         if args.workers < 1:
             raise ValueError("--workers must be at least 1.")
         models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-        print(up(args.workers, args.port, args.host, args.ray_port, args.temp_dir, models, say), flush=True)
+        print(up(args.workers, args.port, args.host, args.ray_port, args.temp_dir, models, say, args.cpus_per_worker),
+              flush=True)
     elif args.action == "status":
         found = status(args.temp_dir)
         if args.json:

@@ -54,3 +54,32 @@ def test_every_page_with_its_heavy_work_on_the_cluster(browser, front_end, slug)
 def test_the_cluster_did_the_heavy_work(front_end):
     pages = len(page_params()) - 1                               # Learning's tiny model learns in the front end
     assert served() >= front_end.served_before + pages          # every page's own prompt was traced there
+
+
+@pytest.mark.parametrize("lang, words", [("zh", "秒后重试")])
+def test_a_full_cluster_shows_busy_retrying_then_the_page(browser, lang, words):
+    """The cluster answers 503 + Retry-After: the page says so, counting down, then draws as usual."""
+    import explainer
+    from explainer.serving.worker import Worker
+    from tests.serving_helpers import fake_cluster
+
+    with fake_cluster(Worker(explainer.load_model())) as (url, cluster):
+        keep = os.environ.get("LLM_EXPLAINER_BACKEND")
+        os.environ["LLM_EXPLAINER_BACKEND"] = url
+        try:
+            srv = start_server("e2e-busy-front-end.log")
+        finally:
+            os.environ.pop("LLM_EXPLAINER_BACKEND") if keep is None else os.environ.update(LLM_EXPLAINER_BACKEND=keep)
+        page = new_page(browser)
+        try:
+            cluster.faults = [("busy", 6)]
+            page.goto(f"{srv.url}/tokens?lang={lang}&model=smollm2-135m&prompt=" + "繁忙的一天")
+            notice = page.locator("[data-testid='stMain'] " + ALERT, has_text=words)
+            notice.first.wait_for(timeout=120_000)
+            seen = notice.first.inner_text()
+            page.wait_for_selector(CHART, timeout=120_000)
+            assert_no_exception(page)
+            assert "繁忙" in seen and page.locator(ALERT, has_text=words).count() == 0   # taken down once answered
+        finally:
+            page.context.close()
+            stop_server(srv)
