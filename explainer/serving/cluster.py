@@ -28,6 +28,7 @@ DEFAULT_TEMP = os.environ.get("LLM_EXPLAINER_RAY_DIR", "/tmp/llm-explainer-ray")
 STATE_FILE = "llm-explainer-cluster.json"
 READY_TIMEOUT_S = 600.0
 FRESH_S = 3.0                      # a replica whose last heartbeat is older is gone
+RESERVED_CPUS = 0.05               # what a replica reserves of Ray's CPUs: placement, not a limit (threads are)
 
 
 def _state_path(temp_dir: str) -> Path:
@@ -87,8 +88,9 @@ def up(workers: int, port: int = DEFAULT_PORT, host: str = "0.0.0.0", ray_port: 
     """Start (or resize) the cluster; returns the backend URL once every model answers.
 
     Each replica computes with ``cpus_per_worker`` threads (default: this machine's cores shared
-    by the workers) and reserves that much of Ray's CPUs divided by the models served (one model
-    is often idle), never more than the cluster has; on a GPU cluster, a share of the GPUs."""
+    by the workers). It reserves only a token share of Ray's CPUs (:data:`RESERVED_CPUS`), so a
+    resize always finds room for Serve's rolling update and Serve spreads the replicas over the
+    nodes it has; on a GPU cluster each replica reserves its share of the GPUs."""
     import ray
     from ray import serve
     from explainer.serving import deployments as dep
@@ -110,13 +112,12 @@ def up(workers: int, port: int = DEFAULT_PORT, host: str = "0.0.0.0", ray_port: 
     except ValueError:
         dep.Ledger.options(name=dep.LEDGER, namespace=dep.NAMESPACE, lifetime="detached").remote()
     serve.start(http_options={"host": host, "port": port})
-    resources = ray.cluster_resources()
-    gpus, share = resources.get("GPU", 0.0), workers * len(models)
+    gpus, share = ray.cluster_resources().get("GPU", 0.0), workers * len(models)
     threads = cpus_per_worker or max(1, cpus // workers)
-    reserve = min(threads / len(models), resources.get("CPU", cpus) / share)
     for name in models:
         say(f"deploying {name}: {workers} replica(s), {threads} thread(s) each{' on GPU' if gpus else ''}")
-        app = dep.application(name, workers, threads=threads, cpus=reserve, gpus=min(1.0, gpus / share) if gpus else 0.0)
+        app = dep.application(name, workers, threads=threads, cpus=RESERVED_CPUS,
+                              gpus=min(1.0, gpus / share) if gpus else 0.0)
         serve.run(app, name=f"explainer-{route(name)[2:]}", route_prefix="/" + route(name))
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     _wait_ready(url, models)
@@ -166,7 +167,7 @@ def status(temp_dir: str = DEFAULT_TEMP) -> dict[str, Any]:
     rows = ray.get(ledger.replicas.remote(FRESH_S), timeout=30)
     rows.sort(key=lambda r: (r["model"], r["pid"]))
     return {"replicas": [{"model": r["model"], "pid": r["pid"], "served": r["served"]} for r in rows],
-            "url": state["url"], "nodes": sorted({r.get("node", "") for r in rows})}
+            "url": state["url"], "nodes": {r["pid"]: r.get("node_id", "")[:8] for r in rows}}
 
 
 def down(temp_dir: str = DEFAULT_TEMP, say=print) -> int:
@@ -263,7 +264,7 @@ def run(args: Any) -> int:
             print(json.dumps({"replicas": found["replicas"]}))
         else:
             for r in found["replicas"]:
-                print(f"{r['model']:20s} pid {r['pid']:>7}  served {r['served']:>7}")
+                print(f"{r['model']:20s} pid {r['pid']:>7}  served {r['served']:>7}  node {found['nodes'][r['pid']]}")
             print(found.get("url", "no cluster is running here"))
     else:
         say(f"ended {down(args.temp_dir, say)} processes")

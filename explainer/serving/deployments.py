@@ -89,7 +89,8 @@ class ModelServer:
 
     def _heartbeat(self) -> None:
         ledger = ray.get_actor(LEDGER, namespace=NAMESPACE)
-        info = {"node": ray.util.get_node_ip_address()}
+        context = ray.get_runtime_context()
+        info = {"node": ray.util.get_node_ip_address(), "node_id": context.get_node_id()}
         while True:
             ledger.report.remote(self.key, {**self.worker.info(), **info})
             time.sleep(HEARTBEAT_S)
