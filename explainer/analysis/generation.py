@@ -110,8 +110,8 @@ def generate_step(model: LoadedModel, ids: list[int], settings: GenerationSettin
         raise ValueError("There is no text to continue.")
     if len(ids) >= model.context_length:
         raise ValueError(f"The text already fills the model's window of {model.context_length} tokens.")
-    if any(not 0 <= int(i) < model.vocab_size for i in ids):
-        raise ValueError("Token ids must be in this model's vocabulary.")
+    if len(ids) > MAX_PROMPT_TOKENS + MAX_NEW_TOKENS or any(not 0 <= int(i) < model.vocab_size for i in ids):
+        raise ValueError(f"A step reads at most {MAX_PROMPT_TOKENS + MAX_NEW_TOKENS} ids of this model's vocabulary.")
     logits = next_token_logits(model, ids)
     base = softmax_probs(logits)                                          # (V,) float64
     if settings.greedy:

@@ -82,7 +82,7 @@ def connect(address: str) -> None:
         ray.init(address=address, namespace="llm-explainer", log_to_driver=False, logging_level="ERROR")
 
 
-def up(workers: int, port: int = DEFAULT_PORT, host: str = "0.0.0.0", ray_port: int = DEFAULT_RAY_PORT,
+def up(workers: int, port: int = DEFAULT_PORT, host: str = "127.0.0.1", ray_port: int = DEFAULT_RAY_PORT,
        temp_dir: str = DEFAULT_TEMP, models: list[str] | None = None, say=print,
        cpus_per_worker: int | None = None) -> str:
     """Start (or resize) the cluster; returns the backend URL once every model answers.
@@ -101,6 +101,8 @@ def up(workers: int, port: int = DEFAULT_PORT, host: str = "0.0.0.0", ray_port: 
     cpus = os.cpu_count() or 1
     if state is not None and _alive(state):
         address = state["ray_address"]
+        if state["port"] != port:
+            raise ValueError(f"A cluster is already up here on port {state['port']}; run `cluster down` first.")
         say(f"the Ray head at {address} is up: deploying again")
     else:
         say(f"starting a Ray head on port {ray_port} (temp folder {temp_dir})")
@@ -238,7 +240,9 @@ def add_commands(sub: Any) -> None:
     u = actions.add_parser("up", help="start a Ray head and the models; prints the backend URL last")
     u.add_argument("--workers", type=int, default=1, help="replicas per model")
     u.add_argument("--port", type=int, default=DEFAULT_PORT, help="the backend's HTTP port")
-    u.add_argument("--host", default="0.0.0.0", help="where the backend listens")
+    u.add_argument("--host", default="127.0.0.1",
+                   help="where the backend listens (0.0.0.0 for front ends on other machines; no authentication: "
+                        "keep it inside your network)")
     u.add_argument("--ray-port", type=int, default=DEFAULT_RAY_PORT, help="the head's port (other machines join it)")
     u.add_argument("--models", default=None, help="comma-separated (default: LLM_EXPLAINER_MODELS, else both embedded)")
     u.add_argument("--cpus-per-worker", type=int, default=None, help="threads per replica (default: cores / workers)")

@@ -89,6 +89,29 @@ def test_a_replica_killed_mid_run_loses_nothing(serving_cluster, default_model, 
     assert len(pids) == 2 and victim not in pids
 
 
+def test_a_long_request_never_holds_up_the_short_ones(serving_cluster, default_model, monkeypatch):
+    monkeypatch.setenv(BACKEND, serving_cluster)
+    long_ids = explainer.tokenize(default_model, "A long text for the long lane. " * 30)[0]
+    finished: dict[str, float] = {}
+    start = time.monotonic()
+
+    def attribute(k: int) -> None:
+        attribute_ids(default_model, long_ids, None, "integrated_gradients", 64)
+        finished[f"long {k}"] = time.monotonic() - start
+
+    longs = [threading.Thread(target=attribute, args=(k,)) for k in range(2)]   # one per worker's long lane
+    for thread in longs:
+        thread.start()
+    time.sleep(2.0)
+    for i in range(8):
+        explainer.trace(default_model, f"A short question number {i} while the long ones run")
+        finished[f"short {i}"] = time.monotonic() - start
+    for thread in longs:
+        thread.join()
+    shorts = [v for k, v in finished.items() if k.startswith("short")]
+    assert max(shorts) < min(finished["long 0"], finished["long 1"]), finished
+
+
 def test_overload_is_answered_at_once_with_retry_after(serving_cluster, default_model):
     model = default_model
     ids = explainer.tokenize(model, "Why is the sky blue? " * 4)[0]
