@@ -86,14 +86,16 @@ def _handler(hall: Hall) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024                                # a lecture hall connects at once (listen backlog)
+
+
 def serve(port: int, model_name: str | None = None, method: str = "gradient_x_input") -> ThreadingHTTPServer:
     """The stand-in, listening on 127.0.0.1:``port`` (call ``serve_forever``)."""
     hall = Hall(model_name, method)
     hall.open()                                              # warm: the model and the default trace
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(hall))
-    server.daemon_threads = True
-    server.request_queue_size = 1024                         # a lecture hall connects at once
-    return server
+    return _Server(("127.0.0.1", port), _handler(hall))
 
 
 def main(argv: list[str] | None = None) -> None:

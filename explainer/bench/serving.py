@@ -4,9 +4,10 @@ Locust's students (``tests/load/locustfile.py``) arrive at once — 30, 100, 300
 lesson: open the app, type an own prompt, open *Why this answer?*. They talk to a front end
 stand-in (:mod:`explainer.bench.hall`), which runs the library in-process or sends the heavy work
 to a cluster started with ``python -m explainer cluster up``. Reported: lessons a second, p50/p95
-of the own prompt and of *Why this answer?*, requests lost. With two workers, the same again with
-one replica killed (``kill -9``) two seconds in: requests lost (target 0) and the time until the
-new replica answers. Then overload (:mod:`explainer.bench.overload`).
+of the own prompt and of *Why this answer?*, requests lost. On a cluster, the same again with one
+replica killed (``kill -9``) two seconds in: requests lost (target 0) and the time until the new
+replica answers (with one worker, no replica is left meanwhile). Then overload
+(:mod:`explainer.bench.overload`).
 
 Everything runs on this machine: on two cores a second worker shares the same two cores.
 """
@@ -156,13 +157,15 @@ def section_serving(quick: bool = False) -> list[Row]:
                 s = by_mode.setdefault(mode, {})[n] = summary(students(host, n))
                 rows.append(Row(SECTION, f"{mode}, {n} students at once: requests lost", s["lost"], "", 0.0,
                                 note=_note(s)))
-            if workers == 2:
+                print(f"[bench]   {rows[-1].metric}: {rows[-1].note}", file=sys.stderr, flush=True)
+            if workers:                                                  # the same with a replica killed
                 for n in sizes:
                     run, recovery = killed_run(host, backend, n)
                     s = summary(run)
                     rec = f"new replica answering {recovery:.1f} s after the kill" if recovery else "no new replica seen"
-                    rows.append(Row(SECTION, f"2 workers, {n} students, one replica killed (kill -9) at 2 s: "
+                    rows.append(Row(SECTION, f"{mode}, {n} students, one replica killed (kill -9) at 2 s: "
                                              "requests lost", s["lost"], "", 0.0, note=f"{rec}; {_note(s)}"))
+                    print(f"[bench]   {rows[-1].metric}: {rows[-1].note}", file=sys.stderr, flush=True)
     rows += _ratios(by_mode, sizes)
     with cluster(1) as backend:
         rows += overload.section_overload(backend, quick, TEMP, RAY_PORT)

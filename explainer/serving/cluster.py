@@ -27,7 +27,7 @@ DEFAULT_RAY_PORT = 6379            # the head's port, which other machines join
 DEFAULT_TEMP = os.environ.get("LLM_EXPLAINER_RAY_DIR", "/tmp/llm-explainer-ray")   # short: socket paths ≤ 107 bytes
 STATE_FILE = "llm-explainer-cluster.json"
 READY_TIMEOUT_S = 600.0
-FRESH_S = 3.0                      # a replica whose last heartbeat is older is gone
+FRESH_S = 5.0                      # a replica whose last heartbeat is older is gone
 RESERVED_CPUS = 0.05               # what a replica reserves of Ray's CPUs: placement, not a limit (threads are)
 
 
