@@ -1,8 +1,8 @@
 """The one bounded cache: a thread-safe LRU that computes each key once (single flight).
 
 Thirty students asking for the same trace at once cause one forward pass. The same class keeps
-the shared traces (bounded in bytes), a trace's recomputed parts (bounded in bytes) and recent
-input attributions (bounded in number: ``size_of=lambda value: 1``). Results that live exactly
+the shared traces (bounded in bytes), a trace's recomputed parts (bounded in bytes), recent
+input attributions and the outcomes of background jobs (bounded in number: ``size_of=lambda value: 1``). Results that live exactly
 as long as one trace or one model are :mod:`explainer.memo`'s.
 """
 from __future__ import annotations
@@ -50,6 +50,11 @@ class ByteLRU(Generic[V]):
         finally:
             with self._lock:
                 self._pending.pop(key, None)
+
+    def get(self, key: Hashable) -> V | None:
+        """The value for ``key`` if it is held (never computes; counts as a use)."""
+        with self._lock:
+            return self._lookup(key)
 
     def peek(self, key: Hashable) -> V | None:
         """The value for ``key`` if it is held (never computes, does not count as a use)."""

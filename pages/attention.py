@@ -10,10 +10,11 @@ from explainer.analysis.windows import layer_windows, mask_shape
 from explainer.figures import attention as figs
 from explainer.figures import windows as wfigs
 from explainer.ui.frame import state
-from explainer.ui.sections.compare import compare_section
-from explainer.ui.sections.heads import head_stats_section
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.widgets import figure, header, int_slider, token_picker
+from explainer.ui.sections.compare import compare_section
+from explainer.ui.sections.heads import head_stats_section
+from explainer.words import attention as words
 
 ctx = page_context("attention")
 t, tr, common, view = ctx.t, ctx.trace, ctx.common, ctx.view
@@ -38,20 +39,20 @@ if window.size < tr.n_tokens:
 reading = layer_windows(tr)
 if reading.local:
     st.html(wfigs.layer_strip_html(reading, view, layer))
-    st.markdown(wfigs.layer_note(reading, view, layer))
+    st.markdown(words.layer_note(reading, view, layer))
 
 st.subheader(t["heatmap_section"])
 layer_pattern = att.pattern(tr, layer, window=window)
 head_pattern = layer_pattern.of_head(head)
 figure(figs.attention_heatmap(layer_pattern, view, head, query), "attention_heatmap", head_pattern)
-st.markdown(figs.mask_note(layer_pattern, view))
+st.markdown(words.mask_note(layer_pattern, view))
 if reading.local:
     shape = mask_shape(reading, layer)
     left, right = st.columns([3, 2], vertical_alignment="center") if not view.presenter else (st.container(), None)
     with left:
         figure(wfigs.mask_shape_figure(shape, view), "attention_mask", shape)
     if right is not None:
-        right.markdown(wfigs.mask_story(reading, view))
+        right.markdown(words.mask_story(reading, view))
 figure(figs.head_grid(layer_pattern, view, head), "attention_grid")
 if not view.presenter:
     st.caption(t["grid_note"])
@@ -65,7 +66,7 @@ if reads.share_before(window.start) > 0.005:
 st.subheader(t["steps_section"])
 steps = att.key_steps(qk_steps(ctx.model, tr, layer, head, query), tr, window)
 if not view.presenter:
-    st.markdown(figs.steps_text(steps.steps, view))
+    st.markdown(words.steps_text(steps.steps, view))
 figure(figs.qk_steps_figure(steps, view), "attention_steps", steps)
 st.caption(t["steps_check"].format(err=difference_from_trace(steps.steps, tr)))
 if not view.presenter:
@@ -78,16 +79,17 @@ if not view.presenter:
 st.subheader(t["stats_section"])
 if not view.presenter:
     st.markdown(t["stats_intro"])
-stats = head_stats_section(tr, view, layer, head)
-st.markdown(t["jump_label"])
-best = {"previous": att.most_previous_token_head(stats), "induction": att.most_induction_head(stats),
-        "first": att.most_first_token_head(stats), "focused": att.most_focused_head(stats)}
-buttons = st.columns(len(best))
-for col, (kind, where) in zip(buttons, best.items()):
-    if where is not None:
-        col.button(t[f"jump_{kind}"].format(layer=where[0], head=where[1]), key=f"jump_{kind}",
-                   on_click=jump, args=where, width="stretch")
-if best["induction"] is None:
-    st.info(t["no_induction"])
+stats = head_stats_section(tr, view, layer, head)     # behind the page: a progress line until ready
+if stats is not None:
+    st.markdown(t["jump_label"])
+    best = {"previous": att.most_previous_token_head(stats), "induction": att.most_induction_head(stats),
+            "first": att.most_first_token_head(stats), "focused": att.most_focused_head(stats)}
+    buttons = st.columns(len(best))
+    for col, (kind, where) in zip(buttons, best.items()):
+        if where is not None:
+            col.button(t[f"jump_{kind}"].format(layer=where[0], head=where[1]), key=f"jump_{kind}",
+                       on_click=jump, args=where, width="stretch")
+    if best["induction"] is None:
+        st.info(t["no_induction"])
 
 compare_section(ctx, "attention")

@@ -4,15 +4,14 @@ import streamlit as st
 from explainer.analysis.vocabulary import nearest_neighbours, pair_similarity, prompt_vectors
 from explainer.figures import vocabulary as vfig
 from explainer.tokens import for_markdown, markdown_text
-from explainer.ui.sections import vocab
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.widgets import figure, header, token_picker
+from explainer.ui.sections import vocab
 
 WINDOW = 40
 ctx = page_context("embeddings")
 t, model, view = ctx.t, ctx.model, ctx.view
 header(view)
-labels, emb = vocab.labels(model), vocab.embedding(model)
 
 # 1. the prompt's own vectors (a window of them for long prompts)
 st.subheader(t["vectors_title"])
@@ -22,6 +21,7 @@ pv = prompt_vectors(ctx.trace, focus, WINDOW)
 if pv.n_tokens > WINDOW:
     st.caption(t["window_note"].format(a=pv.start, b=pv.start + len(pv.ids) - 1, n=pv.n_tokens))
 figure(vfig.token_vectors_heatmap(pv, view), "emb_vectors", pv)
+labels, emb = vocab.labels(model), vocab.embedding(model)     # after the first chart: a big vocabulary takes a moment
 
 # 2. the map of the whole vocabulary: drawn last (it may need a slow first build)
 st.subheader(t["map_title"])

@@ -2,14 +2,14 @@
 import streamlit as st
 
 from explainer import tokens
-from explainer.analysis.residual import (answer_growth, block_writes, cached_lens_readout, position_window,
-                                         residual_norms)
-from explainer.figures.layers import growth_figure, lens_grid_figure, norms_figure, writes_figure
-from explainer.numbers import human
+from explainer.analysis.residual import answer_growth, block_writes, cached_lens_readout, position_window, residual_norms
+from explainer.figures.layers import growth_figure, norms_figure, writes_figure
 from explainer.ui.frame import state
-from explainer.ui.sections.compare import compare_section
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.widgets import figure, header, int_slider, token_picker
+from explainer.ui.sections.compare import compare_section
+from explainer.ui.sections.lens import lens_grid
+from explainer.words import layers as words
 
 ctx = page_context("layers")
 t, trace, view = ctx.t, ctx.trace, ctx.view
@@ -19,14 +19,8 @@ position = token_picker("token", t["pick_position"], trace.tokens)
 norms = residual_norms(trace)
 # The logit lens costs ~0.1 s per position on a CPU: computed per position, once per trace.
 growth = answer_growth(cached_lens_readout(ctx.model, trace, position, position + 1), position)
-facts = dict(position=position, token=tokens.for_markdown(growth.token), answer=tokens.for_markdown(growth.answer),
-             layer=growth.first_layer, n=growth.n_layers, rank=growth.rank_before_last + 1)
-kind = "growth_zero" if growth.first_layer == 0 else "growth_last" if growth.first_layer == growth.n_layers \
-    else "growth_first"
-sink = t["sink_yes" if norms.first_token_stands_out() else "sink_no"].format(
-    sink_norm=human(norms.largest[2]), median_norm=human(norms.typical))
 with top:
-    header(view.adding(notice=t["notice"].format(growth=t[kind].format(**facts), sink=sink)))
+    header(view.adding(notice=words.notice(growth, norms, view)))
 
 cols = st.columns(3)
 cols[0].metric(t["metric_answer"], tokens.shown(growth.answer), f"{growth.probs[-1]:.1%}", delta_color="off",
@@ -43,9 +37,7 @@ if trace.n_tokens > width:
         state.push("window", position_window(trace.n_tokens, position, width)[0])
     start = int_slider("window", t["window_start"], 0, trace.n_tokens - width,
                        help=t["window_help"].format(width=width))
-with st.spinner(t["lens_spinner"]):
-    readout = cached_lens_readout(ctx.model, trace, start, min(start + width, trace.n_tokens))
-figure(lens_grid_figure(readout, view, position), "layers_lens", readout)
+lens_grid(ctx.model, trace, start, min(start + width, trace.n_tokens), view, position)   # behind the page if new
 
 writes = block_writes(trace, position)
 figure(writes_figure(writes, view), "layers_writes", writes)

@@ -5,10 +5,10 @@ works while it loads. Each session trains its own tiny model in a background thr
 """
 import streamlit as st
 
-from explainer.ui.sections import learning as ui
-from explainer.ui.sections import learning_more as sections
 from explainer.ui.frame.page import start_page
 from explainer.ui.frame.widgets import header
+from explainer.ui.sections import learning as ui
+from explainer.ui.sections import learning_more as sections
 
 view = start_page("learning")
 t = view.t

@@ -7,14 +7,14 @@ from explainer.figures import mlp as figs
 from explainer.ui.frame import state
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.widgets import choose, figure, header, int_slider, token_picker
+from explainer.words import mlp as words
 
 ctx = page_context("mlp")
 t, tr, model, view = ctx.t, ctx.trace, ctx.model, ctx.view
 header(view)
 design = mlp_design(model)
 with st.expander(view.common["stage.explain_label"]) if view.presenter else st.container():   # folded on stage
-    st.info(t[design.kind.lower()].format(d_model=design.d_model, d_mlp=design.d_mlp)
-            + (t["post_norm"] if design.post_norm else ""))
+    st.info(words.design(design, view))
 
 st.subheader(t["overview_header"])
 overview = mlp_overview(tr)

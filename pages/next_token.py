@@ -8,10 +8,10 @@ from explainer.analysis.prediction import TrainedVsUntrained, next_token, nucleu
 from explainer.figures import prediction as figs
 from explainer.models import RANDOM_GPT2
 from explainer.ui.frame import state
-from explainer.ui.sections.compare import compare_section
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.shared import get_model, get_trace
 from explainer.ui.frame.widgets import figure, float_slider, header, int_slider
+from explainer.ui.sections.compare import compare_section
 
 ctx = page_context("next_token")
 t, tr, model, view = ctx.t, ctx.trace, ctx.model, ctx.view

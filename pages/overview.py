@@ -2,12 +2,13 @@
 import streamlit as st
 
 from explainer.analysis.overview import journey, model_card, scale
-from explainer.figures.overview import card_values, design_notes, journey_figure, parameters_figure, scale_figure
+from explainer.figures.overview import journey_figure, parameters_figure, scale_figure
 from explainer.numbers import human
 from explainer.registry import journey_links
 from explainer.tokens import for_markdown, markdown_text
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.widgets import figure, header
+from explainer.words import overview as words
 
 ctx = page_context("overview")
 t, view = ctx.t, ctx.view
@@ -17,7 +18,8 @@ sizes = scale(card)
 notice = t["notice"].format(n_chars=trip.n_chars, n_tokens=trip.n_tokens, d_model=trip.d_model,
                             n_layers=trip.n_layers, vocab=f"{trip.vocab_size:,}", top=for_markdown(trip.top_label),
                             top_prob=f"{trip.top_prob:.1%}", total=human(card.parameters.total))
-header(view.adding(notice=notice))
+intro = t["intro"].format(n_tokens=trip.n_tokens, d_model=trip.d_model)   # the example is the diagram's own
+header(view.adding(notice=notice, intro=intro))
 
 st.subheader(t["diagram_title"])
 figure(journey_figure(trip, view), "overview_journey", trip)
@@ -27,12 +29,12 @@ for i, linked in enumerate(journey_links()):                # the registry's pag
     link_columns[i % 4].page_link(linked.file, label=view.texts_of(linked.slug)["link"], icon=linked.icon)
 
 st.subheader(t["card_title"])
-for col, (label, value) in zip(st.columns(4) * 3, card_values(card, view)):
+for col, (label, value) in zip(st.columns(4) * 3, words.card_values(card, view)):
     col.metric(label, value)
 licence = f" · {t['card_licence']}: {markdown_text(card.licence)}" if card.licence else ""
 st.caption(f"{t['card_name']}: {markdown_text(card.name)} ({card.family}) · {t['card_device']}: {card.device}{licence}")
 if not view.presenter:
-    st.markdown(t["design_title"] + "\n\n" + design_notes(card, view))
+    st.markdown(t["design_title"] + "\n\n" + words.design_notes(card, view))
 
 left, right = st.columns(2)
 with left:

@@ -7,6 +7,7 @@ from explainer.analysis.windows import layer_windows
 from explainer.figures import position as figs
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.widgets import figure, header, int_slider, token_picker
+from explainer.words import position as words
 
 ctx = page_context("position")
 t, tr, common, model, view = ctx.t, ctx.trace, ctx.common, ctx.model, ctx.view
@@ -17,13 +18,13 @@ if tr.rotary is not None:
     bases = pos.rotary_bases(tr, model.context_length)
     st.subheader(t["rotate_section"])
     if not view.presenter:
-        st.markdown(figs.bases_text(bases, view))
+        st.markdown(words.bases_text(bases, view))
     figure(figs.rotary_frequency_figure(bases, view), "position_frequencies", bases)
 
     st.subheader(t["curve_section"])
     curves = pos.distance_curves(bases, tr.n_tokens)
     if not view.presenter:
-        st.markdown(figs.curves_text(curves, view))
+        st.markdown(words.curves_text(curves, view))
     figure(figs.distance_curve_figure(curves, view), "position_distance_curve", curves)
 
     st.subheader(t["real_section"])
@@ -38,9 +39,7 @@ if tr.rotary is not None:
         query = token_picker("token", t["query_label"], tr.tokens)
     real = pos.real_distance_scores(query_keys(model, tr, layer), head, query, tr.tokens)
     if len(bases.bases) > 1:
-        reading = layer_windows(tr)
-        st.caption(t["real_local" if reading.is_local(layer) else "real_global"].format(
-            layer=layer, theta=f"{reading.thetas[layer]:,.0f}", window=reading.windows[layer]))
+        st.caption(words.real_caption(layer_windows(tr), layer, view))
     figure(figs.real_distance_figure(real, view), "position_real_scores", real)
 else:
     table = pos.learned_positions(model)

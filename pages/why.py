@@ -10,8 +10,9 @@ from explainer.figures.compare import distribution_change_figure
 from explainer.ui.frame import state
 from explainer.ui.frame.page import page_context
 from explainer.ui.frame.shared import get_trace
-from explainer.ui.sections.why import answer_choice, input_scores, sentence, switch_off_choice
 from explainer.ui.frame.widgets import figure, header
+from explainer.ui.sections.why import answer_choice, input_scores, switch_off_choice
+from explainer.words import why as words
 
 ctx = page_context("why")
 t, model, tr, view = ctx.t, ctx.model, ctx.trace, ctx.view
@@ -35,13 +36,8 @@ with cols[1]:
                                     total=a.total))
 
 st.subheader(t["inputs_header"].format(answer=answer))
-inputs = input_scores(model, tr, pushes, view)
-if inputs is not None:
-    st.html(figs.inputs_html(inputs, view))
-    figure(figs.inputs_figure(inputs, view), "why_inputs", inputs)
-    st.caption(t["inputs_note"].format(output=inputs.output, baseline=inputs.baseline_output,
-                                       total=inputs.scores.sum(), error=inputs.completeness_error))
-summary.info(sentence(pushes, inputs, t))
+inputs = input_scores(model, tr, pushes, view)         # behind the page: a progress line until ready
+summary.info(words.sentence(pushes, inputs, view))
 
 st.subheader(t["off_header"])
 st.markdown(t["off_intro"])

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as `import explainer` sets it, but torch comes first here
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 os.environ.setdefault("LLM_EXPLAINER_VALIDATE_FIGURES", "1")    # every figure checked by plotly in the tests
 
@@ -106,8 +108,8 @@ def gemma_model():
 def serving_cluster():
     """A real local cluster (a Ray head, SmolLM2 on two CPU workers) started with ``cluster up``; its
     URL. ``cluster down`` at the end of the session."""
-    from tests.serving_helpers import cluster_command
-    up = cluster_command("up", "--workers", "2", "--port", "8850", "--ray-port", "8851")
+    from tests.serving_helpers import CLUSTER_PORT, CLUSTER_RAY_PORT, cluster_command
+    up = cluster_command("up", "--workers", "2", "--port", str(CLUSTER_PORT), "--ray-port", str(CLUSTER_RAY_PORT))
     if up.returncode != 0:
         cluster_command("down")
         pytest.fail(f"cluster up failed:\n{up.stderr[-3000:]}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,14 +115,15 @@ def fake_cluster(*workers: Worker) -> Iterator[tuple[str, FakeCluster]]:
 
 # ---------------------------------------------------------------- a real local cluster (integration, e2e)
 
-CLUSTER_PORT, CLUSTER_RAY_PORT = 8850, 8851           # the tests' own ports (Ray takes the 48 after its own)
+# The tests' own ports: Serve's, then Ray's and the 48 after it (LLM_EXPLAINER_CLUSTER_PORT=8600: another range).
+CLUSTER_PORT = int(os.environ.get("LLM_EXPLAINER_CLUSTER_PORT", "8850"))
+CLUSTER_RAY_PORT = CLUSTER_PORT + 1
 CLUSTER_TEMP = "/tmp/rt-serving-test"
 CLUSTER_MODELS = "smollm2-135m"
 
 
 def cluster_command(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``python -m explainer cluster ...`` exactly as a user types it (with the tests' temp folder)."""
-    import os
     import sys
     env = {k: v for k, v in os.environ.items() if k != "LLM_EXPLAINER_BACKEND"}
     env["LLM_EXPLAINER_MODELS"] = CLUSTER_MODELS

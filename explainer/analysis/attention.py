@@ -22,10 +22,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from explainer.analysis.qk import QKSteps
-from explainer.export import rounded
 from explainer.analysis import head_rows
 from explainer.analysis.head_rows import layer_head_stats_streamed, query_rows
+from explainer.analysis.qk import QKSteps
+from explainer.export import rounded
 from explainer.memo import recall, remembered
 from explainer.serving.remote import remotable
 from explainer.trace import Trace

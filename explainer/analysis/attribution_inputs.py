@@ -30,22 +30,27 @@ padding, 9 % with zeros; the average token vector: 34 %). All three methods shar
 baseline: they attribute the same function of ``x − baseline``.
 
 - ``integrated_gradients``: ∫ ∇p along the straight path from the baseline, times
-  ``x − baseline`` (Captum's Gauss–Legendre points); complete: the scores add up to
-  ``output − baseline_output``. :data:`IG_STEPS` points keep that within 1 % on the prompts
-  measured; by default a result further off than 5 % is computed again with twice the points.
+  ``x − baseline``; complete: the scores add up to ``output − baseline_output``. By default the
+  path is integrated in segments refined where they miss (:mod:`.attribution_paths`), until the
+  sum is within 1 % or the time budget (``budget_s``) or :data:`MAX_STEPS` points are spent; the
+  result says how it stopped, and ``refine=`` continues it. ``steps=n``: one Gauss–Legendre rule of
+  ``n`` points over the whole path, as Captum computes it (for comparisons).
 - ``gradient_x_input``: ∇p at the text times ``x − baseline``; one pass, a local picture.
 - ``occlusion``: ``output`` minus the probability with that one token's vector set to the baseline.
 """
 from __future__ import annotations
 
 import threading
+import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 import torch
 
+from explainer.analysis import attribution_paths as paths
+from explainer.analysis.attribution_function import Probability, probabilities, vectors
 from explainer.analysis.attribution_targets import resolve_target
 from explainer.budget import check_fits
 from explainer.cache import ByteLRU
@@ -56,9 +61,9 @@ from explainer.tracing import tokenize
 
 Progress = Callable[[float, str], None]
 METHODS = ("integrated_gradients", "gradient_x_input", "occlusion")
-IG_STEPS = 96                      # measured (README, "Why this answer?"): ≤ 1 % off on SmolLM2 and Gemma 3
-REFINE_UP_TO = 4 * IG_STEPS        # default steps double (at most to this) while the sum is > 5 % off
-COMPLETE_WITHIN = 0.05
+COMPLETE_WITHIN = 0.05             # the target the page holds the scores to (and says when missed)
+BUDGET_S = 15.0                    # integrated gradients stop refining after this long (measured: README)
+MAX_BUDGET_S = 600.0               # the longest budget anyone may ask for (a worker's request)
 MAX_STEPS = 1024
 MAX_TOKENS = 256                   # longer texts are refused: the cost grows with steps × tokens
 TOKENS_PER_BATCH = 256             # path points are run in batches of about this many tokens
@@ -77,9 +82,17 @@ class InputAttribution:
     baseline_output: float         # the same after the baseline (only the first token kept)
     method: str
     target: int
-    steps: int | None              # integrated gradients: points on the path (after any refinement)
+    steps: int | None              # integrated gradients: gradient points evaluated on the path
     kept: tuple[int, ...] = KEPT
     pieces: tuple[bytes, ...] = ()  # each token's bytes (characters split over tokens are drawn whole)
+    stopped: str = "complete"      # integrated gradients: "complete", "budget" (time) or "points"
+    seconds: float = 0.0           # time spent computing (all refinements together)
+    path: paths.PathIntegral | None = None   # the segments, to continue with ``refine=``
+
+    @property
+    def missed(self) -> bool:
+        """Integrated gradients whose scores are further than 5 % from adding up."""
+        return self.method == "integrated_gradients" and self.completeness_error > COMPLETE_WITHIN
 
     @property
     def gap(self) -> float:
@@ -99,50 +112,60 @@ class InputAttribution:
 
 def input_attribution(model: LoadedModel, text: str, target: int | str | None = None,
                       method: str = "integrated_gradients", steps: int | None = None,
-                      progress: Progress | None = None, max_tokens: int = MAX_TOKENS) -> InputAttribution:
+                      progress: Progress | None = None, max_tokens: int = MAX_TOKENS, budget_s: float = BUDGET_S,
+                      refine: InputAttribution | None = None) -> InputAttribution:
     """Score every token of ``text`` for the target's probability after it (default: the top prediction).
 
-    ``method``: one of :data:`METHODS`. ``steps`` (integrated gradients only): points on the path;
-    None means :data:`IG_STEPS`, doubled while the scores' sum is more than 5 % off (up to
-    :data:`REFINE_UP_TO`); a number is used as given. ``progress(fraction, message)`` is called
-    as batches finish. At most :data:`AT_ONCE` run at a time (others wait, and ``progress`` says
-    so). Recent results are remembered; the shared model is never changed.
+    ``method``: one of :data:`METHODS`. Integrated gradients: ``steps=None`` refines segments of
+    the path until the scores add up within 1 %, for at most ``budget_s`` seconds and
+    :data:`MAX_STEPS` points; ``refine=`` an earlier such result continues it for another
+    ``budget_s``; ``steps=n`` is one rule of ``n`` points, as given. ``progress(fraction, message)``
+    is called as batches finish (and may raise to stop the work). At most :data:`AT_ONCE` run at
+    a time (others wait, and ``progress`` says so). Recent results (not continuations) are remembered;
+    the shared model is never changed.
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown attribution method {method!r}; choose one of {', '.join(METHODS)}.")
-    _check_steps(steps)
     ids, truncated = tokenize(model, text, max_tokens)
     if truncated:
         raise ValueError(f"Input attribution reads at most {max_tokens} tokens and this text is longer; "
                          "shorten it (the cost grows with every token).")
     target_id = None if target is None else resolve_target(model, target)
-    key = (weakref.ref(model), text, max_tokens, target_id, method, steps)
+    _check(model, ids, target_id, method, steps, budget_s, refine)
+    if refine is not None:                                # a continuation is computed every time it is asked
+        return attribute_ids(model, ids, target_id, method, steps, progress, budget_s, refine)
+    key = (weakref.ref(model), text, max_tokens, target_id, method, steps, budget_s)
     found, computed = _recent.get_or_compute_flagged(
-        key, lambda: attribute_ids(model, ids, target_id, method, steps, progress))
+        key, lambda: attribute_ids(model, ids, target_id, method, steps, progress, budget_s))
     if not computed and progress is not None:
         progress(1.0, "done")
     return found
 
 
-def _check_ids(model: LoadedModel, ids: list[int], target: int | None) -> None:
+def _check(model: LoadedModel, ids: list[int], target: int | None, method: str, steps: int | None,
+           budget_s: float, refine: InputAttribution | None) -> None:
+    """A request as anyone could send it (a worker checks it again): every refusal, with its reason."""
     if not ids or len(ids) > MAX_TOKENS or any(not 0 <= int(i) < model.vocab_size for i in ids) or \
             (target is not None and not 0 <= int(target) < model.vocab_size):
         raise ValueError(f"Input attribution needs 1 to {MAX_TOKENS} token ids (and a target) of this model's vocabulary.")
-
-
-def _check_steps(steps: int | None) -> None:
+    if method not in METHODS:
+        raise ValueError(f"Unknown attribution method {method!r}; choose one of {', '.join(METHODS)}.")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_STEPS):
         raise ValueError(f"steps must be a whole number from 2 to {MAX_STEPS}, not {steps!r}.")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not 0 <= budget_s <= MAX_BUDGET_S:
+        raise ValueError(f"budget_s must be a number of seconds from 0 to {MAX_BUDGET_S:g}, not {budget_s!r}.")
+    if refine is not None and (refine.path is None or steps is not None):
+        raise ValueError("refine= continues an integrated-gradients result computed with steps=None.")
+    if refine is not None and (tuple(ids) != refine.token_ids or target not in (None, refine.target) or
+                               any(s.scores.shape != (len(ids),) for s in refine.path.segments)):
+        raise ValueError("refine= continues a result for the same text and target.")
 
 
 @remotable
 def attribute_ids(model: LoadedModel, ids: list[int], target: int | None, method: str, steps: int | None,
-                  progress: Progress | None = None) -> InputAttribution:
-    """:func:`input_attribution` on token ids (checked), not remembered; on the cluster when there is one."""
-    _check_ids(model, ids, target)
-    if method not in METHODS:
-        raise ValueError(f"Unknown attribution method {method!r}; choose one of {', '.join(METHODS)}.")
-    _check_steps(steps)
+                  progress: Progress | None = None, budget_s: float = BUDGET_S,
+                  refine: InputAttribution | None = None) -> InputAttribution:
+    """:func:`input_attribution` on token ids (checked again: a worker reads what anyone could send),
+    not remembered; on the cluster when there is one (``refine`` travels with its path)."""
+    _check(model, ids, target, method, steps, budget_s, refine)
     T = len(ids)
     batch = max(1, TOKENS_PER_BATCH // T)
     check_fits(_grad_bytes(model, T, batch), "attributing this text")
@@ -155,96 +178,91 @@ def attribute_ids(model: LoadedModel, ids: list[int], target: int | None, method
         if progress is not None:
             progress(0.0, "waiting for other attributions to finish")
         _slots.acquire()
+    began = time.monotonic()
     try:
-        return _attribute_now(model, ids, pieces, target, method, steps, progress, batch)
+        result = _attribute_now(model, ids, pieces, target if refine is None else refine.target, method, steps,
+                                progress, batch, budget_s, refine)
     finally:
         _slots.release()
+    return replace(result, seconds=time.monotonic() - began + (refine.seconds if refine is not None else 0.0))
 
 
 _slots = threading.BoundedSemaphore(AT_ONCE)
 
 
 def _attribute_now(model: LoadedModel, ids: list[int], pieces: tuple[bytes, ...], target: int | None, method: str,
-                   steps: int | None, progress: Progress | None, batch: int) -> InputAttribution:
+                   steps: int | None, progress: Progress | None, batch: int, budget_s: float,
+                   refine: InputAttribution | None) -> InputAttribution:
     with torch.inference_mode(False), torch.enable_grad():
-        x, base = _vectors(model, ids)                                     # (1, T, d) each
-        ends = _probabilities(model, torch.cat([x, base]))                 # (2, V)
+        x, base = vectors(model, ids, KEPT)                                # (1, T, d) each
+        ends = probabilities(model, torch.cat([x, base]))                  # (2, V)
         target = int(ends[0].argmax()) if target is None else target
-        gap = float(ends[0, target] - ends[1, target])
-        f = _Probability(model, base, target, progress)
+        output, baseline = float(ends[0, target]), float(ends[1, target])
+        f = Probability(model, base, target, progress)
+        path, stopped = None, "complete"
         if method != "integrated_gradients":
             scores = _METHOD_RUNNERS[method](f, x - base, batch)          # (T,)
+        elif steps is not None:
+            scores = _integrated_gradients(f, x - base, batch, steps)
         else:
-            scores, steps = _integrated_gradients(f, x - base, batch, steps, gap)
+            path = _adaptive(f, x - base, batch, output, baseline, budget_s, refine, progress)
+            scores, steps, stopped = path.scores, path.points, path.stopped
     scores[list(KEPT)] = 0.0                                               # what the math gives, without float noise
     return InputAttribution(_read_only(scores), tuple(legible(b) for b in pieces), tuple(int(i) for i in ids),
-                            float(ends[0, target]), float(ends[1, target]), method, target, steps, KEPT, pieces)
+                            output, baseline, method, target, steps, KEPT, pieces, stopped, 0.0, path)
 
 
-def _vectors(model: LoadedModel, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The token vectors the first block reads (1, T, d), and the baseline (only KEPT positions kept)."""
-    with torch.no_grad():
-        x = model.arch.token_embedding(model.hf_model)(torch.tensor([ids], device=model.device))
-    x = x.detach().float().clone()                                         # (1, T, d) ours, not the model's
-    base = torch.zeros_like(x)
-    base[:, list(KEPT)] = x[:, list(KEPT)]
-    return x, base
-
-
-def _probabilities(model: LoadedModel, vectors: torch.Tensor) -> torch.Tensor:
-    """Next-token probabilities (B, V) after token vectors (B, T, d), without gradients."""
-    with torch.no_grad():
-        logits = model.hf_model(inputs_embeds=vectors, use_cache=False, logits_to_keep=1).logits[:, -1]
-        return torch.softmax(logits.float(), dim=-1)
-
-
-class _Probability:
-    """f(δ) = the target's probability after the vectors ``baseline + δ`` (B, T, d) → (B,).
-
-    Counts what it has evaluated, for ``progress``; :meth:`expect` sets the total of a round.
-    """
-
-    def __init__(self, model: LoadedModel, base: torch.Tensor, target: int, progress: Progress | None) -> None:
-        self.model, self.base, self.target, self.progress = model, base, target, progress
-        self.total, self.done, self.label = 1, 0, ""
-
-    def expect(self, total: int, label: str = "") -> None:
-        self.total, self.done, self.label = max(1, total), 0, label
-
-    def __call__(self, delta: torch.Tensor) -> torch.Tensor:
-        logits = self.model.hf_model(inputs_embeds=self.base + delta, use_cache=False, logits_to_keep=1).logits
-        self.done += delta.shape[0]
-        if self.progress is not None:
-            done = min(self.done, self.total)
-            self.progress(done / self.total, f"{self.label}{done}/{self.total}")
-        return torch.softmax(logits[:, -1].float(), dim=-1)[:, self.target]   # (B,)
-
-
-def _integrated_gradients(f: _Probability, delta: torch.Tensor, batch: int, steps: int | None,
-                          gap: float) -> tuple[torch.Tensor, int]:
-    """IG scores (T,) and the steps used: as asked, or IG_STEPS doubled while > 5 % incomplete."""
+def _integrated_gradients(f: Probability, delta: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
+    """IG scores (T,) with one Gauss–Legendre rule of ``steps`` points over the whole path."""
     from captum.attr import IntegratedGradients                           # imports matplotlib: slow, so late
 
-    n, refine = (IG_STEPS, True) if steps is None else (steps, False)
-    while True:
-        f.expect(n, "" if n == (steps or IG_STEPS) else "more steps for accuracy: ")
-        attr = IntegratedGradients(f).attribute(delta, baselines=0.0, n_steps=n, method="gausslegendre",
-                                                internal_batch_size=batch)  # (1, T, d)
-        scores = attr[0].sum(-1).double()
-        off = abs(float(scores.sum()) - gap) > COMPLETE_WITHIN * abs(gap)
-        if not (refine and off and 2 * n <= REFINE_UP_TO):
-            return scores, n
-        n *= 2
+    f.expect(steps)
+    attr = IntegratedGradients(f).attribute(delta, baselines=0.0, n_steps=steps, method="gausslegendre",
+                                            internal_batch_size=batch)  # (1, T, d)
+    return attr[0].sum(-1).double()
 
 
-def _gradient_x_input(f: _Probability, delta: torch.Tensor, batch: int) -> torch.Tensor:
+def _adaptive(f: Probability, delta: torch.Tensor, batch: int, output: float, baseline: float, budget_s: float,
+              refine: InputAttribution | None, progress: Progress | None) -> paths.PathIntegral:
+    """IG in segments refined where they miss (:mod:`.attribution_paths`), from scratch or continued."""
+    from captum.attr import IntegratedGradients
+
+    k = paths.POINTS_PER_SEGMENT
+
+    def gradients(segments: list[tuple[float, float]]) -> torch.Tensor:
+        rows = []
+        for i in range(0, len(segments), batch):                          # at most `batch` segments a call
+            chunk = torch.tensor(segments[i:i + batch], dtype=delta.dtype, device=delta.device)   # (S, 2)
+            start, stop = chunk[:, :1, None] * delta, chunk[:, 1:, None] * delta                  # (S, T, d)
+            attr = IntegratedGradients(f).attribute(stop, baselines=start, n_steps=k, method="gausslegendre",
+                                                    internal_batch_size=max(batch, len(chunk)))
+            rows.append(attr.sum(-1).double())                                                   # (S, T)
+        return torch.cat(rows)
+
+    def ends(alphas: list[float]) -> list[float]:
+        with torch.no_grad():
+            a = torch.tensor(alphas, dtype=delta.dtype, device=delta.device).view(-1, 1, 1)
+            return [float(p) for p in f.values(a * delta)]
+
+    def tick(fraction: float) -> None:
+        f.fraction = fraction
+        if progress is not None:
+            progress(fraction, f"{f.done} points")
+
+    f.expect(MAX_STEPS, quiet=True, budget_s=budget_s)
+    return paths.integrate(gradients, ends, output - baseline, paths.TOLERANCE, MAX_STEPS, budget_s,
+                           start=None if refine is None else refine.path, tick=tick, k=k,
+                           known={0.0: baseline, 1.0: output})
+
+
+def _gradient_x_input(f: Probability, delta: torch.Tensor, batch: int) -> torch.Tensor:
     from captum.attr import InputXGradient
 
     f.expect(1)
     return InputXGradient(f).attribute(delta.clone().requires_grad_())[0].sum(-1).double()   # (T,)
 
 
-def _occlusion(f: _Probability, delta: torch.Tensor, batch: int) -> torch.Tensor:
+def _occlusion(f: Probability, delta: torch.Tensor, batch: int) -> torch.Tensor:
     from captum.attr import FeatureAblation
 
     T = delta.shape[1]
@@ -257,7 +275,6 @@ def _occlusion(f: _Probability, delta: torch.Tensor, batch: int) -> torch.Tensor
 
 
 _METHOD_RUNNERS = {"gradient_x_input": _gradient_x_input, "occlusion": _occlusion}
-
 
 
 def _grad_bytes(model: LoadedModel, T: int, batch: int) -> int:
@@ -283,3 +300,8 @@ _recent: ByteLRU[InputAttribution] = ByteLRU(128, size_of=lambda result: 1)
 def forget(model: LoadedModel) -> None:
     """Drop the remembered input attributions of ``model`` (tests and benchmarks)."""
     _recent.drop(lambda key: key[0]() is model)
+
+
+def forget_all() -> None:
+    """Drop every remembered input attribution (tests and benchmarks)."""
+    _recent.drop(lambda key: True)

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import torch
 
-from explainer.arch import mlp_kind, norm_kind, rope_theta, sliding_window
 from explainer.analysis.params import REFERENCE_MODELS, ParameterCount, count_parameters
 from explainer.analysis.prediction import softmax_probs
+from explainer.arch import mlp_kind, norm_kind, rope_theta, sliding_window
 from explainer.embedded import EMBEDDED
 from explainer.models import LoadedModel
 from explainer.shape import ModelShape, Sized

@@ -183,6 +183,11 @@ def cached_lens_readout(model: LoadedModel, trace: Trace, start: int = 0, stop: 
     return _join([known[p] for p in range(start, stop)])
 
 
+def lens_ready(trace: Trace, start: int, stop: int) -> bool:
+    """Whether every position in [start, stop) of the lens is remembered already (no wait to show it)."""
+    return all(recall(trace, ("lens column", p)) is not None for p in range(start, stop))
+
+
 def _runs(positions: list[int]) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     for p in positions:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from explainer.analysis.attribution import direct_logit_attribution, top_components
 from explainer.analysis.attention import cached_head_stats, most_induction_head, most_previous_token_head
+from explainer.analysis.attribution import direct_logit_attribution, top_components
 from explainer.analysis.mlp import token_neurons
 from explainer.analysis.residual import cached_lens_readout
 from explainer.memo import per_trace

@@ -9,8 +9,9 @@ returns 0 either way.
 
 The sections live in ``library`` (1, 2: the library against a plain forward), ``room``
 (7, 10: a room at once, whole documents), ``app`` (4, 5, 8: the Streamlit app), ``cold``
-(3, 6, 9: cold starts, the vocabulary map, training) and ``serving`` (11: a lecture hall on Ray
-Serve, with ``hall``, its front end stand-in, and ``overload``); they share only ``rows`` (the table's
+(3, 6, 9: cold starts, the vocabulary map, training), ``walk`` (11: every page in a browser, a
+room of sessions on one page, attribution within its budget) and ``serving`` (13: a lecture hall on
+Ray Serve, with ``hall``, its front end stand-in, and ``overload``); they share only ``rows`` (the table's
 rows and statistics) with this runner. Nothing outside this package imports it, except the
 command line.
 """
@@ -25,18 +26,18 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from explainer.bench import app, cold, library, room, serving
+from explainer.bench import app, cold, library, room, serving, walk
 from explainer.bench.rows import Row, fmt, judge, median, percentile, timed
 
 __all__ = ["ALL_SECTIONS", "Row", "fmt", "judge", "markdown_report", "median", "parse_sections", "percentile",
            "run_benchmark", "table_lines", "timed"]
 
-ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13)   # 12: activation patching
 SECTION_TITLES = {
     1: "trace() vs plain forward", 2: "trace memory", 3: "model ready", 4: "browser first chart",
     5: "view change (no forward)", 6: "vocabulary map", 7: "a room at once (30, then 300)",
     8: "figure bytes per page", 9: "tiny-model training", 10: "whole documents (8,192 tokens)",
-    11: "a lecture hall: in-process and on Ray Serve (Locust)",
+    11: "pages that never wait", 13: "a lecture hall: in-process and on Ray Serve (Locust)",
 }
 
 
@@ -116,7 +117,7 @@ def parse_sections(spec: str | None) -> list[int]:
     chosen = sorted({int(part) for part in spec.replace(" ", "").split(",") if part})
     bad = [s for s in chosen if s not in ALL_SECTIONS]
     if bad:
-        raise ValueError(f"Unknown benchmark section(s) {bad}; choose from 1–{ALL_SECTIONS[-1]}.")
+        raise ValueError(f"Unknown benchmark section(s) {bad}; choose from {', '.join(map(str, ALL_SECTIONS))}.")
     return chosen
 
 
@@ -144,7 +145,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
         8: lambda: app.section_figure_bytes(quick),
         9: lambda: cold.section_training(quick),
         10: lambda: room.section_documents(ctx, "cpu"),
-        11: lambda: serving.section_serving(quick),
+        11: lambda: walk.section_never_wait(quick),
+        13: lambda: serving.section_serving(quick),
     }
     rows: list[Row] = []
     for section in sections:

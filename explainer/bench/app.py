@@ -8,8 +8,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from explainer.bench.rows import Row, median, timed
 from explainer.registry import slugs
@@ -53,6 +54,28 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 180) -> No
     raise TimeoutError("streamlit did not answer its health check")
 
 
+@contextmanager
+def running_app(env: dict[str, str] | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port, as a user starts it; yields its address, then stops it."""
+    port = _free_port()
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=str(REPO_ROOT), stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})})
+    try:
+        _wait_healthy(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 def section_browser(quick: bool = False) -> list[Row]:
     """§4: open the app in Chromium and time the first Plotly chart (after a warm-up visit)."""
     metric = "open the app → first chart (cached model, 2nd visit)"
@@ -62,30 +85,13 @@ def section_browser(quick: bool = False) -> list[Row]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return [Row(4, metric, note="skipped: playwright not installed", skipped=True)]
-    port = _free_port()
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=str(REPO_ROOT), stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
-    try:
-        _wait_healthy(port, proc)
-        url = f"http://127.0.0.1:{port}/"
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                warm, warm_err = _visit(browser, url, timeout_s=600)
-                visits = [_visit(browser, url, timeout_s=120) for _ in range(1 if quick else 3)]
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
+    with running_app() as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            warm, warm_err = _visit(browser, base + "/", timeout_s=600)
+            visits = [_visit(browser, base + "/", timeout_s=120) for _ in range(1 if quick else 3)]
+        finally:
+            browser.close()
     times = [t for t, err in visits if t is not None]
     errors = [err for _, err in [(warm, warm_err), *visits] if err]
     note = f"warm-up visit {warm:.1f} s" if warm is not None else "warm-up found no chart"

@@ -1,4 +1,4 @@
-"""Benchmark section 11, overload: far more requests at once than one worker holds.
+"""Benchmark section 13, overload: far more requests at once than one worker holds.
 
 Raw requests, no retries (so every refusal is counted): short traces (the batch lane, bounded by
 Serve's ``max_ongoing_requests`` and ``max_queued_requests``) and input attributions (the long
@@ -15,7 +15,7 @@ from typing import Any
 
 from explainer.bench.rows import Row, percentile
 
-SECTION = 11
+SECTION = 13
 BURST, QUICK_BURST = 600, 200                 # trace requests; a third as many attributions
 
 

@@ -1,4 +1,4 @@
-"""Benchmark section 11: a lecture hall, in-process and on Ray Serve (one worker, two workers).
+"""Benchmark section 13: a lecture hall, in-process and on Ray Serve (one worker, two workers).
 
 Locust's students (``tests/load/locustfile.py``) arrive at once — 30, 100, 300 — and each does one
 lesson: open the app, type an own prompt, open *Why this answer?*. They talk to a front end
@@ -26,7 +26,7 @@ from typing import Any, Iterator
 from explainer.bench.rows import Row, percentile
 from explainer.paths import REPO_ROOT
 
-SECTION = 11
+SECTION = 13
 SIZES, QUICK_SIZES = (30, 100, 300), (30,)
 HALL_PORT, CLUSTER_PORT, RAY_PORT = 8810, 8850, 8851
 TEMP = "/tmp/rt-bench"
@@ -145,7 +145,7 @@ def killed_run(host: str, backend: str, n: int) -> tuple[dict[str, Any], float |
 
 
 def section_serving(quick: bool = False) -> list[Row]:
-    """§11: the lecture hall (see the module doc), then overload."""
+    """§13: the lecture hall (see the module doc), then overload."""
     from explainer.bench import overload
     rows: list[Row] = []
     sizes = QUICK_SIZES if quick else SIZES

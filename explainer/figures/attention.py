@@ -11,38 +11,49 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explainer.analysis.attention import STATS, HeadStats, KeySteps, Pattern, Reads
-from explainer.analysis.qk import QKSteps
 from explainer.figures import theme
 from explainer.tokens import plotly_axis
 from explainer.view import View
 
+# Masked cells are never a weight: grey with a × (small windows) or hatched (diagonal stripes of two
+# greys, where cells are too small for marks), never blue, and named in the legend, so that no one
+# reads them as weight 0 (nearly white) or 1 (dark blue).
 MASK_GREY = "#cfcfcf"
 WINDOW_SAND = "#e8c98f"           # keys older than a local layer's window (distinct from the causal grey)
-_GREY_SCALE = [[0, MASK_GREY], [1, MASK_GREY]]
-_SAND_SCALE = [[0, WINDOW_SAND], [1, WINDOW_SAND]]
+_GREY_SCALE = [[0, MASK_GREY], [1, "#b0b0b0"]]
+_SAND_SCALE = [[0, WINDOW_SAND], [1, "#c9a35e"]]
+
+
+def _hatch(cells: np.ndarray, marked: bool) -> np.ndarray:
+    """(W, W) where ``cells``: 0 (one tone, the cells carry marks) or 0/1 diagonal stripes two cells
+    wide (a hatch); NaN elsewhere."""
+    i, j = np.indices(cells.shape)
+    return np.where(cells, 0.0 if marked else ((i + j) // 2) % 2, np.nan)
 
 
 def attention_heatmap(p: Pattern, view: View, head: int | None = None, query: int | None = None) -> go.Figure:
     """Heatmap of ``head`` (the page's; default the pattern's first): query rows × key columns, masked
-    cells grey (×); on a local layer, keys older than its window sand-coloured (·). The row of ``query``
+    cells grey (×; hatched where cells are too small for marks); on a local layer, keys older than its
+    window sand-coloured (·); both named in the legend. The row of ``query``
     (the page's) is marked.
 
     Reads heatmap_title ({layer}, {head}), axis_query, axis_key, hover_weight, hover_masked, hover_outside,
-    colorbar.
+    legend_masked, legend_outside ({window}), colorbar.
     """
     labels, presenter, k = view.t, view.presenter, p.index_of(head)
     names = plotly_axis(p.tokens, p.window.start)
     w = p.weights[k]
     small = p.window.size <= 32
     gap = 1 if small else 0
-    masks = [(p.masked, _GREY_SCALE, "×", "hover_masked")]
+    masks = [(p.masked, _GREY_SCALE, "×", "hover_masked", "legend_masked")]
     if p.outside is not None and p.outside.any():
-        masks.append((p.outside, _SAND_SCALE, "·", "hover_outside"))
-    data = [dict(type="heatmap", z=np.where(cells, 1.0, np.nan), x=names, y=names, colorscale=scale, showscale=False,
+        masks.append((p.outside, _SAND_SCALE, "·", "hover_outside", "legend_outside"))
+    data = [dict(type="heatmap", z=_hatch(cells, small), x=names, y=names, colorscale=scale, zmin=0, zmax=1, showscale=False,
                  text=np.where(cells, mark, "") if small else None, texttemplate="%{text}" if small else None,
-                 textfont=dict(color="#8a8a8a"), xgap=gap, ygap=gap,
+                 textfont=dict(color="#5f5f5f"), xgap=gap, ygap=gap, showlegend=True,
+                 name=f"{mark} " + labels[legend].replace("{window}", str(p.reach)),
                  hovertemplate=labels[hover].replace("{window}", str(p.reach)) + "<extra></extra>")
-            for cells, scale, mark, hover in masks]
+            for cells, scale, mark, hover, legend in masks]
     data.append(dict(type="heatmap", z=np.round(w, 4), x=names, y=names, colorscale=theme.SEQUENTIAL, zmin=0, zmax=1,
                      colorbar=dict(title=dict(text=labels["colorbar"]), thickness=12), xgap=gap, ygap=gap,
                      hovertemplate=labels["hover_weight"] + "<extra></extra>"))
@@ -53,7 +64,8 @@ def attention_heatmap(p: Pattern, view: View, head: int | None = None, query: in
                            line=dict(color=theme.ACCENT, width=2)))
     layout = dict(title=dict(text=labels["heatmap_title"].format(layer=p.layer, head=p.heads[k])),
                   xaxis=dict(title=dict(text=labels["axis_key"]), tickangle=-60, showgrid=False),
-                  yaxis=dict(title=dict(text=labels["axis_query"]), autorange="reversed", showgrid=False), shapes=shapes)
+                  yaxis=dict(title=dict(text=labels["axis_query"]), autorange="reversed", showgrid=False), shapes=shapes,
+                  legend=dict(orientation="h", x=1.0, xanchor="right", y=1.0, yanchor="bottom"))
     return theme.figure(data, layout, presenter, height=360 + 9 * min(p.window.size, 60))
 
 
@@ -134,36 +146,6 @@ def reads_arcs(r: Reads, view: View, max_arcs: int = 24) -> go.Figure:
                              title=dict(text=labels["axis_position"])),
                   yaxis=dict(visible=False, range=[-0.12, 1.1]))
     return theme.figure(data, layout, presenter, height=380)
-
-
-def mask_note(p: Pattern, view: View) -> str:
-    """The Markdown under the heatmap: the causal mask, and the window's cells when some are shown.
-    Reads mask_note, mask_window_note ({window}), sentence_sep."""
-    shown = p.outside is not None and bool(p.outside.any())
-    return view.t["mask_note"] + (view.t["sentence_sep"] + view.t["mask_window_note"].format(window=p.reach)
-                                  if shown else "")
-
-
-def steps_text(s: QKSteps, view: View) -> str:
-    """The Markdown before the q·k steps, saying what this model does: its scale (÷√head_dim, or
-    Gemma's own), its window, q/k norms, and how heads share keys.
-
-    Reads steps_intro ({scale_note}, {window_note}, {norm_note}, {kv_note}), scale_head_dim ({d}, {root}),
-    scale_query_pre_attn_scalar ({square}, {root}, {d}), scale_model ({scale}, {d}), window_note ({window}),
-    norm_note, kv_note ({head}, {kv}, {group}), kv_note_single ({heads}).
-    """
-    t = view.t
-    values = dict(d=s.head_dim, root=f"{s.scale_square ** 0.5:g}", square=f"{s.scale_square:g}",
-                  scale=f"{s.scale:.4f}", window=s.window, head=s.head, kv=s.kv_head,
-                  group=t["list_sep"].join(map(str, s.sharing)), heads=len(s.sharing) + 1)
-    if not s.sharing:
-        kv = ""
-    else:
-        kv = t["kv_note_single" if s.kv_heads == 1 else "kv_note"].format(**values)
-    return t["steps_intro"].format(
-        scale_note=t[f"scale_{s.scaled_by}"].format(**values),
-        window_note=t["window_note_steps"].format(**values) if s.window is not None else "",
-        norm_note=t["norm_note"] if s.qk_norm else "", kv_note=kv)
 
 
 def qk_steps_figure(k: KeySteps, view: View) -> go.Figure:

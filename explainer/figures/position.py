@@ -80,37 +80,6 @@ def base_name(theta: float, window: int | None, view: View) -> str:
     return view.t[key].format(theta=f"{theta:,.0f}", window=f"{window:,}" if window else "")
 
 
-def bases_text(b: RotaryBases, view: View) -> str:
-    """Markdown before the frequency chart: the pairs and the base (or, with several bases, which
-    layers use which and why the global layers' base is larger).
-
-    Reads rotate_intro ({hd}, {pairs}, {theta}); with several bases rotate_bases ({hd}, {pairs},
-    {theta_local}, {theta_global}, {window}, {slow_local}, {slow_global}) and why_bases ({window},
-    {context}, {pairs}, {few}, {many}, {theta_local}, {theta_global}).
-    """
-    first, t = b.bases[0], view.t
-    if len(b.bases) == 1:
-        return t["rotate_intro"].format(hd=first.head_dim, pairs=len(first.inv_freq), theta=first.theta)
-    last = b.bases[-1]
-    window = max((w for w in b.windows if w), default=b.context)
-    values = dict(hd=first.head_dim, pairs=len(first.inv_freq), theta_local=f"{first.theta:,.0f}",
-                  theta_global=f"{last.theta:,.0f}", window=f"{window:,}", context=f"{b.context:,}",
-                  slow_local=f"{first.wavelength.max():,.0f}", slow_global=f"{last.wavelength.max():,.0f}",
-                  few=b.slow_pairs(0, b.context), many=b.slow_pairs(len(b.bases) - 1, b.context))
-    return t["rotate_bases"].format(**values) + "\n\n" + t["why_bases"].format(**values)
-
-
-def curves_text(c: DistanceCurves, view: View, far: int = 4096) -> str:
-    """Markdown before the distance curves. Reads curve_intro; with several bases also curve_bases
-    ({far}, {local}, {global_}, {theta_local}, {theta_global}) and sentence_sep."""
-    t = view.t
-    if len(c.curves) == 1:
-        return t["curve_intro"]
-    return t["curve_intro"] + t["sentence_sep"] + t["curve_bases"].format(
-        far=f"{far:,}", local=f"{c.curves[0].average_at(far):.2f}", global_=f"{c.curves[-1].average_at(far):.2f}",
-        theta_local=f"{c.thetas[0]:,.0f}", theta_global=f"{c.thetas[-1]:,.0f}")
-
-
 def rotary_frequency_figure(b: RotaryBases, view: View) -> go.Figure:
     """Wavelength (tokens per full turn) of every dimension pair, one line per rotary base, log scale.
     With several bases, lines mark the local window and the longest context.

@@ -14,9 +14,16 @@ import plotly.io as pio
 
 from explainer.figures.projector import readable
 
-# Sequential scale for probabilities and attention (0 → 1), diverging for signed values.
-SEQUENTIAL = "Blues"
-DIVERGING = "RdBu_r"
+# Colour scales as explicit colours, never by name: Plotly.js and Plotly for Python share scale
+# names but not always their direction (Plotly.js's "Blues" runs from dark blue at 0 to light grey
+# at 1, Python's the other way), and a figure sent to the browser unchecked is read by Plotly.js.
+# Sequential, for probabilities and attention (0 → 1): 0 nearly white, 1 dark blue (ColorBrewer
+# Blues). Diverging, centred on 0, for signed values: blue below, white at 0, red above (RdBu).
+SEQUENTIAL = [[0.0, "#f7fbff"], [0.125, "#deebf7"], [0.25, "#c6dbef"], [0.375, "#9ecae1"], [0.5, "#6baed6"],
+              [0.625, "#4292c6"], [0.75, "#2171b5"], [0.875, "#08519c"], [1.0, "#08306b"]]
+DIVERGING = [[0.0, "#053061"], [0.1, "#2166ac"], [0.2, "#4393c3"], [0.3, "#92c5de"], [0.4, "#d1e5f0"],
+             [0.5, "#f7f7f7"], [0.6, "#fddbc7"], [0.7, "#f4a582"], [0.8, "#d6604d"], [0.9, "#b2182b"],
+             [1.0, "#67001f"]]
 ACCENT = "#d62728"        # the one thing to look at (chosen token, highlighted point)
 MUTED = "#9aa5b1"         # everything else
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",

@@ -1,5 +1,5 @@
-"""Local and global layers on the Attention page: a strip of every layer, one layer's whole mask,
-and the words about them.
+"""Local and global layers on the Attention page: a strip of every layer and one layer's whole mask
+(the sentences about them are :mod:`explainer.words.attention`'s).
 
 Builders are ``build(result, view)``; every shown string comes from ``view.t`` (the keys each
 builder reads are listed in its docstring). The HTML holds numbers and this page's texts only.
@@ -77,22 +77,3 @@ def mask_shape_figure(m: MaskShape, view: View) -> go.Figure:
     return theme.figure(data, layout, presenter, height=460)
 
 
-def layer_note(lw: LayerWindows, view: View, layer: int = 0) -> str:
-    """Markdown: is ``layer`` (the page's) local or global, and which layers are which.
-    Reads layer_local / layer_global ({layer}, {window}, {before}, {n}, {local}, {globals}), list_sep."""
-    t = view.t
-    window = lw.windows[layer] or lw.window
-    return t["layer_local" if lw.is_local(layer) else "layer_global"].format(
-        layer=layer, window=window, before=window - 1, n=lw.n_layers, local=len(lw.local),
-        globals=t["list_sep"].join(map(str, lw.global_layers)))
-
-
-def mask_story(lw: LayerWindows, view: View) -> str:
-    """Markdown under a layer's whole mask: why local and global layers, and what the window does to
-    this prompt. Reads why_local ({window}, {globals_sentence}), globals_every ({period}), globals_some,
-    short_text / long_text ({n}, {window}), sentence_sep (" " in English, nothing in Chinese)."""
-    t, window = view.t, lw.window
-    cut = any(lw.cuts(layer) for layer in lw.local)
-    globals_sentence = t["globals_every"].format(period=lw.period) if lw.period else t["globals_some"]
-    return t["why_local"].format(window=window, globals_sentence=globals_sentence) + t["sentence_sep"] + t[
-        "long_text" if cut else "short_text"].format(n=lw.n_tokens, window=window)

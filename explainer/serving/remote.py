@@ -2,8 +2,9 @@
 
 A heavy analysis joins the cluster with one line, ``@remotable`` on the function that does the
 work. Its first argument is the model (or a trace); the rest must be plain values (numbers, text,
-token ids, this library's settings dataclasses); callables such as ``progress`` stay behind (the
-cluster reports no progress). Called with the backend set, the function's arguments travel
+token ids, this library's settings dataclasses and results); callables such as ``progress`` stay
+behind (the cluster reports no progress) and hear instead when the cluster is full (a background
+job's progress line then says "busy — retrying in N s"). Called with the backend set, the function's arguments travel
 (:mod:`explainer.serving.wire`), a worker that holds the same model runs the very same function,
 and its result comes back as the same dataclass, its arrays raw. Called without, nothing changes:
 the function runs in-process and no Ray or HTTP code is touched.
@@ -15,6 +16,7 @@ and runs the analysis there.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -94,10 +96,10 @@ def remotable(fn: Callable | None = None, *, lane: str = "long",
         model = subject.model if isinstance(subject, Trace) else subject
         if not goes_remote(model) or (local_if is not None and local_if(subject, *args, **kwargs)):
             return fn(subject, *args, **kwargs)
-        bound = signature.bind(subject, *args, **kwargs)
-        values = {k: _travelling(v) for k, v in list(bound.arguments.items())[1:]}
-        return request(model, op, subject=_travelling(subject) if isinstance(subject, Trace) else None,
-                       arguments=values)
+        arguments = list(signature.bind(subject, *args, **kwargs).arguments.items())[1:]
+        progress = next((v for _, v in arguments if callable(v)), None)
+        return request(model, op, progress, subject=_travelling(subject) if isinstance(subject, Trace) else None,
+                       arguments={k: _travelling(v) for k, v in arguments})
 
     call.op = op                                # type: ignore[attr-defined]
     return call
@@ -130,12 +132,29 @@ def route(name: str) -> str:
     return "m/" + re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
-def request(model: LoadedModel, op: str, **payload: Any) -> Any:
-    """Send ``op`` on ``model`` to the cluster and return what it computed."""
+def request(model: LoadedModel, op: str, progress: Callable[[float, str], None] | None = None,
+            **payload: Any) -> Any:
+    """Send ``op`` on ``model`` to the cluster and return what it computed. While the cluster is
+    full, ``progress`` (a background job's) hears :func:`busy_message` each second: the job's
+    progress line says "busy — retrying in N s", and a job nobody wants stops waiting."""
     from explainer.serving import client        # HTTP only when there is a backend
 
     url = f"{backend()}/{route(model.name)}"
-    return client.post(url, {"op": op, "model": model.name, "revision": revision(model), **payload})
+    heard = contextlib.nullcontext() if progress is None else client.on_busy(
+        lambda seconds: progress(0.0, busy_message(seconds)))
+    with heard:
+        return client.post(url, {"op": op, "model": model.name, "revision": revision(model), **payload})
+
+
+def busy_message(seconds: int) -> str:
+    """The progress message of a request waiting ``seconds`` more on a full cluster ("" once through)."""
+    return f"cluster busy: {seconds}" if seconds > 0 else ""
+
+
+def busy_seconds(message: str) -> int | None:
+    """The seconds a :func:`busy_message` says, or None for any other message."""
+    found = re.fullmatch(r"cluster busy: (\d+)", message)
+    return int(found.group(1)) if found else None
 
 
 _revisions: "weakref.WeakKeyDictionary[LoadedModel, str]" = weakref.WeakKeyDictionary()

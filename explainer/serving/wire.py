@@ -10,6 +10,8 @@ is one of this library's own (:func:`_dataclass_named`), from its fields.
 Values that travel (:func:`pack` / :func:`unpack`): None, bool, int, float (NaN and ±inf too),
 str, bytes, lists, tuples, sets and frozensets, dicts (any hashable keys), torch tensors, numpy
 arrays (their read-only flag kept) and numpy scalars, and frozen dataclasses of ``explainer``.
+A request holds arrays only when it continues an earlier result (input attribution's path, to
+refine): inline, their raw bytes in base64, numbers only, within the request's size limit.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 MAX_REQUEST_BYTES = 4 * 2**20          # token ids and options: a 8,192-token request is ~60 KB
+INLINE_DTYPES = frozenset({"float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8",
+                           "bool"})        # what an array in a request may hold
 OWN_PACKAGE = "explainer."
 
 
@@ -65,14 +69,35 @@ def pack(value: Any, tensors: dict[str, np.ndarray] | None = None) -> Any:
 
 
 def _pack_array(value: torch.Tensor | np.ndarray, tensors: dict[str, np.ndarray] | None) -> dict:
-    if tensors is None:
-        raise WireError("Arrays travel only in results, not in requests.")
+    is_torch = isinstance(value, torch.Tensor)
+    array = np.ascontiguousarray(value.detach().to("cpu").numpy() if is_torch else value)
+    if tensors is None:                   # in a request (a result to continue): inline, its raw bytes in base64
+        if array.dtype.name not in INLINE_DTYPES:
+            raise WireError(f"An array of {array.dtype.name} cannot travel in a request.")
+        return {"$A": {"dtype": array.dtype.name, "shape": list(array.shape), "torch": is_torch,
+                       "ro": not is_torch and not value.flags.writeable,
+                       "b64": base64.b64encode(array.tobytes()).decode("ascii")}}
     name = str(len(tensors))
-    if isinstance(value, torch.Tensor):
-        tensors[name] = np.ascontiguousarray(value.detach().to("cpu").numpy())
-        return {"$T": name}
-    tensors[name] = np.ascontiguousarray(value)
-    return {"$N": name, "ro": not value.flags.writeable}
+    tensors[name] = array
+    return {"$T": name} if is_torch else {"$N": name, "ro": not value.flags.writeable}
+
+
+def _inline_array(spec: Any) -> torch.Tensor | np.ndarray:
+    """An array that travelled in a request: only numbers, and exactly as many bytes as its shape needs."""
+    try:
+        if spec["dtype"] not in INLINE_DTYPES:
+            raise ValueError(spec["dtype"])
+        dtype, shape = np.dtype(spec["dtype"]), tuple(int(n) for n in spec["shape"])
+        raw = base64.b64decode(spec["b64"], validate=True)
+    except (KeyError, TypeError, ValueError) as err:
+        raise WireError("An array in the request is not in this format.") from err
+    if any(n < 0 for n in shape) or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(raw):
+        raise WireError("An array in the request does not hold what its shape says.")
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    if spec.get("torch"):
+        return torch.from_numpy(array)
+    array.setflags(write=not spec.get("ro", False))
+    return array
 
 
 def unpack(value: Any, tensors: dict[str, np.ndarray] | None = None) -> Any:
@@ -94,6 +119,8 @@ def unpack(value: Any, tensors: dict[str, np.ndarray] | None = None) -> Any:
             return {unpack(k, tensors): unpack(v, tensors) for k, v in inner}
         if tag == "$T":
             return torch.from_numpy(_array(inner, tensors))
+        if tag == "$A":
+            return _inline_array(inner)
     if "$N" in value:
         array = _array(value["$N"], tensors)
         array.setflags(write=not value.get("ro", False))

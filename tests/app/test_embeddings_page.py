@@ -11,6 +11,7 @@ values preset in session state.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.analysis import vocab_map
-from explainer.ui.frame.shared import traces_computed
 from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.shared import traces_computed
 from explainer.ui.frame.state import preset
+from explainer.ui.tools.apptest import settle_jobs
 from tests.app.conftest import ZH_PROMPT, open_page
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "embeddings.py")
@@ -81,15 +83,21 @@ def test_prebuilt_map_is_drawn_with_the_prompt_highlighted(map_cache, default_mo
     assert len(charts(at)) == BASE_CHARTS + 1
 
 
-def test_button_builds_the_map_once(map_cache, monkeypatch):
-    calls = []
+def test_button_builds_the_map_behind_the_page_once(map_cache, monkeypatch):
+    calls, release = [], threading.Event()
 
     def fake_layout(x, progress):                              # stands in for the slow UMAP
         calls.append(tuple(x.shape))
+        release.wait(60)
         return x[:, :2].numpy().copy()
     monkeypatch.setattr(vocab_map, "_umap_2d", fake_layout)
     at = run_page()
     build_button(at)[0].click().run()
+    assert not at.exception and not build_button(at) and not map_charts(at)
+    assert len(charts(at)) == BASE_CHARTS                      # the page is all there while the map builds
+    assert at.get("progress") and "Building the vocabulary map" in at.get("progress")[0].proto.text
+    release.set()
+    settle_jobs(at)
     assert not at.exception and calls and len(map_charts(at)) == 1
     assert list(map_cache.glob("*.npz"))
     at.run()                                                   # next run: loaded, not rebuilt

@@ -35,6 +35,16 @@ def test_overview_notice_names_the_prediction():
 def test_overview_in_chinese():
     at = _overview(lang="zh")
     assert at.title[0].value.startswith("总览")
+
+
+@pytest.mark.parametrize("query, shape", [({}, "[12 × 576]"), ({"lang": "zh"}, "[9 × 640]"),
+                                          ({"prompt": ZH_PROMPT}, "[27 × 576]")])
+def test_the_introductions_example_is_the_diagrams_own_shape(query, shape):
+    """The introduction explains a shape with the one the diagram under it shows, for this model and text."""
+    at = _overview(**query)
+    intro = " ".join(m.value for m in at.markdown)
+    journey = at.get("plotly_chart")[0].proto.spec
+    assert f"`{shape}`" in intro and shape in journey, (shape, intro[:400])
 def test_language_switch_keeps_a_chosen_model_and_text_without_rerunning():
     at = _overview(model="smollm2-135m", prompt="The cat sat on the")
     misses = traces_computed()

@@ -2,11 +2,18 @@
 HTTP stand-in here; tests/integration/test_serving_cluster.py runs a real one)."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import explainer
+from explainer.jobs import runner
 from explainer.serving import client
+from explainer.serving.remote import busy_seconds
+from explainer.ui.frame import background
+from explainer.ui.tools.apptest import settle_jobs
 from explainer.serving.worker import Worker
 from explainer.ui.frame.binding import widget_key
 from tests.app.conftest import APP, open_page
@@ -57,3 +64,26 @@ def test_a_cluster_that_stays_full_is_said_so_on_the_page(monkeypatch, smollm2_w
     assert not at.exception and not at.get("plotly_chart")
     assert [w.value for w in at.warning if "服务器的工作进程没有应答" in w.value]
     assert not [w for w in at.warning if "秒后重试" in w.value]             # the countdown is taken down
+
+
+def test_a_heavy_part_waiting_on_a_full_cluster_says_busy_on_its_line(monkeypatch, smollm2_worker):
+    gate = threading.Event()
+    monkeypatch.setattr(client, "_sleep", lambda seconds: gate.wait(60))     # the countdown holds until the gate opens
+    prompt = "一个新句子，没人读过，要解释"
+    with fake_cluster(smollm2_worker) as (url, cluster):
+        monkeypatch.setenv("LLM_EXPLAINER_BACKEND", url)
+        open_page("why", lang="zh", model="smollm2-135m", prompt=prompt, method="gradient_x_input")   # traced there
+        cluster.faults = [("busy", 7)]
+        at = open_page("why", lang="zh", model="smollm2-135m", prompt=prompt, method="occlusion", settle=False)
+        key = background.waiting_for(at.session_state)["why.inputs"]
+        deadline = time.monotonic() + 30
+        while busy_seconds(getattr(runner().poll(key), "message", "")) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        at.run()
+        lines = [p.proto.text for p in at.get("progress")]
+        assert any("繁忙 — 7 秒后重试" in line for line in lines), lines
+        gate.set()
+        settle_jobs(at)
+    assert not at.exception and runner().poll(key).state == "done"
+    assert not [p for p in at.get("progress") if "秒后重试" in p.proto.text]
+    assert [r["op"].rpartition(":")[2] for r in cluster.seen][-1] == "attribute_ids"

@@ -1,6 +1,6 @@
 """Real-browser fixtures: one Streamlit server per test session, Debian's Chromium, helpers.
 
-The server runs ``streamlit run app.py`` as a subprocess on a free port in 8620–8649 and uses
+The server runs ``streamlit run app.py`` as a subprocess on a free port in 8620–8649 (``LLM_EXPLAINER_E2E_PORTS=8650-8699``: another range) and uses
 the normal user cache (so the converted default model is reused). Its log goes to
 ``artifacts/e2e-server.log``. Every page opened through :func:`open_app` is checked for
 Streamlit exception boxes.
@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 NETGUARD = Path(__file__).resolve().parent / "netguard"
-PORTS = range(8620, 8650)
+_PORTS = os.environ.get("LLM_EXPLAINER_E2E_PORTS", "8620-8649").split("-")   # several checkouts on one machine
+PORTS = range(int(_PORTS[0]), int(_PORTS[-1]) + 1)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 LOAD_TIMEOUT_MS = 120_000      # first load may convert/load the model on a busy 2-core machine
@@ -98,7 +99,7 @@ def _free_port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 8620-8649")
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Server:
 
 def start_server(log_name: str = "e2e-server.log", network_log: Path | None = None, port: int | None = None,
                  address: str = "127.0.0.1", extra_args: tuple[str, ...] = ()) -> Server:
-    """``streamlit run app.py`` on a free port in 8620–8649 (or ``port``), offline, ready when healthy.
+    """``streamlit run app.py`` on a free port of :data:`PORTS` (or ``port``), offline, ready when healthy.
 
     With ``network_log``, the server runs exactly as a user starts it (no offline variables,
     no usage-statistics flag: only the app's own settings) under the network guard of

@@ -60,9 +60,9 @@ def test_integrated_gradients_is_complete_on_smollm2(default_model):
     ai.forget(default_model)
     r = input_attribution(default_model, PROMPT)
     assert default_model.tokenizer.decode([r.target]) == " Berlin" and len(r.scores) == 12
-    assert r.completeness_error <= 0.05, (r.scores.sum(), r.gap)
+    assert r.completeness_error <= 0.01 and r.stopped == "complete", (r.scores.sum(), r.gap)
     assert r.output > 0.9 and r.baseline_output < 1e-3                      # the baseline is far from the answer
-    assert r.steps == ai.IG_STEPS                                            # no refinement needed
+    assert r.steps <= 96                                                     # fewer points than one fixed rule needed
     assert r.scores[r.tokens.index(" Germany")] > 0.2
 
 

@@ -19,7 +19,7 @@ from explainer.analysis import generation as gen
 from explainer.analysis.attribution_inputs import attribute_ids
 from explainer.serving import wire
 from explainer.serving.remote import revision, route
-from tests.serving_helpers import cluster_command, session_processes
+from tests.serving_helpers import CLUSTER_PORT, cluster_command, session_processes
 
 pytestmark = pytest.mark.integration
 BACKEND = "LLM_EXPLAINER_BACKEND"
@@ -38,7 +38,7 @@ def replicas() -> list[dict]:
 
 
 def test_up_prints_the_url_last_and_status_lists_both_workers(serving_cluster):
-    assert serving_cluster == "http://127.0.0.1:8850"
+    assert serving_cluster == f"http://127.0.0.1:{CLUSTER_PORT}"
     found = replicas()
     assert [sorted(r) for r in found] == [["model", "pid", "served"]] * 2
     assert {r["model"] for r in found} == {"smollm2-135m"} and len({r["pid"] for r in found}) == 2
@@ -58,6 +58,10 @@ def test_the_cluster_computes_what_the_process_does(serving_cluster, default_mod
     inputs_there = attribute_ids(model, ids, None, "integrated_gradients", 16)
     steps_there = gen.generate(model, TEXT, 3, settings, seed=7)
     stats_there = att.head_stats(there)
+    first = attribute_ids(model, ids, None, "integrated_gradients", None, budget_s=0.0)   # bounded: one round
+    more = attribute_ids(model, ids, None, "integrated_gradients", None, budget_s=3.0, refine=first)  # its path sent
+    assert first.steps == 32 and (more.steps > first.steps or first.stopped == "complete")
+    assert more.path.error_bound <= first.path.error_bound and more.seconds > first.seconds
     assert relative(there.residual, here.residual) <= 1e-5
     assert relative(there.next_token_logits, here.next_token_logits) <= 1e-5
     assert relative(there.logits_at([3]), here.logits_at([3])) <= 1e-5    # recomputed here from the stream

@@ -8,7 +8,7 @@ do, in-process or on a cluster (``LLM_EXPLAINER_BACKEND``). Interactive, with Lo
 
 Each student reads for 3–8 s between lessons. ``python tests/load/locustfile.py --host URL --users N``
 instead lets N students arrive at once and do one lesson each, then prints every request's
-latency as JSON (what ``python -m explainer bench --sections 11`` runs).
+latency as JSON (what ``python -m explainer bench --sections 13`` runs).
 """
 from __future__ import annotations
 

@@ -133,7 +133,12 @@ def test_heatmap_structure_and_escaping():
     fig = figs.attention_heatmap(p, VIEW, head=1, query=2)
     grey, weights = fig.data
     assert grey.type == weights.type == "heatmap"
-    assert grey.z[0][1] == 1 and np.isnan(grey.z[1][0])              # masked cells drawn grey
+    assert grey.z[0][1] == 0 and np.isnan(grey.z[1][0])              # masked cells drawn grey, marked ×
+    assert grey.text[0][1] == "×" and grey.showlegend and VIEW.t["legend_masked"] in grey.name
+    big = att.Pattern(0, (0,), att.Window(0, 40), tuple("t") * 40, np.full((1, 40, 40), np.nan),
+                      np.triu(np.ones((40, 40), bool), 1))
+    hatched = figs.attention_heatmap(big, VIEW).data[0]                # no room for marks: a hatch
+    assert {hatched.z[0][1], hatched.z[0][2]} == {0, 1} and hatched.text is None
     assert np.isnan(weights.z[0][1]) and weights.z[1][0] == pytest.approx(a[1, 1, 0], abs=1e-4)
     assert "%{z:.4f}" in weights.hovertemplate and "%{y}" in weights.hovertemplate
     assert weights.x[0] == "0: &lt;0xE7&gt;" and weights.x[1] == "1: ␣&lt;b&gt;"

@@ -10,8 +10,10 @@ import torch
 
 import explainer
 from explainer.analysis import attribution_inputs as ai
+from explainer.analysis import attribution_paths as paths
 from explainer.analysis.attribution import TargetError
 from explainer.analysis.attribution_inputs import InputAttribution, input_attribution
+from explainer.jobs import Cancelled
 
 TEXT = "The capital of France is Paris. The capital of Germany is"
 OTHER = "When Mary and John went to the store, John gave a drink to"
@@ -30,9 +32,9 @@ def _probability(model, vectors, target):
 
 def test_integrated_gradients_is_complete(tiny_model):
     ai.forget(tiny_model)
-    r = input_attribution(tiny_model, TEXT)
+    r = input_attribution(tiny_model, TEXT, budget_s=600)                  # a busy machine must not stop it early
     ids, x = _vectors(tiny_model, TEXT)
-    assert r.method == "integrated_gradients" and r.steps >= ai.IG_STEPS
+    assert r.method == "integrated_gradients" and r.steps >= paths.FIRST_SEGMENTS * paths.POINTS_PER_SEGMENT
     assert r.scores.shape == (ids.shape[1],) and r.token_ids == tuple(ids[0].tolist())
     assert r.target == int(explainer.trace(tiny_model, TEXT).next_token_logits.argmax())
     assert r.output == pytest.approx(_probability(tiny_model, x, r.target), rel=1e-4)   # random: p ≈ 3e-5
@@ -40,18 +42,60 @@ def test_integrated_gradients_is_complete(tiny_model):
     base[:, 0] = x[:, 0]                                                    # the first token stays
     assert r.baseline_output == pytest.approx(_probability(tiny_model, base, r.target), rel=1e-4)
     assert r.scores[0] == 0 and np.abs(r.scores[1:]).max() > 0
-    assert abs(r.scores.sum() - r.gap) <= 0.05 * abs(r.gap) and r.completeness_error <= 0.05
+    assert abs(r.scores.sum() - r.gap) <= 0.01 * abs(r.gap) and r.stopped == "complete" and not r.missed
 
 
-def test_too_few_steps_are_refined_unless_asked_for(tiny_llama, monkeypatch):
-    ai.forget(tiny_llama)
+def test_segments_cover_the_path_and_each_knows_its_own_error(tiny_llama):
+    r = input_attribution(tiny_llama, TEXT, budget_s=600)
+    segments = r.path.segments
+    assert segments[0].start == 0 and segments[-1].stop == 1
+    assert all(a.stop == b.start for a, b in zip(segments, segments[1:]))           # contiguous, no overlap
+    assert r.steps == r.path.points and r.path.error_bound <= paths.TOLERANCE * abs(r.gap)
+    np.testing.assert_allclose(r.scores[1:], r.path.scores.numpy()[1:], rtol=1e-12)
+    _, x = _vectors(tiny_llama, TEXT)
+    base = torch.zeros_like(x)
+    base[:, 0] = x[:, 0]
+    middle = segments[len(segments) // 2]
+    for alpha, p in ((middle.start, middle.p_start), (middle.stop, middle.p_stop)):   # the ends are real forwards
+        assert p == pytest.approx(_probability(tiny_llama, base + alpha * (x - base), r.target), rel=1e-4, abs=1e-9)
+    assert middle.error == pytest.approx(middle.p_stop - middle.p_start - float(middle.scores.sum()))
+
+
+def test_a_fixed_rule_is_used_as_given(tiny_llama):
     asked = input_attribution(tiny_llama, TEXT, steps=2)
-    assert asked.steps == 2 and asked.completeness_error > 0.05            # as given: 2 points are too few
-    monkeypatch.setattr(ai, "IG_STEPS", 2)
-    messages: list[str] = []
-    auto = input_attribution(tiny_llama, TEXT, progress=lambda f, msg: messages.append(msg))
-    assert auto.steps > 2 and auto.completeness_error <= 0.05
-    assert any(msg.startswith("more steps for accuracy") for msg in messages)
+    assert asked.steps == 2 and asked.completeness_error > 0.05 and asked.path is None   # 2 points are too few
+    assert asked.missed
+
+
+def test_the_time_budget_stops_refining_and_refine_continues(tiny_llama, monkeypatch):
+    monkeypatch.setattr(paths, "TOLERANCE", 0.0)                           # never complete: only time stops it
+    first = input_attribution(tiny_llama, TEXT, budget_s=0.0)
+    assert first.stopped == "budget" and first.steps == paths.FIRST_SEGMENTS * paths.POINTS_PER_SEGMENT
+    more = input_attribution(tiny_llama, TEXT, budget_s=1.0, refine=first)
+    assert more.steps > first.steps and more.stopped in ("budget", "points")
+    assert more.path.error_bound <= first.path.error_bound and more.seconds > first.seconds
+    assert len(more.path.segments) > len(first.path.segments)
+    with pytest.raises(ValueError, match="same text"):
+        input_attribution(tiny_llama, OTHER, refine=first)
+    with pytest.raises(ValueError, match="steps=None"):
+        input_attribution(tiny_llama, TEXT, steps=8, refine=first)
+
+
+def test_progress_that_raises_stops_the_work_and_frees_its_slot(tiny_llama):
+    calls: list[float] = []
+
+    def stop(fraction, message):
+        calls.append(fraction)
+        if len(calls) == 2:
+            raise Cancelled("nobody waits")
+    ai.forget(tiny_llama)
+    with pytest.raises(Cancelled):
+        input_attribution(tiny_llama, TEXT, progress=stop)
+    assert len(calls) == 2
+    for _ in range(ai.AT_ONCE):                                             # every slot is free again
+        assert ai._slots.acquire(blocking=False)
+    for _ in range(ai.AT_ONCE):
+        ai._slots.release()
 
 
 def test_gradient_x_input_is_the_gradient_times_the_vectors(tiny_llama):
@@ -109,6 +153,9 @@ def test_progress_reaches_the_end(tiny_qwen3):
     seen.clear()
     input_attribution(tiny_qwen3, TEXT, method="occlusion", progress=lambda f, msg: seen.append((f, msg)))
     assert seen[-1][0] == 1.0
+    seen.clear()
+    input_attribution(tiny_qwen3, TEXT, progress=lambda f, msg: seen.append((f, msg)))    # segments
+    assert seen[-1][0] == 1.0 and all(0 <= f <= 1 for f, _ in seen)
 
 
 def test_results_are_remembered_per_model(tiny_qwen3):
@@ -119,6 +166,7 @@ def test_results_are_remembered_per_model(tiny_qwen3):
     ai.forget(tiny_qwen3)
     again = input_attribution(tiny_qwen3, TEXT, method="gradient_x_input")
     assert again is not first and np.array_equal(again.scores, first.scores)
+    assert input_attribution(tiny_qwen3, TEXT, refine=input_attribution(tiny_qwen3, TEXT)) is not first
 
 
 def test_bad_requests_say_what_is_wrong(tiny_llama):

@@ -1,4 +1,4 @@
-"""Benchmark section 11's arithmetic, on handmade runs (the runs themselves need a cluster and minutes)."""
+"""Benchmark section 13's arithmetic, on handmade runs (the runs themselves need a cluster and minutes)."""
 from __future__ import annotations
 
 import math

@@ -72,6 +72,27 @@ def test_readme_layout_names_every_module_and_folder_with_one_line():
     assert all(entries[p] for p in wanted), [p for p in wanted if not entries[p]]
 
 
+def test_contributing_names_only_what_exists_and_every_family_is_tested():
+    """CONTRIBUTING.md's two lists stay true: its paths exist (for the page "why" and the family
+    "gemma3"), the registry line it shows has the registry's fields, and every family of arch.py's
+    table has a tiny model in tests/conftest.py."""
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    paths = {p.replace("<slug>", "why").replace("<family>", "gemma3")
+             for p in re.findall(r"`([\w<>./-]+\.(?:py|toml|md))`", text) if "/" in p or p.endswith(".md")}
+    assert len(paths) >= 10, paths
+    assert not [p for p in paths if not (ROOT / p).exists()], sorted(p for p in paths if not (ROOT / p).exists())
+    registry = ast.parse((LIBRARY / "registry.py").read_text(encoding="utf-8"))
+    page = next(n for n in registry.body if isinstance(n, ast.ClassDef) and n.name == "Page")
+    fields = [n.target.id for n in page.body if isinstance(n, ast.AnnAssign)]
+    shown = re.search(r"`Page\((.*?)\)`", text).group(1)
+    assert fields[:2] == ["slug", "icon"] and all(f"{name}=" in shown for name in fields[2:]), (fields, shown)
+    families = set(re.findall(r'family="(\w+)"', (LIBRARY / "arch.py").read_text(encoding="utf-8")))
+    conftest = ast.parse((ROOT / "tests" / "conftest.py").read_text(encoding="utf-8"))
+    tested = next(ast.literal_eval(n.value) for n in conftest.body if isinstance(n, ast.Assign)
+                  and getattr(n.targets[0], "id", "") == "FAMILIES")
+    assert families and families <= set(tested), (families, tested)
+
+
 def test_pages_and_library_files_stay_small():
     big_pages = {p.name: n for p in (ROOT / "pages").glob("*.py")
                  if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_PAGE_LINES}
@@ -142,6 +163,27 @@ def test_tokens_are_escaped_by_the_one_rule_only():
                  if path not in allowed
                  for i, line in enumerate(text.splitlines(), 1) if re.search(r"html\.escape|markdown_safe|_md_safe", line)]
     assert not offenders, offenders
+
+
+def test_sentences_are_made_in_words_from_the_text_files_only():
+    """explainer/words picks which text a result calls for and fills it; its code holds no words of its own
+    (only text keys and placeholders), and no page picks a sentence by a condition (t["a" if … else "b"])."""
+    words = []
+    for path, text in _sources(LIBRARY / "words").items():
+        tree = ast.parse(text)
+        docs = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef))
+                and ast.get_docstring(n)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+                bare = re.sub(r"\{[^}]*\}", "", node.value)
+                if not re.fullmatch(r"[a-z][a-z0-9_.]*", node.value) and re.search(r"[A-Za-z]{2,}", bare):
+                    words.append(f"{path}:{node.lineno}: {node.value!r}")
+    assert not words, words
+    picking = re.compile(r"""\bt\[\s*["'][^"']*["']\s+if\b""")
+    offenders = [f"{path}:{i}" for path, text in _sources(ROOT / "pages").items()
+                 for i, line in enumerate(text.splitlines(), 1) if picking.search(line)]
+    assert not offenders, offenders
+    assert len(_sources(LIBRARY / "words")) >= 5
 
 
 def test_charts_export_results_not_hand_made_tables():

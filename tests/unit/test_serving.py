@@ -5,6 +5,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,10 +14,13 @@ import torch
 import explainer
 from explainer.analysis import attention as att
 from explainer.analysis import generation as gen
+from explainer.analysis import attribution_inputs as ai
+from explainer.analysis import attribution_paths as paths
 from explainer.analysis.attribution_inputs import forget, input_attribution
 from explainer.budget import TooLarge
 from explainer.serving import client, wire
-from explainer.serving.remote import remotable, revision, route
+from explainer.jobs import Cancelled
+from explainer.serving.remote import busy_seconds, remotable, revision, route
 from explainer.serving.worker import Worker
 from tests.serving_helpers import fake_cluster
 
@@ -72,8 +76,24 @@ def test_only_the_librarys_own_dataclasses_travel():
     forged = {"$c": "os:system", "f": {}}
     with pytest.raises(wire.WireError, match="may not travel"):
         wire.unpack(forged)
-    with pytest.raises(wire.WireError, match="Arrays travel only in results"):
-        wire.encode_request({"op": "trace", "x": torch.ones(2)})
+
+
+def test_arrays_in_a_request_travel_inline_numbers_only_and_as_large_as_they_say():
+    scores = np.array([0.25, -1.0, np.nan])
+    scores.setflags(write=False)
+    sent = {"op": "refine", "scores": scores, "x": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+    got = wire.decode_request(wire.encode_request(sent))
+    assert np.array_equal(got["scores"], scores, equal_nan=True) and not got["scores"].flags.writeable
+    assert got["x"].dtype == torch.float32 and torch.equal(got["x"], sent["x"])
+    with pytest.raises(wire.WireError, match="cannot travel in a request"):
+        wire.encode_request({"op": "x", "a": np.array(["text"], dtype=object)})
+    body = json.loads(wire.encode_request({"op": "x", "a": np.zeros(4)}))
+    body["$d"][1][1]["$A"]["shape"] = [5]                                # says more than it holds
+    with pytest.raises(wire.WireError, match="does not hold what its shape says"):
+        wire.decode_request(json.dumps(body).encode())
+    body["$d"][1][1]["$A"].update(shape=[4], dtype="object")
+    with pytest.raises(wire.WireError, match="not in this format"):
+        wire.decode_request(json.dumps(body).encode())
 
 
 def test_bad_request_bodies_are_refused_with_a_reason():
@@ -123,6 +143,43 @@ def test_attribution_and_generation_come_back_equal(tiny_llama, monkeypatch):
     assert there.tokens == here.tokens and there.target == here.target and there.pieces == here.pieces
     assert np.allclose(there.scores, here.scores, rtol=1e-5, atol=1e-9) and not there.scores.flags.writeable
     assert steps_there == steps_here
+
+
+def test_a_refined_attribution_is_continued_on_the_cluster_as_here(tiny_llama, monkeypatch):
+    monkeypatch.setattr(paths, "TOLERANCE", 0.0)                           # never complete: the points cap stops it
+    monkeypatch.setattr(ai, "MAX_STEPS", 96)
+    monkeypatch.setattr(paths, "time", SimpleNamespace(monotonic=lambda: 0.0))   # no time passes: no budget runs out
+    text = "The capital of France is"
+    first = input_attribution(tiny_llama, text, budget_s=0.0)              # the first round only (32 points)
+    here = input_attribution(tiny_llama, text, budget_s=1.0, refine=first)
+    with fake_cluster(Worker(tiny_llama)) as (url, cluster):
+        monkeypatch.setenv(BACKEND, url)
+        there = input_attribution(tiny_llama, text, budget_s=1.0, refine=first)
+        monkeypatch.delenv(BACKEND)
+    forget(tiny_llama)
+    assert [r["op"].rpartition(":")[2] for r in cluster.seen] == ["attribute_ids"]
+    assert first.steps == 32 and here.steps == there.steps == 96 and there.stopped == "points"
+    assert [(s.start, s.stop) for s in there.path.segments] == [(s.start, s.stop) for s in here.path.segments]
+    assert np.allclose(there.scores, here.scores, rtol=1e-5, atol=1e-9)
+
+
+def test_a_job_waiting_on_a_full_cluster_says_so_and_stops_once_nobody_waits(tiny_llama, monkeypatch, no_waiting):
+    ids = [1, 5, 9, 12]
+    heard: list[tuple[float, str]] = []
+    with fake_cluster(Worker(tiny_llama)) as (url, cluster):
+        monkeypatch.setenv(BACKEND, url)
+        cluster.faults = [("busy", 2)]
+        got = ai.attribute_ids(tiny_llama, ids, None, "gradient_x_input", None, lambda f, m: heard.append((f, m)))
+        assert got.token_ids == tuple(ids)
+        assert [busy_seconds(m) for _, m in heard] == [2, 1, None] and heard[-1] == (0.0, "")
+
+        def unwanted(fraction: float, message: str) -> None:
+            raise Cancelled("nobody waits")
+        cluster.faults = [("busy", 30)]
+        with pytest.raises(Cancelled):
+            ai.attribute_ids(tiny_llama, ids, None, "gradient_x_input", None, unwanted)
+        monkeypatch.delenv(BACKEND)
+    assert cluster.attempts == 3 and len(cluster.seen) == 1                # the abandoned one was not sent again
 
 
 def test_unset_the_library_never_imports_ray_or_http():

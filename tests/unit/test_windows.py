@@ -24,6 +24,9 @@ from explainer.figures import overview as ofigs
 from explainer.figures import position as pfigs
 from explainer.figures import windows as wfigs
 from explainer.view import View
+from explainer.words import attention as awords
+from explainer.words import overview as owords
+from explainer.words import position as pwords
 
 LONG = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
 LANGS = ("en", "zh")
@@ -91,9 +94,9 @@ def test_window_figures_and_words(gemma_trace, lang):
     strip = wfigs.layer_strip_html(lw, view, 2)
     assert strip.count("<span title=") == 3 and strip.count("font-weight:700") == 1   # one global layer, bold
     assert "2px solid" in strip.split("<span title=")[3]                               # the chosen layer outlined
-    note = wfigs.layer_note(lw, view, 2)
+    note = awords.layer_note(lw, view, 2)
     assert "2" in note and "8" in note and "{" not in note
-    story = wfigs.mask_story(lw, view)
+    story = awords.mask_story(lw, view)
     assert str(gemma_trace.n_tokens) in story and "{" not in story
     assert view.t["globals_every"].format(period=3) in story
     shape = mask_shape(lw, 0)
@@ -119,10 +122,13 @@ def test_heatmap_marks_window_cells_apart_from_the_causal_mask(gemma_trace, lang
     assert grey.colorscale[0][1] == afigs.MASK_GREY and sand.colorscale[0][1] == afigs.WINDOW_SAND
     assert "8" in sand.hovertemplate and "{window}" not in sand.hovertemplate
     assert "·" in {c for row in sand.text for c in row}
+    for mask, legend in ((grey, "legend_masked"), (sand, "legend_outside")):     # hatched, and in the legend
+        assert mask.showlegend and view.t[legend].replace("{window}", "8") in mask.name
+        assert set(np.unique(np.asarray(mask.z, dtype=float)[~np.isnan(np.asarray(mask.z, dtype=float))])) <= {0, 1}
     assert len(afigs.attention_heatmap(att.pattern(gemma_trace, 2, window=att.window_for(T)), view).data) == 2
-    note = afigs.mask_note(att.pattern(gemma_trace, 0, window=att.window_for(T)), view)
+    note = awords.mask_note(att.pattern(gemma_trace, 0, window=att.window_for(T)), view)
     assert note != view.t["mask_note"] and "8" in note
-    assert afigs.mask_note(att.pattern(gemma_trace, 2), view) == view.t["mask_note"]
+    assert awords.mask_note(att.pattern(gemma_trace, 2), view) == view.t["mask_note"]
 
 
 def test_head_statistics_rows_say_local_or_global(gemma_trace, tiny_llama):
@@ -165,12 +171,12 @@ def test_steps_scale_of_other_families(tiny_llama, tiny_gpt2):
 @pytest.mark.parametrize("lang", LANGS)
 def test_steps_text_names_what_this_model_does(gemma_trace, tiny_gemma3, tiny_llama, lang):
     view = View.of("attention", lang)
-    gemma = afigs.steps_text(qk_steps(tiny_gemma3, gemma_trace, 0, 1, gemma_trace.n_tokens - 1), view)
+    gemma = awords.steps_text(qk_steps(tiny_gemma3, gemma_trace, 0, 1, gemma_trace.n_tokens - 1), view)
     assert "query_pre_attn_scalar" in gemma and view.t["norm_note"] in gemma and "{" not in gemma
     assert view.t["kv_note_single"].format(heads=4) in gemma
     assert view.t["window_note_steps"].format(window=8) in gemma
     tr = explainer.trace(tiny_llama, "a b c d")
-    llama = afigs.steps_text(qk_steps(tiny_llama, tr, 0, 1, 3), view)
+    llama = awords.steps_text(qk_steps(tiny_llama, tr, 0, 1, 3), view)
     assert "query_pre_attn_scalar" not in llama and view.t["norm_note"] not in llama
     assert view.t["kv_note"].format(head=1, kv=0, group="0") in llama and "{" not in llama
 
@@ -218,9 +224,9 @@ def test_position_figures_and_words_for_two_bases(gemma_trace, tiny_gemma3, lang
     assert "10,000" in f.data[0].name and "1,000,000" in f.data[1].name
     c = pfigs.distance_curve_figure(pos.distance_curves(b, gemma_trace.n_tokens), view)
     assert len(c.data) == 4 and c.layout.xaxis.type == "log" and [d.showlegend for d in c.data] == [False, True] * 2
-    text = pfigs.bases_text(b, view)
+    text = pwords.bases_text(b, view)
     assert "10,000" in text and "1,000,000" in text and "{" not in text
-    assert "{" not in pfigs.curves_text(pos.distance_curves(b, gemma_trace.n_tokens), view)
+    assert "{" not in pwords.curves_text(pos.distance_curves(b, gemma_trace.n_tokens), view)
 
 
 # ---------------------------------------------------------------- the model card and the MLP
@@ -240,19 +246,19 @@ def test_model_card_shows_norms_window_mlp_scale_and_kv_heads(tiny_gemma3, tiny_
 @pytest.mark.parametrize("lang", LANGS)
 def test_card_words(tiny_gemma3, tiny_llama, tiny_gpt2, lang):
     view = View.of("overview", lang)
-    values = dict(ofigs.card_values(model_card(tiny_gemma3), view))
+    values = dict(owords.card_values(model_card(tiny_gemma3), view))
     t = view.t
     assert values[t["card_mlp_kind"]] == "GeGLU" and values[t["card_norms"]] == "4 + q/k"
     assert values[t["card_embed_scale"]] == "× √64" and values[t["card_window"].format(local=2, n=3)] == "8"
     assert all(len(v) <= 8 for v in values.values())                         # a metric shows ~8 characters
-    notes = ofigs.design_notes(model_card(tiny_gemma3), view)
+    notes = owords.design_notes(model_card(tiny_gemma3), view)
     assert t["design_kv_one"].format(heads=4) in notes and t["design_qk_norm"] in notes
     assert "10,000" in notes and "1,000,000" in notes and "8.0" in notes      # both bases, the scale's value
     assert notes.count("\n- ") == 5                                            # norms, window, bases, MLP, scale, KV
     for model in (tiny_llama, tiny_gpt2):
         card = model_card(model)
-        assert dict(ofigs.card_values(card, view))[t["card_window_none"]] == t["window_none"]
-        assert "{" not in ofigs.design_notes(card, view)
+        assert dict(owords.card_values(card, view))[t["card_window_none"]] == t["window_none"]
+        assert "{" not in owords.design_notes(card, view)
 
 
 def test_journey_says_scale_and_window(gemma_trace, tiny_gemma3, tiny_llama):

@@ -17,6 +17,7 @@ from explainer.offer import ModelNotOffered
 from explainer.serving import ServingError
 from explainer.trace import Trace
 from explainer.ui.frame import binding, run, serving, shared, state
+from explainer.ui.frame.background import leave_other_pages
 from explainer.ui.frame.sidebar import sidebar
 from explainer.ui.frame.style import inject_style
 from explainer.ui.stage import tour
@@ -75,6 +76,7 @@ def start_page(page: str) -> View:
     """The shared frame every page draws first: URL state, sidebar, style, notices; the page's View."""
     _route_through_app()
     run.set_page(page)
+    leave_other_pages(page)                       # heavy parts of the page left are no longer awaited
     state.load_query_params()
     inject_style(bool(binding.current("presenter")))   # first, so presenter CSS (chrome hidden) arrives at once
     sidebar()

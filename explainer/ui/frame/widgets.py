@@ -117,19 +117,3 @@ def export(rows: list[dict[str, Any]] | dict[str, Any]) -> bytes:
     if isinstance(rows, list):
         return pd.DataFrame(rows).to_csv(index=False).encode("utf-8")
     return json.dumps(rows, ensure_ascii=False, indent=1).encode("utf-8")
-
-
-LONG_TOKENS = 1024      # from this many tokens a whole-model summary shows a progress bar
-
-
-def long_task(label: str, n_tokens: int, task: Callable[[Callable[[float, str], None] | None], Any]) -> Any:
-    """Run ``task(progress)`` behind a spinner, or behind a progress bar for a long text (it may take
-    seconds); ``task`` gets the bar's callback, or None when there is no bar."""
-    if n_tokens < LONG_TOKENS:
-        with st.spinner(label):
-            return task(None)
-    bar = st.progress(0.0, text=label)
-    try:
-        return task(lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label} {message}"))
-    finally:
-        bar.empty()

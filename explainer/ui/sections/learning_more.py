@@ -20,8 +20,8 @@ from explainer.learning.results import (FillTheBlank, HeldoutScores, Masks, Obje
 from explainer.learning.saving import save_tiny_model, saved_runs, write_run_info
 from explainer.paths import cache_dir
 from explainer.ui.frame import binding, session, state
-from explainer.ui.sections.learning import Setup, request_restore
 from explainer.ui.frame.widgets import figure
+from explainer.ui.sections.learning import Setup, request_restore
 from explainer.view import View
 
 ORDER_NAMES = {1: "unigram", 2: "bigram", 3: "trigram"}

@@ -1,9 +1,11 @@
 """Streamlit glue for the Embeddings page: per-model caches, word inputs, the map, analogies.
 
 Token labels, the embedding matrix and a loaded vocabulary map are remembered on the model
-(``explainer.memo``) for the whole server (every session shares them). The map is only *loaded* here; building
-it is slow (30–60 s) and happens only when a user asks, behind a progress bar. The
-library's per-key lock makes concurrent sessions wait for that one build.
+(``explainer.memo``) for the whole server (every session shares them). The map is only *loaded*
+here; building it is slow (30–60 s) and happens only when a user asks, as a background job
+(:mod:`explainer.ui.frame.background`): the rest of the page works meanwhile, every session that
+opens the page while it is built sees the same progress line, and the build runs to its end even
+if everyone leaves (it is saved for all).
 """
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ import torch
 from explainer.analysis import vocab_map
 from explainer.analysis.vocabulary import WordTokens, analogy, lookup_word
 from explainer.figures import vocabulary as vfig
+from explainer.jobs import runner
 from explainer.memo import per_model, remembered
 from explainer.models import LoadedModel
 from explainer.tokens import markdown_text, vocabulary_labels
-from explainer.ui.frame import binding, state
+from explainer.ui.frame import binding, session, state
+from explainer.ui.frame.background import behind
 from explainer.ui.frame.widgets import figure
 from explainer.view import View
 
@@ -62,17 +66,21 @@ def cached_map(model: LoadedModel) -> vocab_map.VocabMap | None:
         return None
 
 
-def build_map(model: LoadedModel, t: Mapping[str, str]) -> vocab_map.VocabMap:
-    """Build (or wait for another session's build of) the map, with a progress bar."""
-    bar = st.progress(0.0, text=t["phase_cache"])
+def _map_job(model: LoadedModel) -> tuple:
+    """What names a map's build: the model and the file it is written to."""
+    return "vocab_map", model.cache_key, str(vocab_map._cache_path(model.cache_key))
 
-    def report(fraction: float, phase: str) -> None:
-        text = t["phase_" + phase] if phase in PHASES else phase
-        bar.progress(min(max(fraction, 0.0), 1.0), text=text)
 
-    vmap = vocab_map.build_vocab_map(embedding(model), model.cache_key, report, ordinary(model))
-    bar.empty()
-    return vmap
+def build_map(model: LoadedModel, view: View) -> vocab_map.VocabMap | None:
+    """The map once built: the build (or another session's) runs behind the page with a progress line."""
+    t = view.t
+    vectors, laid_out = embedding(model), ordinary(model)          # remembered on the model: made in the page's run
+    status = behind("embeddings.map", _map_job(model),
+                    lambda progress: vocab_map.build_vocab_map(vectors, model.cache_key, progress, laid_out),
+                    t["map_building"], view.common, finish=True, messages={p: t["phase_" + p] for p in PHASES})
+    if status.state == "failed":
+        st.warning(view.common["jobs_failed"].format(error=status.error))
+    return status.result
 
 
 def with_places(model: LoadedModel, vmap: vocab_map.VocabMap, ids: Sequence[int]) -> vocab_map.VocabMap:
@@ -128,14 +136,14 @@ def map_section(model: LoadedModel, view: View, prompt_ids: Sequence[int], neigh
     t = view.t
     st.markdown(t["map_text"])
     vmap = cached_map(model)
-    if vmap is None:
-        slot = st.empty()
-        with slot.container():
-            st.info(t["map_missing"])
-            clicked = st.button(t["map_build"], key="emb_build_map", type="primary")
-        if clicked:
-            slot.empty()
-            vmap = build_map(model, t)
+    building = runner().poll(_map_job(model))
+    if vmap is None and ((building is not None and building.pending) or session.stored("_map_asked", _map_job(model))):
+        vmap = build_map(model, view)                             # asked here, or someone is building it
+    elif vmap is None:
+        st.info(t["map_missing"])
+        if st.button(t["map_build"], key="emb_build_map", type="primary"):
+            session.keep("_map_asked", _map_job(model), True)
+            st.rerun()
     if vmap is not None:
         vmap = with_places(model, vmap, list(prompt_ids) + list(neighbour_ids))
         shown = vocab_map.MapHighlights(vmap, labels(model), tuple(prompt_ids), tuple(neighbour_ids), word)

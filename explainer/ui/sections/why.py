@@ -1,5 +1,6 @@
-"""Why this answer? page glue: the answer to explain, the sentence naming the top components,
-the input attribution behind a progress bar, and the parts to switch off.
+"""Why this answer? page glue: the answer to explain (its problems worded by ``explainer.words.why``),
+the words scored behind the page (a background job, :mod:`explainer.ui.frame.background`), and the
+parts to switch off.
 
 Numbers come from ``explainer.analysis.why`` (and ``attribution_inputs``); the words from
 ``text/<lang>/why.toml``; URL values (``target``, ``contrast``, ``method``, ``off``, ``mlp_off``)
@@ -7,22 +8,29 @@ go through ``explainer.ui.frame.state`` (formats in ``explainer.ui.frame.params`
 """
 from __future__ import annotations
 
+import time
 from typing import Mapping
 
 import streamlit as st
 
 from explainer import tokens
 from explainer.analysis.attribution import TargetError, top_components
+from explainer.analysis import attribution_inputs
 from explainer.analysis.attribution_inputs import MAX_TOKENS, METHODS, InputAttribution, input_attribution
 from explainer.analysis.prediction import next_token
 from explainer.analysis.why import AnswerPushes, answer_pushes
-from explainer.budget import TooLarge
+from explainer.figures import why as figs
+from explainer.jobs import JobContext, runner
 from explainer.models import LoadedModel
-from explainer.serving import ServingError
 from explainer.trace import Trace
-from explainer.ui.frame import binding, params, state
-from explainer.ui.frame.widgets import choose
+from explainer.ui.frame import binding, params, session, state
+from explainer.ui.frame.background import behind
+from explainer.ui.frame.widgets import choose, figure
 from explainer.view import View
+from explainer.words import why as words
+
+QUICK_FIRST_S = 2.0     # integrated gradients expected to take longer: gradient × input is shown first
+FIRST_POINTS = 32       # the points of integrated gradients' first round (explainer.analysis.attribution_paths)
 
 
 def answer_choice(model: LoadedModel, trace: Trace, view: View) -> AnswerPushes:
@@ -46,21 +54,18 @@ def answer_choice(model: LoadedModel, trace: Trace, view: View) -> AnswerPushes:
     try:
         return answer_pushes(model, trace, target, contrast or None)
     except TargetError as err:
-        _explain(err, model, t)
+        _explain(err, model, view)
     try:
         return answer_pushes(model, trace, target)            # the contrast alone was the problem
     except TargetError:
         return answer_pushes(model, trace)
 
 
-def _explain(err: TargetError, model: LoadedModel, t: Mapping[str, str]) -> None:
+def _explain(err: TargetError, model: LoadedModel, view: View) -> None:
     """Say in the page's language why a typed token cannot be explained; offer its first piece."""
-    pieces = [tokens.for_markdown(p) for p in err.pieces]
-    words = t.get("target_" + err.reason, "{error}").format(
-        error=tokens.markdown_text(str(err)), pieces=t["list_sep"].join(f"“{p}”" for p in pieces), n=len(pieces),
-        last=f"{model.vocab_size - 1:,}")
-    st.warning(t["bad_target"].format(reason=words))
-    if err.suggestion is not None and st.button(t["use_first"].format(first=pieces[0]), key="why_use_first"):
+    st.warning(words.target_problem(err, model.vocab_size, view))
+    first = tokens.for_markdown(err.pieces[0]) if err.pieces else ""
+    if err.suggestion is not None and st.button(view.t["use_first"].format(first=first), key="why_use_first"):
         state.push("target", f"#{err.suggestion}")
         st.rerun()
 
@@ -75,44 +80,64 @@ def _pick(where, name: str, value: str, options: list[str], names: Mapping[str, 
     return chosen if isinstance(chosen, str) else ""
 
 
-def sentence(p: AnswerPushes, inputs: InputAttribution | None, t: Mapping[str, str]) -> str:
-    """One or two sentences naming what pushed the answer most: heads, an MLP layer, a word."""
-    answer = tokens.for_markdown(p.target_label)
-    parts = []
-    if p.top_heads:
-        first, *rest = p.top_heads
-        parts.append(t["sentence_heads"].format(layer=first.layer, head=first.head, answer=answer,
-                                                value=first.value, others=t["list_sep"].join(
-            t["head_value"].format(layer=c.layer, head=c.head, value=c.value) for c in rest) or "—"))
-    else:
-        parts.append(t["sentence_no_head"].format(answer=answer))
-    if p.top_mlps:
-        parts.append(t["sentence_mlp"].format(layer=p.top_mlps[0].layer, value=p.top_mlps[0].value))
-    if inputs is not None and len(inputs.scores) > len(inputs.kept):
-        best = max((i for i in range(len(inputs.scores)) if i not in inputs.kept), key=lambda i: inputs.scores[i])
-        if inputs.scores[best] > 0:
-            parts.append(t["sentence_word"].format(word=tokens.for_markdown(inputs.tokens[best]),
-                                                   points=100 * inputs.scores[best]))
-    return t["sentence_sep"].join(parts)
-
-
 def input_scores(model: LoadedModel, trace: Trace, p: AnswerPushes, view: View) -> InputAttribution | None:
-    """The input attribution of the answer's probability, with the method chosen, behind a progress bar."""
+    """The words scored for the answer, computed behind the page; drawn with their note when ready
+    (before that, gradient × input when integrated gradients take a while). Returns the final scores."""
     t = view.t
     method = choose("method", t["method_label"], list(METHODS), lambda m: t["method_" + m], horizontal=True, radio=True)
     if trace.truncated or trace.n_tokens > MAX_TOKENS:
         st.info(t["inputs_too_long"].format(n=MAX_TOKENS))
         return None
-    label = t["inputs_running"].format(answer=tokens.for_markdown(p.target_label))
-    bar = st.progress(0.0, text=label)
-    try:
-        return input_attribution(model, trace.text, p.attribution.target, method,
-                                 progress=lambda f, _msg: bar.progress(min(max(f, 0.0), 1.0), text=f"{label} {f:.0%}"))
-    except (TooLarge, ValueError, ServingError) as err:
-        st.warning(t["inputs_failed"].format(error=err))
+    base = ("inputs", model.name, str(model.device), trace.text, p.attribution.target, method)
+    rounds = session.stored("_why_refine", base) or 0         # times this session asked to refine (not in the URL)
+    previous = runner().poll(base + (rounds - 1,)).result if rounds else None
+    if rounds and previous is None:                           # the earlier round was forgotten: start again
+        rounds = session.keep("_why_refine", base, 0)
+    answer = tokens.for_markdown(p.target_label)
+    label = t["inputs_refining" if rounds else "inputs_running"].format(answer=answer)
+    status = behind("why.inputs", base + (rounds,), _scoring(model, trace.text, p.attribution.target, method, previous),
+                    label, view.common)
+    if status.state == "failed":
+        st.warning(t["inputs_failed"].format(error=status.error))
+    shown = status.result or status.partial or previous
+    if shown is None:
         return None
-    finally:
-        bar.empty()
+    st.html(figs.inputs_html(shown, view))
+    figure(figs.inputs_figure(shown, view), "why_inputs", shown)
+    if status.result is None:
+        if status.pending:
+            st.caption(t["inputs_quick"] if shown.method != method else t["inputs_refining"].format(answer=answer))
+        return None
+    _note(status.result, base, rounds, view)
+    return status.result
+
+
+def _scoring(model: LoadedModel, text: str, target: int, method: str, previous: InputAttribution | None):
+    """The job: input attribution, continuing ``previous``; for integrated gradients that will take
+    a while, gradient × input is published first."""
+    def compute(progress: JobContext) -> InputAttribution:
+        if method == "integrated_gradients" and previous is None:
+            began = time.monotonic()
+            quick = input_attribution(model, text, target, "gradient_x_input",
+                                      progress=lambda _f, message: progress(0.0, message))
+            if (time.monotonic() - began) * FIRST_POINTS > QUICK_FIRST_S:
+                progress.publish(quick)
+        return input_attribution(model, text, target, method, progress=progress, refine=previous,
+                                 budget_s=attribution_inputs.BUDGET_S)
+    return compute
+
+
+def _note(r: InputAttribution, base: tuple, rounds: int, view: View) -> None:
+    """What the scores add up to; when they miss the 5 % target, by how much, and a button to refine."""
+    t = view.t
+    if not r.missed:
+        st.caption(words.scores_note(r, view))
+        return
+    st.warning(words.scores_note(r, view))
+    if r.stopped == "budget" and st.button(t["inputs_refine"].format(seconds=attribution_inputs.BUDGET_S),
+                                           key="why_refine", help=t["inputs_refine_help"]):
+        session.keep("_why_refine", base, rounds + 1)
+        st.rerun()
 
 
 def switch_off_choice(model: LoadedModel, p: AnswerPushes, t: Mapping[str, str]) -> tuple[frozenset, frozenset]:

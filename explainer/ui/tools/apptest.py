@@ -8,25 +8,47 @@ this works. AppTest does not follow ``st.switch_page``: a caller follows it with
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
 from explainer import registry
+from explainer.jobs import runner
 from explainer.paths import REPO_ROOT
-from explainer.ui.frame import state
+from explainer.ui.frame import background, state
 
 APP = str(REPO_ROOT / "app.py")
 
 
-def open_page(page: str, timeout: float = 120, query: dict | None = None, **values: Any) -> AppTest:
-    """Run the app, then switch to ``pages/<page>.py`` with URL-backed ``values`` preset."""
+def open_page(page: str, timeout: float = 120, query: dict | None = None, settle: bool = True,
+              **values: Any) -> AppTest:
+    """Run the app, then switch to ``pages/<page>.py`` with URL-backed ``values`` preset; with
+    ``settle``, wait for the page's background parts and draw them (:func:`settle_jobs`)."""
     at = AppTest.from_file(APP, default_timeout=timeout)
     for key, value in (query or {}).items():
         at.query_params[key] = value
     at.run()
     state.preset(at.session_state, **values)          # live widgets show them, as state.push does
     at.switch_page(registry.page(page).file).run()
+    return settle_jobs(at, timeout) if settle else at
+
+
+def pending_jobs(at: AppTest) -> dict[str, Any]:
+    """The background parts the page in ``at`` still waits for, by slot."""
+    return {slot: key for slot, key in background.waiting_for(at.session_state).items()
+            if getattr(runner().poll(key), "pending", False)}
+
+
+def settle_jobs(at: AppTest, timeout: float = 120) -> AppTest:
+    """What a browser's progress lines do: wait while the page's background parts compute (still
+    asking for them), then run the page again, until none is pending."""
+    deadline = time.monotonic() + timeout
+    owner = background.owner(at.session_state)
+    while (waiting := pending_jobs(at)) and time.monotonic() < deadline:
+        for key in waiting.values():
+            runner().wait(key, max(0.0, deadline - time.monotonic()), owner)
+        at.run()
     return at
 
 
