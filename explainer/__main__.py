@@ -22,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--save", default=None, help="also write the trace to this .npz file")
     b = sub.add_parser("bench", help="trace() and the app against a plain forward pass")
     b.add_argument("--quick", action="store_true", help="fewer repeats, skip the slow sections")
-    b.add_argument("--sections", default="all", help="comma-separated section numbers, e.g. 1,2,7")
-    b.add_argument("--out", default="BENCHMARK.md", help="where to write the Markdown table")
+    b.add_argument("--sections", default="", help="comma-separated section numbers, e.g. 1,2,7 (default all; "
+                                                  "1,2,7,10 with --device cuda)")
+    b.add_argument("--out", default="", help="where to write the Markdown table (default BENCHMARK.md; "
+                                             "BENCHMARK_CUDA.md with --device cuda)")
     b.add_argument("--device", default="auto")
     from explainer.serving.cluster import add_commands
     add_commands(sub)

@@ -14,7 +14,9 @@ order the model applies them, and in float32 like eager attention:
     out = mid + mlp_added                          # equals residual[layer + 1] (checked by tests)
 
 No hooks and no edits to the shared modules: plain module calls under ``inference_mode`` are
-safe to run from several sessions at once.
+safe to run from several sessions at once. Everything is computed, and returned, on the model's
+device; positions and head numbers given on the host go there without a host synchronisation
+(:func:`explainer.devices.to_device`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import Iterator, Sequence
 import torch
 
 from explainer.arch import rotary_cos_sin, sliding_window
+from explainer.devices import to_device
 from explainer.models import LoadedModel
 
 CHUNK_BYTES = 64 * 2**20          # attention scores computed in row chunks of at most this size
@@ -54,6 +57,16 @@ class QKV:
 
     def kv_head(self, head: int) -> int:
         return head // self.group
+
+    def heads_index(self, heads: Sequence[int] | None = None) -> torch.Tensor:
+        """Query heads ``heads`` (default all) as a long tensor on the device of q."""
+        heads = range(self.q.shape[0]) if heads is None else heads
+        return to_device(torch.tensor(list(heads), dtype=torch.long), self.q.device)
+
+    def kv_index(self, heads: Sequence[int] | None = None) -> torch.Tensor:
+        """The key/value head each of ``heads`` (default all) reads, as a long tensor on the device of k."""
+        heads = range(self.q.shape[0]) if heads is None else heads
+        return to_device(torch.tensor([self.kv_head(h) for h in heads], dtype=torch.long), self.k.device)
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.q, self.k, self.v, self.q_unrotated, self.k_unrotated))
@@ -114,15 +127,15 @@ def weights_for(parts: QKV, rows: torch.Tensor, heads: Sequence[int] | None = No
     """
     heads = list(range(parts.q.shape[0])) if heads is None else list(heads)
     a, b = keys or (0, parts.n_tokens)
-    kv = torch.tensor([parts.kv_head(h) for h in heads], device=parts.k.device)
-    q = parts.q[heads][:, rows]                                            # (H', R, hd)
-    k = parts.k[kv, a:b]                                                   # (H', K, hd)
+    rows_d = to_device(rows, parts.q.device)                               # (R,)
+    q = parts.q.index_select(0, parts.heads_index(heads)).index_select(1, rows_d)   # (H', R, hd)
+    k = parts.k.index_select(0, parts.kv_index(heads))[:, a:b]             # (H', K, hd)
     with torch.inference_mode():
         scores = torch.matmul(q, k.transpose(1, 2)) * parts.scale          # (H', R, K)
         if parts.softcap is not None:
             scores = torch.tanh(scores / parts.softcap) * parts.softcap
         key_pos = torch.arange(a, b, device=scores.device)[None, :]        # (1, K)
-        row_pos = rows.to(scores.device)[:, None]                          # (R, 1)
+        row_pos = rows_d[:, None]                                          # (R, 1)
         hidden = key_pos > row_pos                                         # the causal mask
         if parts.window is not None:
             hidden |= key_pos <= row_pos - parts.window                    # outside the window
@@ -143,10 +156,10 @@ def row_chunks(parts: QKV, n_heads: int, rows: torch.Tensor | None = None) -> It
 def attention_rows(parts: QKV, rows: torch.Tensor, heads: Sequence[int] | None = None) -> torch.Tensor:
     """Attention weights of ``rows`` over every key: (H', R, T), zeros where masked."""
     heads = list(range(parts.q.shape[0])) if heads is None else list(heads)
-    out = torch.zeros(len(heads), rows.numel(), parts.n_tokens)
+    out = torch.zeros(len(heads), rows.numel(), parts.n_tokens, device=parts.q.device)   # (H', R, T)
     done = 0
     for chunk, a, b in row_chunks(parts, len(heads), rows):
-        out[:, done:done + chunk.numel(), a:b] = weights_for(parts, chunk, heads, (a, b)).cpu()
+        out[:, done:done + chunk.numel(), a:b] = weights_for(parts, chunk, heads, (a, b))
         done += chunk.numel()
     return out
 
@@ -160,18 +173,20 @@ def head_mix(parts: QKV, rows: torch.Tensor | None = None) -> torch.Tensor:
     """
     H, T, hd = parts.q.shape
     if rows is None and parts.window is None and parts.softcap is None:
+        k, v, gqa = parts.k, parts.v, parts.group > 1
+        if gqa and parts.q.device.type != "cpu":      # GPU kernels that never hold (H, T, T) take one k/v per head
+            k, v, gqa = parts.k.index_select(0, parts.kv_index()), parts.v.index_select(0, parts.kv_index()), False
         with torch.inference_mode():
             z = torch.nn.functional.scaled_dot_product_attention(
-                parts.q[None], parts.k[None], parts.v[None], is_causal=True, scale=parts.scale,
-                enable_gqa=parts.group > 1)                                # (1, H, T, hd)
+                parts.q[None], k[None], v[None], is_causal=True, scale=parts.scale, enable_gqa=gqa)   # (1, H, T, hd)
         return z[0]
     rows = torch.arange(T) if rows is None else rows
     z = torch.empty(H, rows.numel(), hd, device=parts.q.device)
-    kv = torch.tensor([parts.kv_head(h) for h in range(H)], device=parts.v.device)
+    values = parts.v.index_select(0, parts.kv_index())                     # (H, T, hd)
     done = 0
     for chunk, a, b in row_chunks(parts, H, rows):
         w = weights_for(parts, chunk, None, (a, b))                        # (H, R, K)
-        z[:, done:done + chunk.numel()] = torch.matmul(w, parts.v[kv, a:b])   # (H, R, hd)
+        z[:, done:done + chunk.numel()] = torch.matmul(w, values[:, a:b])  # (H, R, hd)
         done += chunk.numel()
     return z
 
@@ -227,9 +242,9 @@ def block_parts(model: LoadedModel, layer: int, x: torch.Tensor, heads_off: Sequ
         parts = parts or qkv(model, layer, x)
         z = head_mix(parts, rows)                                          # (H, R, hd)
         if heads_off:
-            z[list(heads_off)] = 0
+            z.index_fill_(0, to_device(torch.tensor(list(heads_off), dtype=torch.long), z.device), 0.0)
         attn_added = attention_output(model, layer, z)                     # (R, d)
-        mid = (x if rows is None else x[rows.to(x.device)]) + attn_added
+        mid = (x if rows is None else x.index_select(0, to_device(rows, x.device))) + attn_added
         act = mlp_hidden(model, layer, arch.mlp_in_norm(block)(mid))       # (R, d_mlp)
         mlp_added = arch.mlp_down(block)(act)
         post = arch.mlp_post_norm(block)
@@ -238,5 +253,5 @@ def block_parts(model: LoadedModel, layer: int, x: torch.Tensor, heads_off: Sequ
         if mlp_off:
             mlp_added = torch.zeros_like(mlp_added)
         out = mid + mlp_added
-    cpu = lambda t: t.detach().to("cpu", torch.float32)                   # noqa: E731
-    return BlockParts(layer, cpu(attn_added), cpu(mid), cpu(act), cpu(mlp_added), cpu(out))
+    f32 = lambda t: t.detach().to(torch.float32)                           # noqa: E731  (on the model's device)
+    return BlockParts(layer, f32(attn_added), f32(mid), f32(act), f32(mlp_added), f32(out))

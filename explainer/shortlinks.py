@@ -23,7 +23,7 @@ from pathlib import Path
 from explainer.paths import cache_dir
 
 KEY_CHARS = 20                      # 80 bits of SHA-256: collisions are out of reach for a classroom
-MAX_TEXT_CHARS = 100_000            # as long as the app accepts a prompt
+MAX_TEXT_CHARS = 200_000            # as long as the app accepts a prompt
 MAX_TEXT_BYTES = 4 * MAX_TEXT_CHARS  # UTF-8 needs at most 4 bytes per character
 _KEY = re.compile(rf"[0-9a-f]{{{KEY_CHARS}}}")
 _SUFFIX = ".txt"

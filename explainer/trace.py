@@ -6,6 +6,11 @@ attention and MLP adds, MLP activations, logits at any position, token and posit
 embeddings are computed when asked for, by running the block's own modules again on the
 residual it read (:mod:`explainer.blocks`), and kept in a small per-trace cache. Every
 accessor returns a fresh float32 tensor, so callers can never change what is shared.
+
+Tensors live on the device that computed them (:attr:`Trace.device`: the model's GPU, or the CPU),
+and so does everything recomputed from them; only ``token_ids`` (the ids the model was given) are
+on the CPU. Analysis results bring what a page draws to the CPU (:func:`explainer.devices.host`).
+The token labels are made when first asked for (:class:`explainer.token_text.TokenText`).
 """
 from __future__ import annotations
 
@@ -20,7 +25,9 @@ from explainer import blocks, trace_file
 from explainer.arch import RotaryInfo
 from explainer.budget import check_fits
 from explainer.cache import ByteLRU
+from explainer.devices import on_device, to_device
 from explainer.shape import ModelShape, Sized
+from explainer.token_text import TokenText
 
 if TYPE_CHECKING:
     from explainer.models import LoadedModel
@@ -38,9 +45,8 @@ class Trace(Sized):
 
     model_name: str
     text: str
-    token_ids: torch.Tensor          # (T,) exactly the ids the model saw
-    tokens: tuple[str, ...]          # a legible label per token
-    token_bytes: tuple[bytes, ...]   # the raw bytes each token stands for
+    token_ids: torch.Tensor          # (T,) exactly the ids the model saw (on the CPU)
+    _text: TokenText = field(repr=False, compare=False)   # the tokens' bytes and labels, made when asked for
     truncated: bool
     arch: str                        # the model's family ("gpt2", "llama", "qwen3", "gemma3")
     shape: ModelShape                # the model's sizes (n_layers, n_heads, d_model, … read through it)
@@ -66,6 +72,21 @@ class Trace(Sized):
     def n_tokens(self) -> int:
         return int(self.token_ids.shape[0])
 
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """A legible label per token (:func:`explainer.tokens.legible`)."""
+        return self._text.labels
+
+    @property
+    def token_bytes(self) -> tuple[bytes, ...]:
+        """The raw bytes each token stands for."""
+        return self._text.pieces
+
+    @property
+    def device(self) -> torch.device:
+        """Where the kept tensors live, and where everything recomputed from them is computed."""
+        return self._residual.device
 
     @property
     def residual(self) -> torch.Tensor:
@@ -115,6 +136,9 @@ class Trace(Sized):
             model = load_model(self.model_name)
             if (model.n_layers, model.d_model, model.vocab_size) != (self.n_layers, self.d_model, self.vocab_size):
                 raise ValueError(f"The model '{self.model_name}' loaded now does not match this trace.")
+            for name in ("_residual", "_last_logits"):                # computed on its device from now on
+                object.__setattr__(self, name, getattr(self, name).to(model.device))
+            object.__setattr__(self, "_summary", on_device(self._summary, model.device))
             object.__setattr__(self, "_model", model)
         return self._model
 
@@ -130,7 +154,8 @@ class Trace(Sized):
             rows_t = self.rows(rows)
             cached = self._parts.peek(full_key)
             if cached is not None:
-                return blocks.BlockParts(layer, *(getattr(cached, f)[rows_t] for f in blocks.PART_FIELDS))
+                picked = to_device(rows_t, cached.out.device)
+                return blocks.BlockParts(layer, *(getattr(cached, f)[picked] for f in blocks.PART_FIELDS))
             return self._parts.get_or_compute(("parts", layer, tuple(rows_t.tolist())), lambda: blocks.block_parts(
                 self.model, layer, self._residual[layer], self._heads_off(layer), layer in self.ablated_mlps,
                 rows=rows_t, parts=self.qkv(layer)))
@@ -145,7 +170,8 @@ class Trace(Sized):
 
     def block_check(self, layer: int) -> float:
         """Largest |recomputed block output − the stored next residual|: ~1e-6 when all is right."""
-        return float((self.parts(layer).out - self._residual[layer + 1]).abs().max())
+        out = self.parts(layer).out                                                     # (T, d)
+        return float((out - self._residual[layer + 1].to(out.device)).abs().max())
 
     # ------------------------------------------------------------ attention
 
@@ -173,13 +199,14 @@ class Trace(Sized):
         self.shape.check_layer(layer)
         rows_t = self.rows(rows)
         heads = list(range(self.n_heads)) if heads is None else list(heads)
-        check_fits(4 * len(heads) * rows_t.numel() * self.n_tokens, "these attention weights")
+        check_fits(4 * len(heads) * rows_t.numel() * self.n_tokens, "these attention weights", self.device)
         return blocks.attention_rows(self.qkv(layer), rows_t, heads)
 
     @property
     def attentions(self) -> torch.Tensor:
         """All attention weights (n, H, T, T). Prefer :meth:`attention` for long prompts."""
-        check_fits(4 * self.n_layers * self.n_heads * self.n_tokens ** 2, "the attention weights of every layer")
+        check_fits(4 * self.n_layers * self.n_heads * self.n_tokens ** 2, "the attention weights of every layer",
+                   self.device)
         return torch.stack([self.attention(layer) for layer in range(self.n_layers)])
 
     # ------------------------------------------------------------ what each block adds
@@ -202,10 +229,10 @@ class Trace(Sized):
 
     def stream_at(self, positions: Rows) -> torch.Tensor:
         """The residual stream at some positions, every row: (n+1, P, d)."""
-        return self._residual[:, self.rows(positions)].clone()
+        return self._residual[:, to_device(self.rows(positions), self.device)]                # (n+1, P, d)
 
     def _stacked(self, name: str, width: int) -> torch.Tensor:
-        check_fits(4 * self.n_layers * self.n_tokens * width, f"every layer's {name}")
+        check_fits(4 * self.n_layers * self.n_tokens * width, f"every layer's {name}", self.device)
         return torch.stack([getattr(self.parts(layer), name) for layer in range(self.n_layers)])
 
     @property
@@ -228,17 +255,19 @@ class Trace(Sized):
     def logits_at(self, positions: Rows) -> torch.Tensor:
         """Logits after the tokens at ``positions``: (P, V) float32; the last position is the model's own."""
         rows = self.rows(positions)
-        check_fits(4 * rows.numel() * self.vocab_size, "these logits")
+        check_fits(4 * rows.numel() * self.vocab_size, "these logits", self.device)
         from explainer.arch import unembed
         m = self.model
         norm = m.arch.final_norm(m.hf_model)
-        out = torch.empty(rows.numel(), self.vocab_size)
+        out = torch.empty(rows.numel(), self.vocab_size, device=m.device)                 # (P, V)
         with torch.inference_mode():
             for start in range(0, rows.numel(), 64):
                 sl = rows[start:start + 64]
-                x = self._residual[self.n_layers, sl].to(m.device)                    # (c, d)
-                out[start:start + sl.numel()] = unembed(m.hf_model, norm(x)).float().cpu()
-        out[rows == self.n_tokens - 1] = self._last_logits
+                x = self._residual[self.n_layers, to_device(sl, self.device)].to(m.device)   # (c, d)
+                out[start:start + sl.numel()] = unembed(m.hf_model, norm(x)).float()
+        own = [i for i, p in enumerate(rows.tolist()) if p == self.n_tokens - 1]     # host ids: no device read
+        if own:
+            out[own] = self._last_logits.to(m.device)
         return out
 
     @property
@@ -254,7 +283,7 @@ class Trace(Sized):
         """
         m = self.model
         with torch.inference_mode():
-            return m.arch.token_embedding(m.hf_model)(self.token_ids.to(m.device)).float().cpu()
+            return m.arch.token_embedding(m.hf_model)(to_device(self.token_ids, m.device)).float()   # (T, d)
 
     @property
     def positions(self) -> torch.Tensor | None:
@@ -264,7 +293,7 @@ class Trace(Sized):
         if table is None:
             return None
         with torch.inference_mode():
-            return table(torch.arange(self.n_tokens, device=m.device)).float().cpu()
+            return table(torch.arange(self.n_tokens, device=m.device)).float()                      # (T, d)
 
     # ------------------------------------------------------------ save / load
 
@@ -293,15 +322,17 @@ class Trace(Sized):
     @classmethod
     def load(cls, path: str | Path | BinaryIO, model: "LoadedModel | None" = None) -> "Trace":
         """Read a trace written by :meth:`save`. On-demand stages need its model: pass it, or it is
-        loaded by name the first time one is asked for."""
+        loaded by name the first time one is asked for. With ``model`` the tensors go to its device
+        (where everything recomputed from them is computed); without, they stay on the CPU until then."""
         meta, arrays = trace_file.read(path)
         rotaries = tuple(RotaryInfo(r["theta"], r["head_dim"], arrays[f"rotary_inv_freq_{i}"], tuple(r["layers"]))
                          for i, r in enumerate(meta["rotaries"]))
-        return cls(model_name=meta["model_name"], text=meta["text"], token_ids=arrays["token_ids"],
-                   tokens=tuple(meta["tokens"]), token_bytes=tuple(bytes.fromhex(b) for b in meta["token_bytes"]),
+        dev = torch.device("cpu") if model is None else model.device
+        summary = {k.removeprefix("summary_"): v for k, v in arrays.items() if k.startswith("summary_")}
+        text = TokenText((), pieces=[bytes.fromhex(b) for b in meta["token_bytes"]], labels=meta["tokens"])
+        return cls(model_name=meta["model_name"], text=meta["text"], token_ids=arrays["token_ids"], _text=text,
                    truncated=meta["truncated"], arch=meta["arch"], shape=ModelShape.from_dict(meta),
                    precision=meta["precision"], rotary=rotaries[0] if rotaries else None, rotaries=rotaries,
                    windows=tuple(meta["windows"]), ablated_heads=frozenset(tuple(x) for x in meta["ablated_heads"]),
-                   ablated_mlps=frozenset(meta["ablated_mlps"]), _residual=arrays["residual"],
-                   _last_logits=arrays["last_logits"], _model=model,
-                   _summary={k.removeprefix("summary_"): v for k, v in arrays.items() if k.startswith("summary_")})
+                   ablated_mlps=frozenset(meta["ablated_mlps"]), _residual=arrays["residual"].to(dev),
+                   _last_logits=arrays["last_logits"].to(dev), _model=model, _summary=on_device(summary, dev))

@@ -20,17 +20,21 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explainer.arch import layer_types, rope_theta, sliding_window, unembed
-from explainer.budget import TooLarge, budget_bytes, check_fits
-from explainer.capture import Ablation, Progress, hooked, owned
+from explainer import graphs
+from explainer.arch import unembed
+from explainer.budget import TooLarge, budget_bytes, check_fits, most_that_fit
+from explainer.capture import BATCHED_ON, BATCHED_TOKENS, Ablation, Progress, Recorder, hooked, owned
+from explainer.devices import to_device
 from explainer.models import LoadedModel
 from explainer.numbers import human_bytes
 from explainer.serving import remote
-from explainer.tokens import legible, token_bytes
-from explainer.trace import RotaryInfo, Trace
+from explainer.token_text import TokenText
+from explainer.trace import Trace
+from explainer.trace_facts import facts
 
 DEFAULT_MAX_TOKENS = 1024
-MAX_TRACE_TOKENS = 8192           # the longest text any model is traced on (SmolLM2's whole context)
+MAX_TRACE_TOKENS = 32_768         # the longest text any model is traced on (Gemma 3's whole context);
+                                  # below it, each model's own context and the memory budget decide
 MAX_BATCH_TOKENS = 4096           # padded tokens in one batch of concurrent traces
 MAX_BATCH = 32
 
@@ -59,14 +63,17 @@ def estimate_bytes(model: LoadedModel, n_tokens: int, batch: int = 1) -> int:
 
     The pass holds a few (T, d) and (T, d_mlp) activations of one block at a time; a layer that
     reads a sliding window needs a (T, T) mask, and attention math that falls back from the
-    fused kernel holds (H, T, T) scores.
+    fused kernel holds (H, T, T) scores. On a GPU a short pass holds every block's captures until
+    it reduces them at once (:class:`explainer.capture.Recorder`).
     """
     T, B = n_tokens, batch
     kept = 4 * B * ((model.n_layers + 1) * T * model.d_model + model.vocab_size)
     block = 4 * B * T * (8 * model.d_model + 4 * model.d_mlp + 3 * model.n_heads * model.head_dim)
-    windowed = any(w is not None and w < T for w in _windows(model))
+    windowed = any(w is not None and w < T for w in facts(model)[0])
     scores = 4 * B * model.n_heads * T * T if windowed else 0
-    return kept + block + scores + B * T * T
+    batched = model.device.type in BATCHED_ON and B * T <= BATCHED_TOKENS      # captures held, then stacked
+    held = 4 * B * T * model.n_layers * 3 * (model.d_model + model.d_mlp) if batched else 0
+    return kept + block + scores + held + B * T * T
 
 
 def trace(
@@ -87,14 +94,8 @@ def trace(
     ids, truncated = tokenize(model, text, max_tokens)
     ablation = (frozenset((int(l), int(h)) for l, h in ablate_heads), frozenset(int(l) for l in ablate_mlps))
     _check_ablation(model, *ablation)
-    need = estimate_bytes(model, len(ids))
-    if need > budget_bytes():
-        raise TooLarge(f"Tracing {len(ids):,} tokens would need about {human_bytes(need)}, more than the "
-                       f"{human_bytes(budget_bytes())} this server allows for one request. Lower the longest "
-                       "text (in tokens) or shorten the text.")
-    with model.tokenizer_lock:
-        pieces = token_bytes(model.tokenizer, ids)
-    request = _Request(text, ids, pieces, truncated, ablation, threading.get_ident(), progress)
+    check_trace_fits(model, len(ids))
+    request = _Request(text, ids, truncated, ablation, threading.get_ident(), progress)
     if remote.goes_remote(model):                               # the forward pass on the cluster
         got = remote.request(model, "trace", token_ids=ids, ablate_heads=sorted(ablation[0]),
                              ablate_mlps=sorted(ablation[1]))
@@ -102,15 +103,26 @@ def trace(
     return _batcher(model).submit(model, request)
 
 
+def check_trace_fits(model: LoadedModel, n_tokens: int) -> None:
+    """Raise :class:`TooLarge` (saying how many tokens would fit) when tracing ``n_tokens`` would
+    exceed the memory budget of the model's device (its GPU's free memory; the host's on a CPU)."""
+    need, limit = estimate_bytes(model, n_tokens), budget_bytes(model.device)
+    if need <= limit:
+        return
+    fits = most_that_fit(lambda n: estimate_bytes(model, n), limit, n_tokens)
+    raise TooLarge(f"Tracing {n_tokens:,} tokens would need about {human_bytes(need)}, more than the "
+                   f"{human_bytes(limit)} this server allows for one request; up to {fits:,} tokens fit. Lower the "
+                   "longest text (in tokens) or shorten the text.", need, limit, n_tokens, fits)
+
+
 def trace_many(model: LoadedModel, texts: list[str], max_tokens: int = DEFAULT_MAX_TOKENS) -> list[Trace]:
     """Trace several texts as one padded batch (what concurrent sessions get automatically)."""
     requests = []
     for text in texts:
         ids, truncated = tokenize(model, text, max_tokens)
-        with model.tokenizer_lock:
-            pieces = token_bytes(model.tokenizer, ids)
-        requests.append(_Request(text, ids, pieces, truncated, (frozenset(), frozenset()), threading.get_ident()))
-    check_fits(estimate_bytes(model, max(len(r.ids) for r in requests), len(requests)), "this batch of traces")
+        requests.append(_Request(text, ids, truncated, (frozenset(), frozenset()), threading.get_ident()))
+    check_fits(estimate_bytes(model, max(len(r.ids) for r in requests), len(requests)), "this batch of traces",
+               model.device)
     with model.lock:
         _run_batch(model, requests)
     return [r.outcome() for r in requests]
@@ -123,9 +135,7 @@ def trace_ids(model: LoadedModel, requests: list[tuple[list[int], Ablation]], te
     for ids, ablation in requests:
         try:
             _check_ids(model, ids, ablation)
-            with model.tokenizer_lock:
-                pieces = token_bytes(model.tokenizer, ids)
-            asked.append(_Request(text, list(ids), pieces, False, ablation, threading.get_ident()))
+            asked.append(_Request(text, list(ids), False, ablation, threading.get_ident()))
         except (ValueError, TypeError) as err:
             asked.append(err)
     pending = [r for r in asked if isinstance(r, _Request)]
@@ -157,7 +167,6 @@ def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> No
 class _Request:
     text: str
     ids: list[int]
-    pieces: list[bytes]
     truncated: bool
     ablation: Ablation
     owner: int                                  # the thread that asked
@@ -211,11 +220,12 @@ def take_batch(model: LoadedModel, pending: list[_Request]) -> list[_Request]:
         return []
     first = pending[0]
     batch, longest = [first], len(first.ids)
+    limit = budget_bytes(model.device) if len(pending) > 1 else 0
     for req in pending[1:]:
         if req.ablation != first.ablation or len(batch) >= MAX_BATCH:
             continue
         width = max(longest, len(req.ids))
-        if width * (len(batch) + 1) > MAX_BATCH_TOKENS or estimate_bytes(model, width, len(batch) + 1) > budget_bytes():
+        if width * (len(batch) + 1) > MAX_BATCH_TOKENS or estimate_bytes(model, width, len(batch) + 1) > limit:
             continue
         batch.append(req)
         longest = width
@@ -244,6 +254,9 @@ def _run_batch(model: LoadedModel, batch: list[_Request]) -> None:
                 _run_batch(model, [req])
             return
         batch[0].error = err
+        if isinstance(err, torch.OutOfMemoryError):            # the device ran out after all: say it as a refusal
+            batch[0].error = TooLarge(f"Tracing {len(batch[0].ids):,} tokens ran out of memory on {model.device}. "
+                                      "Lower the longest text (in tokens) or shorten the text.", tokens=len(batch[0].ids))
         batch[0].done.set()
         return
     for req, tr in zip(batch, traces):
@@ -260,22 +273,32 @@ def _forward(model: LoadedModel, batch: list[_Request]) -> list[Trace]:
     input_ids = torch.full((B, T), pad, dtype=torch.long)
     for b, req in enumerate(batch):
         input_ids[b, :len(req.ids)] = torch.tensor(req.ids)
-    me = threading.get_ident()
-    progress = next((r.progress for r in batch if r.progress is not None and r.owner == me), None)
-    with hooked(model, [len(r.ids) for r in batch], batch[0].ablation, progress) as rec, torch.inference_mode():
-        out = model.hf_model(input_ids=input_ids.to(model.device), use_cache=False, logits_to_keep=1)
-        logits = out.logits[:, -1].float()                      # (B, V) at the last (padded) position
-        del out
+    lengths = [len(r.ids) for r in batch]
+    replayed = graphs.run(model, input_ids, lengths, pad) if graphs.wanted(model, lengths, batch[0].ablation) else None
+    rec = replayed or _pass(model, batch, input_ids)
     if not rec.complete():
         raise RuntimeError("A stage of the forward pass was not captured; the model's structure "
                            "does not match its architecture description.")
-    if B > 1:                                                   # each prompt's own last position
+    logits = rec.logits if replayed is None else None
+    if B > 1 or replayed is not None:                           # each prompt's own last position
         with torch.inference_mode():
             norm = model.arch.final_norm(model.hf_model)
             last = torch.stack([rec.residual[-1, b, len(r.ids) - 1] for b, r in enumerate(batch)])  # (B, d)
             logits = unembed(model.hf_model, norm(last)).float()                                    # (B, V)
     return [_build(model, req, rec.residual[:, b, :len(req.ids)], logits[b], rec.summary(b))
             for b, req in enumerate(batch)]
+
+
+def _pass(model: LoadedModel, batch: list[_Request], input_ids: torch.Tensor) -> Recorder:
+    """The hooked forward pass of ``input_ids`` (B, T); the Recorder also holds the last position's logits."""
+    me = threading.get_ident()
+    progress = next((r.progress for r in batch if r.progress is not None and r.owner == me), None)
+    with hooked(model, [len(r.ids) for r in batch], batch[0].ablation, progress) as rec, torch.inference_mode():
+        # On a GPU nothing below waits for it: the ids go from pinned memory, every capture is a
+        # device-side copy, and the trace comes back while its kernels may still be running.
+        out = model.hf_model(input_ids=to_device(input_ids, model.device), use_cache=False, logits_to_keep=1)
+        rec.logits = out.logits[:, -1].float()                  # (B, V) at the last (padded) position
+    return rec
 
 
 def _pad_id(model: LoadedModel) -> int:
@@ -291,49 +314,25 @@ def _pad_id(model: LoadedModel) -> int:
 
 def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logits: torch.Tensor,
            summary: dict[str, torch.Tensor]) -> Trace:
-    rotaries = rotary_infos(model)
+    """The Trace of one request: its tensors stay on the model's device; its token labels are made
+    when first asked for (:class:`explainer.token_text.TokenText`), not on the forward's path."""
+    windows, rotaries = facts(model)
     return Trace(
         model_name=model.name,
         text=req.text,
         token_ids=torch.tensor(req.ids, dtype=torch.long),
-        tokens=tuple(legible(p) for p in req.pieces),
-        token_bytes=tuple(req.pieces),
+        _text=TokenText(req.ids, model),
         truncated=req.truncated,
         arch=model.arch.family,
         shape=model.shape,
         precision="float32",
         rotary=rotaries[0] if rotaries else None,
         rotaries=rotaries,
-        windows=_windows(model),
+        windows=windows,
         ablated_heads=req.ablation[0],
         ablated_mlps=req.ablation[1],
-        _residual=owned(residual),                              # (n+1, T, d)
+        _residual=owned(residual),                              # (n+1, T, d) on the model's device
         _last_logits=owned(last_logits),                        # (V,)
         _summary=summary,
         _model=model,
     )
-
-
-def _windows(model: LoadedModel) -> tuple[int | None, ...]:
-    return tuple(sliding_window(model.hf_model, model.arch, l) for l in range(model.n_layers))
-
-
-def rotary_infos(model: LoadedModel) -> tuple[RotaryInfo, ...]:
-    """One :class:`RotaryInfo` per rotary base the model uses, with the layers that use it."""
-    if not model.arch.rotary:
-        return ()
-    rotary_emb = model.arch.rotary_emb(model.hf_model)
-    kinds = layer_types(model.hf_model)
-    infos: dict[str, RotaryInfo] = {}
-    for layer, kind in enumerate(kinds):
-        if kind not in infos:
-            theta = rope_theta(model.hf_model, layer) or 10000.0
-            inv = getattr(rotary_emb, f"{kind}_inv_freq", None)
-            if inv is None:
-                inv = getattr(rotary_emb, "inv_freq", None)
-            if inv is None:
-                inv = 1.0 / theta ** (torch.arange(0, model.head_dim, 2).float() / model.head_dim)
-            infos[kind] = RotaryInfo(theta, model.head_dim, inv.detach().float().cpu().clone(), ())
-        info = infos[kind]
-        infos[kind] = RotaryInfo(info.theta, info.head_dim, info.inv_freq, info.layers + (layer,))
-    return tuple(infos.values())

@@ -1,8 +1,9 @@
 """Shared fixtures: tiny random models of every family the tracer knows, and the real models.
 
 Markers are checked at collection: a test under ``tests/integration`` or one that asks for a
-real model (``default_model``, ``gemma_model``) must carry ``integration``, and one under
-``tests/e2e`` must carry ``slow``.
+real model (``default_model``, ``gemma_model``) must carry ``integration``, one under
+``tests/e2e`` must carry ``slow``, and one under ``tests/cuda`` must carry ``cuda`` (and skips
+itself where there is no CUDA device).
 """
 from __future__ import annotations
 
@@ -127,5 +128,7 @@ def pytest_collection_modifyitems(config, items):
             wrong.append(f"{item.nodeid}: uses the real model, mark it integration")
         if "e2e" in parts and item.get_closest_marker("slow") is None:
             wrong.append(f"{item.nodeid}: drives a browser, mark it slow")
+        if "cuda" in parts and item.get_closest_marker("cuda") is None:
+            wrong.append(f"{item.nodeid}: needs a GPU, mark it cuda")
     if wrong:
         raise pytest.UsageError("Tests with missing markers:\n" + "\n".join(wrong))

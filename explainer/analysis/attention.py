@@ -25,6 +25,7 @@ import torch
 from explainer.analysis import head_rows
 from explainer.analysis.head_rows import layer_head_stats_streamed, query_rows
 from explainer.analysis.qk import QKSteps
+from explainer.devices import host
 from explainer.export import rounded
 from explainer.memo import recall, remembered
 from explainer.serving.remote import remotable
@@ -106,7 +107,7 @@ def pattern(trace: Trace, layer: int, heads: tuple[int, ...] | None = None, wind
     heads = tuple(range(trace.n_heads)) if heads is None else tuple(heads)
     window = window or window_for(trace.n_tokens)
     sl = slice(window.start, window.stop)
-    w = trace.attention(layer, rows=range(window.start, window.stop), heads=heads)[:, :, sl].numpy()  # (h, W, W)
+    w = host(trace.attention(layer, rows=range(window.start, window.stop), heads=heads)[:, :, sl]).numpy()  # (h, W, W)
     pos = np.arange(window.start, window.stop)
     masked = pos[None, :] > pos[:, None]                                    # (W, W) key after query
     reach = layer_reach(trace, layer)
@@ -150,7 +151,7 @@ def reads(trace: Trace, layer: int, head: int, query: int, window: Window | None
     trace.shape.check_layer(layer)
     if not 0 <= query < trace.n_tokens:
         raise ValueError(f"There is no token {query} (tokens 0–{trace.n_tokens - 1}).")
-    row = trace.attention(layer, rows=[query], heads=[head])[0, 0, : query + 1].numpy()
+    row = host(trace.attention(layer, rows=[query], heads=[head])[0, 0, : query + 1]).numpy()
     return Reads(layer, head, query, row, trace.tokens, window or window_for(trace.n_tokens))
 
 
@@ -212,6 +213,7 @@ class HeadStats:
 
 def layer_head_stats(attention: torch.Tensor, token_ids: torch.Tensor) -> dict[str, np.ndarray]:
     """The four statistics of every head of one layer. attention (H, T, T) → dict of (H,) arrays."""
+    attention = host(attention)
     H, T, _ = attention.shape
     nan = np.full(H, np.nan)
     if T < 2:

@@ -28,6 +28,7 @@ import torch
 from explainer import blocks
 from explainer.analysis.attribution_norms import FrozenNorm, freeze_norm
 from explainer.analysis.attribution_targets import TargetError, resolve_target
+from explainer.devices import host, to_device
 from explainer.memo import per_trace
 from explainer.models import LoadedModel
 from explainer.shape import check_heads, check_layers
@@ -88,7 +89,7 @@ def direct_logit_attribution(model: LoadedModel, trace: Trace, target: int | str
     if (model.n_layers, model.n_heads, model.d_model, model.vocab_size) != \
             (trace.n_layers, trace.n_heads, trace.d_model, trace.vocab_size):
         raise ValueError(f"This trace was made by '{trace.model_name}', not by '{model.name}'; pass its own model.")
-    logits = trace.next_token_logits                                       # (V,)
+    logits = host(trace.next_token_logits)                                 # (V,)
     target = int(logits.argmax()) if target is None else resolve_target(model, target)
     contrast = None if contrast is None else resolve_target(model, contrast)
     if contrast == target:
@@ -96,43 +97,62 @@ def direct_logit_attribution(model: LoadedModel, trace: Trace, target: int | str
                           reason="same")
     _check_additive(model)
     direction, lm_bias = _unembedding_direction(model, target, contrast)    # (d,), float
-    final = freeze_norm(model, model.arch.final_norm(model.hf_model), trace.stream(trace.n_layers)[-1])
+    last = host(trace.stream_at([-1])[:, 0]).double()                      # (n+1, d): every row at the last token
+    final = freeze_norm(model, model.arch.final_norm(model.hf_model), last[-1].float())
     read = lambda v: final.linear(v) @ direction                           # noqa: E731  (..., d) -> (...)
     heads = np.zeros((trace.n_layers, trace.n_heads))
     mlps = np.zeros(trace.n_layers)
     biases = float(final.bias @ direction) + lm_bias
-    for layer in range(trace.n_layers):
-        per_head, attn_bias = head_outputs(model, trace, layer)            # (H, d), (d,)
+    for layer, (per_head, attn_bias) in enumerate(every_head_output(model, trace)):   # (H, d), (d,)
         heads[layer] = read(per_head).numpy()
         biases += float(read(attn_bias))
         if layer not in trace.ablated_mlps:
-            added = trace.stream(layer + 1)[-1].double() - trace.stream(layer)[-1].double()   # (d,)
+            added = last[layer + 1] - last[layer]                          # (d,) what block ``layer`` wrote
             mlps[layer] = float(read(added - per_head.sum(0) - attn_bias))
     total = float(logits[target] - (0.0 if contrast is None else logits[contrast]))
-    return LogitAttribution(_frozen_array(heads), _frozen_array(mlps), float(read(trace.stream(0)[-1].double())),
+    return LogitAttribution(_frozen_array(heads), _frozen_array(mlps), float(read(last[0])),
                             biases, total, target, contrast)
 
 
 def head_outputs(model: LoadedModel, trace: Trace, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
     """What each head of ``layer`` adds to the residual at the last position, and the shared rest.
 
-    Returns ``(per_head (H, d), rest (d,))`` in float64 with ``per_head.sum(0) + rest ==
+    Returns ``(per_head (H, d), rest (d,))`` in float64 on the host with ``per_head.sum(0) + rest ==
     trace.attn_out_at(layer)[-1]``: the rest is the output projection's bias (through Gemma's
     post-norm). Switched-off heads are exactly 0, as in the forward that made the trace.
     """
+    per_head, rest = _head_outputs_on_device(model, trace, layer)
+    return _through_post_norm(model, layer, host(per_head).double(), host(rest).double())
+
+
+def every_head_output(model: LoadedModel, trace: Trace) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`head_outputs` of every layer, computed on the trace's device and brought to the host at once."""
+    found = [_head_outputs_on_device(model, trace, layer) for layer in range(trace.n_layers)]
+    per_head = host(torch.stack([p for p, _ in found])).double()          # (n, H, d)
+    rest = host(torch.stack([r for _, r in found])).double()              # (n, d)
+    return [_through_post_norm(model, layer, per_head[layer], rest[layer]) for layer in range(trace.n_layers)]
+
+
+def _head_outputs_on_device(model: LoadedModel, trace: Trace, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each head's output-projection image at the last position (H, d), and the bias (d,): float32, on the device."""
     parts = trace.qkv(layer)
     H, T, hd = parts.q.shape
     weights = blocks.weights_for(parts, torch.tensor([T - 1]))[:, 0]       # (H, T)
-    kv = [parts.kv_head(h) for h in range(H)]
+    off = [h for l, h in trace.ablated_heads if l == layer]
     with torch.inference_mode():
-        z = torch.einsum("ht,htd->hd", weights, parts.v[kv])                # (H, hd)
-        z[[h for l, h in trace.ablated_heads if l == layer]] = 0           # switched off in this trace
-        block = model.arch.blocks(model.hf_model)[layer]
-        proj = model.arch.attn_out_proj(block)
+        z = torch.einsum("ht,htd->hd", weights, parts.v.index_select(0, parts.kv_index()))   # (H, hd)
+        if off:
+            z = z.index_fill(0, to_device(torch.tensor(off), z.device), 0.0)   # switched off in this trace
+        proj = model.arch.attn_out_proj(model.arch.blocks(model.hf_model)[layer])
         rest = proj(torch.zeros(1, H * hd, device=z.device))[0]             # (d,) the bias (or 0)
         per_head = proj(torch.block_diag(*z[:, None, :])) - rest            # (H, d): head h alone, no bias
-    per_head, rest = per_head.double().cpu(), rest.double().cpu()
-    post = model.arch.attn_post_norm(block)
+    return per_head, rest
+
+
+def _through_post_norm(model: LoadedModel, layer: int, per_head: torch.Tensor,
+                       rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gemma 3 normalises what attention adds: the heads' images through that norm, frozen (host, float64)."""
+    post = model.arch.attn_post_norm(model.arch.blocks(model.hf_model)[layer])
     if post is None:
         return per_head, rest
     frozen: FrozenNorm = freeze_norm(model, post, (per_head.sum(0) + rest).float())

@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from explainer.devices import to_device
 from explainer.models import LoadedModel
 
 Progress = Callable[[float, str], None]
@@ -20,10 +21,10 @@ Progress = Callable[[float, str], None]
 def vectors(model: LoadedModel, ids: list[int], kept: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """The token vectors the first block reads (1, T, d), and the baseline (only the ``kept`` positions kept)."""
     with torch.no_grad():
-        x = model.arch.token_embedding(model.hf_model)(torch.tensor([ids], device=model.device))
+        x = model.arch.token_embedding(model.hf_model)(to_device(torch.tensor([ids]), model.device))
     x = x.detach().float().clone()                                         # (1, T, d) ours, not the model's
-    base = torch.zeros_like(x)
-    base[:, list(kept)] = x[:, list(kept)]
+    at = to_device(torch.tensor(kept), x.device)
+    base = torch.zeros_like(x).index_copy_(1, at, x.index_select(1, at))
     return x, base
 
 

@@ -54,9 +54,10 @@ from explainer.analysis.attribution_function import Probability, probabilities, 
 from explainer.analysis.attribution_targets import resolve_target
 from explainer.budget import check_fits
 from explainer.cache import ByteLRU
+from explainer.devices import host, to_device
 from explainer.models import LoadedModel
 from explainer.serving.remote import remotable
-from explainer.tokens import legible, token_bytes
+from explainer.token_text import TokenText
 from explainer.tracing import tokenize
 
 Progress = Callable[[float, str], None]
@@ -168,9 +169,8 @@ def attribute_ids(model: LoadedModel, ids: list[int], target: int | None, method
     _check(model, ids, target, method, steps, budget_s, refine)
     T = len(ids)
     batch = max(1, TOKENS_PER_BATCH // T)
-    check_fits(_grad_bytes(model, T, batch), "attributing this text")
-    with model.tokenizer_lock:                                    # the shared tokenizer is not thread-safe
-        pieces = tuple(token_bytes(model.tokenizer, ids))
+    check_fits(_grad_bytes(model, T, batch), "attributing this text", model.device)
+    text = TokenText(ids, model)                                  # shared with a trace of the same ids
     # No model lock from here on: the model is only called (no hooks, no state), which is safe
     # beside other sessions; holding the lock for seconds would stall every trace in the class.
     # A few slots instead bound the memory (activations kept for gradients) when a class asks at once.
@@ -180,7 +180,7 @@ def attribute_ids(model: LoadedModel, ids: list[int], target: int | None, method
         _slots.acquire()
     began = time.monotonic()
     try:
-        result = _attribute_now(model, ids, pieces, target if refine is None else refine.target, method, steps,
+        result = _attribute_now(model, ids, text, target if refine is None else refine.target, method, steps,
                                 progress, batch, budget_s, refine)
     finally:
         _slots.release()
@@ -190,14 +190,14 @@ def attribute_ids(model: LoadedModel, ids: list[int], target: int | None, method
 _slots = threading.BoundedSemaphore(AT_ONCE)
 
 
-def _attribute_now(model: LoadedModel, ids: list[int], pieces: tuple[bytes, ...], target: int | None, method: str,
+def _attribute_now(model: LoadedModel, ids: list[int], text: TokenText, target: int | None, method: str,
                    steps: int | None, progress: Progress | None, batch: int, budget_s: float,
                    refine: InputAttribution | None) -> InputAttribution:
     with torch.inference_mode(False), torch.enable_grad():
         x, base = vectors(model, ids, KEPT)                                # (1, T, d) each
-        ends = probabilities(model, torch.cat([x, base]))                  # (2, V)
+        ends = probabilities(model, torch.cat([x, base]))                  # (2, V) on the model's device
         target = int(ends[0].argmax()) if target is None else target
-        output, baseline = float(ends[0, target]), float(ends[1, target])
+        output, baseline = host(ends[:, target]).tolist()                  # one read back for both
         f = Probability(model, base, target, progress)
         path, stopped = None, "complete"
         if method != "integrated_gradients":
@@ -207,9 +207,8 @@ def _attribute_now(model: LoadedModel, ids: list[int], pieces: tuple[bytes, ...]
         else:
             path = _adaptive(f, x - base, batch, output, baseline, budget_s, refine, progress)
             scores, steps, stopped = path.scores, path.points, path.stopped
-    scores[list(KEPT)] = 0.0                                               # what the math gives, without float noise
-    return InputAttribution(_read_only(scores), tuple(legible(b) for b in pieces), tuple(int(i) for i in ids),
-                            output, baseline, method, target, steps, KEPT, pieces, stopped, 0.0, path)
+    return InputAttribution(_read_only(scores), text.labels, tuple(int(i) for i in ids),
+                            output, baseline, method, target, steps, KEPT, text.pieces, stopped, 0.0, path)
 
 
 def _integrated_gradients(f: Probability, delta: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
@@ -232,17 +231,17 @@ def _adaptive(f: Probability, delta: torch.Tensor, batch: int, output: float, ba
     def gradients(segments: list[tuple[float, float]]) -> torch.Tensor:
         rows = []
         for i in range(0, len(segments), batch):                          # at most `batch` segments a call
-            chunk = torch.tensor(segments[i:i + batch], dtype=delta.dtype, device=delta.device)   # (S, 2)
+            chunk = to_device(torch.tensor(segments[i:i + batch], dtype=delta.dtype), delta.device)   # (S, 2)
             start, stop = chunk[:, :1, None] * delta, chunk[:, 1:, None] * delta                  # (S, T, d)
             attr = IntegratedGradients(f).attribute(stop, baselines=start, n_steps=k, method="gausslegendre",
                                                     internal_batch_size=max(batch, len(chunk)))
             rows.append(attr.sum(-1).double())                                                   # (S, T)
-        return torch.cat(rows)
+        return host(torch.cat(rows))                      # one read back a round: segments' sums are on the host
 
     def ends(alphas: list[float]) -> list[float]:
         with torch.no_grad():
-            a = torch.tensor(alphas, dtype=delta.dtype, device=delta.device).view(-1, 1, 1)
-            return [float(p) for p in f.values(a * delta)]
+            a = to_device(torch.tensor(alphas, dtype=delta.dtype), delta.device).view(-1, 1, 1)
+            return host(f.values(a * delta)).tolist()
 
     def tick(fraction: float) -> None:
         f.fraction = fraction
@@ -284,7 +283,9 @@ def _grad_bytes(model: LoadedModel, T: int, batch: int) -> int:
 
 
 def _read_only(values: torch.Tensor) -> np.ndarray:
-    out = values.detach().cpu().numpy().astype(np.float64)
+    """Scores (T,) on the host, KEPT positions 0 (what the math gives, without float noise)."""
+    out = host(values).numpy().astype(np.float64)
+    out[list(KEPT)] = 0.0
     out.setflags(write=False)
     return out
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from explainer.devices import host
 from explainer.tokens import token_labels
 
 if TYPE_CHECKING:
@@ -51,8 +52,8 @@ def compare_distributions(before_logits: torch.Tensor, after_logits: torch.Tenso
     """Compare two logit vectors over the same vocabulary (V,); with ``model`` (a LoadedModel), label the tokens."""
     if before_logits.shape != after_logits.shape:
         raise ValueError("Both distributions must cover the same vocabulary.")
-    p = torch.softmax(before_logits.double(), -1)
-    q = torch.softmax(after_logits.double(), -1)
+    p = torch.softmax(host(before_logits).double(), -1)                 # (V,) on the host
+    q = torch.softmax(host(after_logits).double(), -1)
     union = torch.unique(torch.cat([p.topk(k).indices, q.topk(k).indices]))
     order = torch.argsort(torch.maximum(p[union], q[union]), descending=True)
     ids = union[order]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from explainer.blocks import QKV, row_chunks, weights_for
+from explainer.devices import host, to_device
 
 EXACT_ROWS = 4096          # with sample=True: up to this many tokens every query row is still read
 SAMPLED_ROWS = 1024        # beyond it, this many rows spread evenly over the text
@@ -39,26 +40,30 @@ def layer_head_stats_streamed(parts: QKV, token_ids: torch.Tensor, sample: bool 
 
     Each query row's softmax is summed up by its log-normaliser ``lse`` and its mean score
     E_p[s]: entropy = lse − E_p[s] (nats), and any single weight is exp(s_ij − lse_i). So the
-    statistics need only those two numbers per row plus the few scores they point at.
+    statistics need only those two numbers per row plus the few scores they point at. Everything
+    is computed on the device of the queries and keys; the four (H,) results come to the host at once.
     """
     H, T = parts.q.shape[0], parts.n_tokens
     if T < 2:
         nan = np.full(H, np.nan)
         return {"entropy": np.zeros(H), "previous": nan, "first": nan, "induction": nan}
-    rows = query_rows(T, sample)
+    rows = query_rows(T, sample)                                         # (R,) on the host
     lse, mean_score = row_summaries(parts, None if rows.numel() == T - 1 else rows)   # (H, T) float64 each
-    entropy = (lse[:, rows] - mean_score[:, rows]).mean(-1) / np.log(2)  # nats → bits, (H,)
+    at = to_device(rows, lse.device)
+    entropy = (lse[:, at] - mean_score[:, at]).mean(-1) / np.log(2)      # nats → bits, (H,)
     previous = _weights_at(parts, lse, rows, rows - 1).mean(-1)          # (H,)
     first = _weights_at(parts, lse, rows, torch.zeros_like(rows)).mean(-1)
-    per_query, queries = _induction_weights(parts, lse, token_ids, rows)
-    induction = per_query[:, queries].mean(-1).numpy() if queries.any() else np.full(H, np.nan)
-    return {"entropy": entropy.numpy(), "previous": previous.numpy(), "first": first.numpy(),
-            "induction": induction}
+    per_query, queries = _induction_weights(parts, lse, token_ids, rows)   # (H, T), (T,)
+    count = queries.sum()
+    summed = torch.where(queries[None], per_query, 0.0).sum(-1)           # (H,)
+    induction = torch.where(count > 0, summed / count.clamp_min(1), torch.nan)
+    found = host(torch.stack([entropy, previous, first, induction])).numpy()   # (4, H): one wait per layer
+    return {"entropy": found[0], "previous": found[1], "first": found[2], "induction": found[3]}
 
 
 def row_summaries(parts: QKV, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per head and query row: log Σ_j exp(s_ij) and E_p[s] = Σ_j p_ij s_ij, both (H, T) float64
-    (with ``rows``, a sorted subset of rows, only those are filled; the others are NaN).
+    """Per head and query row: log Σ_j exp(s_ij) and E_p[s] = Σ_j p_ij s_ij, both (H, T) float64 on the
+    device of the queries (with ``rows``, a sorted subset of rows, only those are filled; the others are NaN).
 
     Both come from the fused attention kernel with the keys as values (Σ_j p_ij k_j, dotted with
     the query, is E_p[s] because a score is linear in its key) — the cost of that layer's
@@ -72,18 +77,20 @@ def row_summaries(parts: QKV, rows: torch.Tensor | None = None) -> tuple[torch.T
             _fused_window_summaries(parts, rows)
         if fused is not None:
             return fused
-    H, T = parts.q.shape[0], parts.n_tokens
-    lse, mean_score = torch.full((H, T), torch.nan, dtype=torch.double), torch.full((H, T), torch.nan, dtype=torch.double)
-    wanted = None if rows is None else torch.zeros(T, dtype=torch.bool).index_fill_(0, rows, True)
-    for rows, a, b in row_chunks(parts, H):
+    H, T, dev = parts.q.shape[0], parts.n_tokens, parts.q.device
+    lse = torch.full((H, T), torch.nan, dtype=torch.double, device=dev)
+    mean_score = torch.full((H, T), torch.nan, dtype=torch.double, device=dev)
+    wanted = None if rows is None else torch.zeros(T, dtype=torch.bool).index_fill_(0, rows, True)   # host
+    for chunk, a, b in row_chunks(parts, H):
         if wanted is not None:
-            rows = rows[wanted[rows]]
-            if rows.numel() == 0:
+            chunk = chunk[wanted[chunk]]
+            if chunk.numel() == 0:
                 continue
-        w = weights_for(parts, rows, None, (a, b))                      # (H, R, K), 0 where hidden
-        scores = _scores(parts, rows, a, b)                             # (H, R, K), -inf where hidden
-        lse[:, rows] = torch.logsumexp(scores, dim=-1).double().cpu()
-        mean_score[:, rows] = torch.where(w > 0, w * scores, 0.0).sum(-1).double().cpu()
+        w = weights_for(parts, chunk, None, (a, b))                     # (H, R, K), 0 where hidden
+        scores = _scores(parts, chunk, a, b)                            # (H, R, K), -inf where hidden
+        at = to_device(chunk, dev)
+        lse[:, at] = torch.logsumexp(scores, dim=-1).double()
+        mean_score[:, at] = torch.where(w > 0, w * scores, 0.0).sum(-1).double()
     return lse, mean_score
 
 
@@ -102,71 +109,72 @@ def _fused(q: torch.Tensor, k: torch.Tensor, scale: float, causal: bool,
 
 
 def _fused_summaries(parts: QKV) -> tuple[torch.Tensor, torch.Tensor] | None:
-    kv = torch.tensor([parts.kv_head(h) for h in range(parts.q.shape[0])], device=parts.k.device)
-    q, k = parts.q[None], parts.k[kv][None]                             # (1, H, T, hd) each
+    q, k = parts.q[None], parts.k.index_select(0, parts.kv_index())[None]   # (1, H, T, hd) each
     got = _fused(q, k, parts.scale, causal=True)
     if got is None:
         return None
-    out, lse = got
+    out, lse = got                                                      # a GPU kernel may pad lse's rows
     mean_score = parts.scale * (q[0] * out[0]).sum(-1).double()         # (H, T)
-    return lse[0].double().cpu(), mean_score.cpu()
+    return lse[0, :, :parts.n_tokens].double(), mean_score
 
 
 def _fused_window_summaries(parts: QKV, rows: torch.Tensor | None = None,
                             chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Row chunks (of every row, or of ``rows``), each over the keys its rows may read
     ([first row − window + 1, last row]) with the causal mask and the window as a mask."""
-    H, T = parts.q.shape[0], parts.n_tokens
-    kv = torch.tensor([parts.kv_head(h) for h in range(H)], device=parts.k.device)
-    keys = parts.k[kv][None]                                            # (1, H, T, hd)
-    lse, mean_score = torch.full((H, T), torch.nan, dtype=torch.double), torch.full((H, T), torch.nan, dtype=torch.double)
+    H, T, dev = parts.q.shape[0], parts.n_tokens, parts.q.device
+    keys = parts.k.index_select(0, parts.kv_index())[None]              # (1, H, T, hd)
+    lse = torch.full((H, T), torch.nan, dtype=torch.double, device=dev)
+    mean_score = torch.full((H, T), torch.nan, dtype=torch.double, device=dev)
     window = parts.window if parts.window is not None else T + 1
     rows = torch.arange(T) if rows is None else rows
     for c0 in range(0, rows.numel(), chunk):
-        chunk_rows = rows[c0:c0 + chunk]                                # sorted
+        chunk_rows = rows[c0:c0 + chunk]                                # sorted, on the host
         r_first, r_last = int(chunk_rows[0]), int(chunk_rows[-1])
         a = max(0, r_first - window + 1)
         row, key = chunk_rows[:, None], torch.arange(a, r_last + 1)[None, :]
         hidden = (key > row) | (key <= row - window)                   # causal, and outside the window
-        mask = torch.zeros(row.shape[0], key.shape[1], device=keys.device).masked_fill(hidden.to(keys.device),
-                                                                                       float("-inf"))
-        q = parts.q[None, :, chunk_rows.to(parts.q.device)]             # (1, H, R, hd)
+        mask = to_device(torch.zeros(row.shape[0], key.shape[1]).masked_fill(hidden, float("-inf")), dev)
+        at = to_device(chunk_rows, dev)
+        q = parts.q[None].index_select(2, at)                           # (1, H, R, hd)
         got = _fused(q, keys[:, :, a:r_last + 1], parts.scale, causal=False, mask=mask[None, None])
         if got is None:
             return None
         out, part_lse = got
-        lse[:, chunk_rows] = part_lse[0].double().cpu()
-        mean_score[:, chunk_rows] = (parts.scale * (q[0] * out[0]).sum(-1)).double().cpu()
+        lse[:, at] = part_lse[0, :, :chunk_rows.numel()].double()       # a GPU kernel may pad lse's rows
+        mean_score[:, at] = (parts.scale * (q[0] * out[0]).sum(-1)).double()
     return lse, mean_score
 
 
 def _scores(parts: QKV, rows: torch.Tensor, a: int, b: int) -> torch.Tensor:
     """Scaled (and soft-capped) scores of ``rows`` over keys [a, b), −inf where hidden: (H, R, K)."""
-    kv = torch.tensor([parts.kv_head(h) for h in range(parts.q.shape[0])], device=parts.k.device)
-    s = torch.matmul(parts.q[:, rows], parts.k[kv, a:b].transpose(1, 2)) * parts.scale
+    at = to_device(rows, parts.q.device)
+    s = torch.matmul(parts.q.index_select(1, at), parts.k.index_select(0, parts.kv_index())[:, a:b].transpose(1, 2))
+    s = s * parts.scale
     if parts.softcap is not None:
         s = torch.tanh(s / parts.softcap) * parts.softcap
-    key, row = torch.arange(a, b, device=s.device)[None], rows.to(s.device)[:, None]
+    key, row = torch.arange(a, b, device=s.device)[None], at[:, None]
     hidden = (key > row) | ((key <= row - parts.window) if parts.window is not None else False)
     return s.masked_fill(hidden[None], float("-inf"))
 
 
 def _weights_at(parts: QKV, lse: torch.Tensor, qi: torch.Tensor, kj: torch.Tensor,
                 chunk: int = 16_384) -> torch.Tensor:
-    """Attention weight of query ``qi[p]`` on key ``kj[p]`` for every head: (H, P) float64.
+    """Attention weight of query ``qi[p]`` on key ``kj[p]`` (host positions) for every head: (H, P) float64,
+    on the device of ``lse``.
 
     exp(s − lse) from the two vectors alone; 0 where the key is after the query or outside the window.
     """
-    H = parts.q.shape[0]
-    kv = torch.tensor([parts.kv_head(h) for h in range(H)], device=parts.k.device)
-    keys = parts.k[kv]                                                   # (H, T, hd), once per layer
-    out = torch.empty(H, qi.numel(), dtype=torch.double)
+    H, dev = parts.q.shape[0], lse.device
+    keys = parts.k.index_select(0, parts.kv_index())                     # (H, T, hd), once per layer
+    qi, kj = to_device(qi, dev), to_device(kj, dev)
+    out = torch.empty(H, qi.numel(), dtype=torch.double, device=dev)
     for start in range(0, qi.numel(), chunk):
         i, j = qi[start:start + chunk], kj[start:start + chunk]
-        s = (parts.q[:, i] * keys[:, j]).sum(-1) * parts.scale          # (H, c) float32, like the model
+        s = (parts.q.index_select(1, i) * keys.index_select(1, j)).sum(-1) * parts.scale   # (H, c) float32
         if parts.softcap is not None:
             s = torch.tanh(s / parts.softcap) * parts.softcap
-        w = torch.exp(s.cpu().double() - lse[:, i])
+        w = torch.exp(s.double() - lse.index_select(1, i))
         hidden = j > i
         if parts.window is not None:
             hidden |= j <= i - parts.window
@@ -177,43 +185,43 @@ def _weights_at(parts: QKV, lse: torch.Tensor, qi: torch.Tensor, kj: torch.Tenso
 def _induction_weights(parts: QKV, lse: torch.Tensor, token_ids: torch.Tensor, rows: torch.Tensor,
                        block: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """Per head and query row: the weight on the tokens right after earlier copies of the query's
-    token (H, T) float64, and which of ``rows`` have such a copy (T,) bool.
+    token (H, T) float64, and which rows (of ``rows``) have such a copy (T,) bool — both on the device.
 
     Token by token: the queries at a repeated token's positions against the keys just after its
     earlier positions, one small matrix product each (a text that repeats a token n times makes
-    n² pairs; a product does them at matrix speed). A key outside a layer's window weighs 0.
+    n² pairs; a product does them at matrix speed). A key outside a layer's window weighs 0. Which
+    token sits where is worked out on the host from the ids; the device only multiplies, with masks
+    instead of selections, so nothing waits for it.
     """
-    ids = token_ids.long()
-    H, T = parts.q.shape[0], ids.numel()
-    kv = torch.tensor([parts.kv_head(h) for h in range(H)], device=parts.k.device)
-    keys = parts.k[kv]                                                  # (H, T, hd), once per layer
-    per_query = torch.zeros(H, T, dtype=torch.double)
-    queries = torch.zeros(T, dtype=torch.bool)
-    wanted = torch.zeros(T, dtype=torch.bool).index_fill_(0, rows, True)
+    ids = token_ids.long().cpu()
+    H, T, dev = parts.q.shape[0], ids.numel(), lse.device
+    keys = parts.k.index_select(0, parts.kv_index())                    # (H, T, hd), once per layer
+    per_query = torch.zeros(H, T, dtype=torch.double, device=dev)
+    queries = torch.zeros(T, dtype=torch.bool, device=dev)
+    wanted = to_device(torch.zeros(T, dtype=torch.bool).index_fill_(0, rows, True), dev)
     order = torch.argsort(ids, stable=True)
     sorted_ids = ids[order]
     starts = torch.nonzero(torch.diff(sorted_ids, prepend=sorted_ids[:1] - 1)).flatten().tolist() + [T]
-    for s, e in zip(starts[:-1], starts[1:]):
-        if e - s < 2:
-            continue
-        pos = order[s:e].sort().values                                 # positions of one repeated token
+    spans = [(s, e) for s, e in zip(starts[:-1], starts[1:]) if e - s >= 2]
+    if not spans:
+        return per_query, queries
+    repeated = torch.cat([order[s:e].sort().values for s, e in spans])  # positions, token by token
+    placed = to_device(repeated, dev)
+    done = 0
+    for s, e in spans:
+        pos = placed[done:done + e - s]                                 # (n,) one repeated token's positions
         after = pos[:-1] + 1                                            # the keys an induction head reads
+        done += e - s
         for b0 in range(0, pos.numel(), block):
-            qi = pos[b0:b0 + block]
-            qi = qi[wanted[qi]]
-            if qi.numel() == 0:
-                continue
-            reads = after[None, :] < qi[:, None]                        # (Q, K): an earlier copy, not adjacent
-            seen = reads.any(-1)
-            qi, reads = qi[seen], reads[seen]
-            if qi.numel() == 0:
-                continue
-            queries[qi] = True
-            s_ = torch.matmul(parts.q[:, qi], keys[:, after].transpose(1, 2)) * parts.scale   # (H, Q, K)
+            qi = pos[b0:b0 + block]                                     # (Q,)
+            reads = (after[None, :] < qi[:, None]) & wanted[qi][:, None]   # (Q, K): an earlier copy, not adjacent
+            if parts.window is not None:
+                reads &= after[None, :] > qi[:, None] - parts.window
+            s_ = torch.matmul(parts.q.index_select(1, qi), keys.index_select(1, after).transpose(1, 2))
+            s_ = s_ * parts.scale                                       # (H, Q, K)
             if parts.softcap is not None:
                 s_ = torch.tanh(s_ / parts.softcap) * parts.softcap
-            if parts.window is not None:
-                reads = reads & (after[None, :] > qi[:, None] - parts.window)
-            w = torch.exp(s_.cpu().double() - lse[:, qi, None]) * reads[None]
-            per_query[:, qi] += w.sum(-1)
+            w = torch.exp(s_.double() - lse.index_select(1, qi)[..., None])   # (H, Q, K); NaN off the sample
+            per_query.index_add_(1, qi, torch.where(reads[None], w, 0.0).sum(-1))
+            queries[qi] = (after[None, :] < qi[:, None]).any(-1) & wanted[qi]
     return per_query, queries

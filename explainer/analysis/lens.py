@@ -7,13 +7,14 @@ from typing import Sequence
 import torch
 
 from explainer.arch import unembed
+from explainer.devices import host
 from explainer.models import LoadedModel
 from explainer.trace import Trace
 
 
 @dataclass(frozen=True)
 class LogitLens:
-    """Top prediction at every (layer, position), and how the final answer forms.
+    """Top prediction at every (layer, position), and how the final answer forms (on the host).
 
     Row ``l`` reads the residual entering block ``l``; the last row (``n_layers``) reads the
     output of the last block, which gives exactly the model's logits.
@@ -38,25 +39,27 @@ def logit_lens_at(model: LoadedModel, trace: Trace, positions: Sequence[int], ch
     window of positions asks for that window instead of the whole prompt.
     """
     cols = trace.rows(list(positions))                           # (P,)
-    residual = trace.stream_at(cols)                             # (n+1, P, d)
+    residual = trace.stream_at(cols)                             # (n+1, P, d) on the trace's device
     n1, P, _ = residual.shape
     final = trace.logits_at(cols).argmax(-1)                     # (P,)
-    top_ids = torch.empty(n1, P, dtype=torch.long)
-    top_probs = torch.empty(n1, P)
-    t_probs = torch.empty(n1, P)
-    t_ranks = torch.empty(n1, P, dtype=torch.long)
+    dev = final.device
+    top_ids = torch.empty(n1, P, dtype=torch.long, device=dev)
+    top_probs = torch.empty(n1, P, device=dev)
+    t_probs = torch.empty(n1, P, device=dev)
+    t_ranks = torch.empty(n1, P, dtype=torch.long, device=dev)
     norm = model.arch.final_norm(model.hf_model)
     chunk = max(1, min(chunk, (64 * 2**20) // (4 * n1 * model.vocab_size)))   # (n+1, chunk, V) stays ≤ 64 MB
     with torch.inference_mode():
         for start in range(0, P, chunk):                         # bounded memory: (n+1, chunk, V)
             sl = slice(start, min(P, start + chunk))
-            logits = unembed(model.hf_model, norm(residual[:, sl].to(model.device))).float().cpu()   # (n+1, c, V)
+            logits = unembed(model.hf_model, norm(residual[:, sl].to(model.device))).float()   # (n+1, c, V)
             log_total = torch.logsumexp(logits, dim=-1)          # (n+1, c): softmax's denominator
             best, best_i = logits.max(-1)
             top_ids[:, sl], top_probs[:, sl] = best_i, torch.exp(best - log_total)
             target = logits.gather(-1, final[sl].expand(n1, -1)[..., None])       # (n+1, c, 1)
             t_probs[:, sl] = torch.exp(target[..., 0] - log_total)
             t_ranks[:, sl] = (logits > target).sum(-1)           # tokens scored above the answer
+    top_ids, top_probs, final, t_probs, t_ranks = (host(t) for t in (top_ids, top_probs, final, t_probs, t_ranks))
     return LogitLens(top_ids, top_probs, final, t_probs, t_ranks)
 
 

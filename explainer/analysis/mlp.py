@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from explainer.arch import mlp_kind, norm_gain
+from explainer.devices import host, to_device
 from explainer.memo import per_trace
 from explainer.models import LoadedModel
 from explainer.tokens import token_labels
@@ -144,9 +145,9 @@ def mlp_overview(trace: Trace, per_layer: int = 10) -> MlpOverview:
     peak_all, where = trace.mlp_peaks()                         # (n, d_mlp) each, measured in the pass
     k = min(max(per_layer, HEATMAP_NEURONS), peak_all.shape[-1])
     _, order = torch.topk(peak_all.abs(), k, dim=-1)            # (n, k) strongest neurons per layer
-    peak_token = where.gather(1, order)                         # (n, k)
-    peak = peak_all.gather(1, order)                            # (n, k) signed value at the peak
-    r = min(per_layer, k)
+    peak_token = host(where.gather(1, order))                   # (n, k)
+    peak = host(peak_all.gather(1, order))                      # (n, k) signed value at the peak
+    order, r = host(order), min(per_layer, k)
     return MlpOverview(order[:, :r], peak[:, :r], peak_token[:, :r], order[:, :HEATMAP_NEURONS], trace.tokens)
 
 
@@ -156,8 +157,9 @@ def layer_activations(trace: Trace, layer: int, n_neurons: int = HEATMAP_NEURONS
     trace.shape.check_layer(layer)
     view = mlp_overview(trace)
     n = min(n_neurons, view.heat_neurons.shape[1])
-    neurons = view.heat_neurons[layer, :n]
-    return LayerActivations(layer, tuple(int(i) for i in neurons), trace.mlp_activation(layer)[:, neurons], trace.tokens,
+    neurons = view.heat_neurons[layer, :n]                      # (N,) on the host
+    acts = trace.mlp_activation(layer).index_select(1, to_device(neurons, trace.device))   # (T, N)
+    return LayerActivations(layer, tuple(neurons.tolist()), host(acts), trace.tokens,
                             range(trace.n_tokens) if window is None else window)
 
 
@@ -169,8 +171,8 @@ def token_neurons(trace: Trace, layer: int, token: int, k: int = 15) -> TokenNeu
     token %= trace.n_tokens
     row = trace.mlp_activation(layer, rows=[token])[0]          # (d_mlp,) this position only
     _, idx = torch.topk(row.abs(), min(k, row.numel()))
-    return TokenNeurons(layer, token, tuple(int(i) for i in idx), tuple(float(row[i]) for i in idx),
-                        trace.tokens[token])
+    values = host(row[idx])                                     # (k,) signed, strongest first
+    return TokenNeurons(layer, token, tuple(host(idx).tolist()), tuple(values.tolist()), trace.tokens[token])
 
 
 def output_direction(model: LoadedModel, layer: int, neuron: int) -> torch.Tensor:
@@ -202,11 +204,12 @@ def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: 
     """
     direction = output_direction(model, layer, neuron)             # (d,)
     gain = norm_gain(model.arch.final_norm(model.hf_model), model.arch)     # (d,)
+    unembedding = model.hf_model.get_output_embeddings().weight    # (V, d) where the model is
     with torch.inference_mode():
-        scores = model.unembedding_matrix() @ (direction * gain)   # (V,)
-    up_v, up_i = torch.topk(scores, k)
-    down_v, down_i = torch.topk(-scores, k)
-    acts = trace.mlp_activation(layer)[:, neuron]                  # (T,)
+        scores = unembedding.float() @ to_device(direction * gain, unembedding.device)   # (V,)
+        up_v, up_i = (host(x) for x in torch.topk(scores, k))
+        down_v, down_i = (host(x) for x in torch.topk(-scores, k))
+    acts = host(trace.mlp_activation(layer)[:, neuron])            # (T,)
     names = token_labels(model, _ints(up_i) + _ints(down_i))
     return NeuronEffect(layer, neuron, _ints(up_i), _floats(up_v), _ints(down_i), _floats(-down_v),
                         float(direction.norm()), _floats(acts), names[:len(up_i)], names[len(up_i):], trace.tokens,
@@ -214,11 +217,11 @@ def neuron_effect(model: LoadedModel, trace: Trace, layer: int, neuron: int, k: 
 
 
 def _ints(t: torch.Tensor) -> tuple[int, ...]:
-    return tuple(int(x) for x in t)
+    return tuple(int(x) for x in host(t).tolist())
 
 
 def _floats(t: torch.Tensor) -> tuple[float, ...]:
-    return tuple(float(x) for x in t)
+    return tuple(float(x) for x in host(t).tolist())
 
 
 def token_window(n_tokens: int, center: int, size: int = 48) -> range:

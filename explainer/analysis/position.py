@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from explainer.analysis.qk import QueryKeys, rotate
+from explainer.devices import host
 from explainer.export import rounded
 from explainer.models import LoadedModel
 from explainer.trace import RotaryInfo, Trace
@@ -97,9 +98,9 @@ def added_positions(trace: Trace) -> AddedPositions:
     """Norms of ``trace.embeddings``, ``trace.positions`` and their sum (learned-position models)."""
     if trace.positions is None:
         raise ValueError("This trace has no learned position vectors (the model uses rotary positions).")
-    tok, pos = trace.embeddings, trace.positions                # (T, d) each
-    return AddedPositions(tok.norm(dim=-1).numpy(), pos.norm(dim=-1).numpy(), (tok + pos).norm(dim=-1).numpy(),
-                          trace.tokens)
+    tok, pos = trace.embeddings, trace.positions                # (T, d) each, on the trace's device
+    norms = host(torch.stack([tok.norm(dim=-1), pos.norm(dim=-1), (tok + pos).norm(dim=-1)]))   # (3, T)
+    return AddedPositions(norms[0].numpy(), norms[1].numpy(), norms[2].numpy(), trace.tokens)
 
 
 @dataclass(frozen=True)
@@ -269,5 +270,5 @@ def real_distance_scores(qk: QueryKeys, head: int, query: int, tokens: Sequence[
     kv = qk.kv_head(head)
     rot = qk.k[kv, : query + 1] @ qk.q[head, query] * qk.scale            # (query+1,)
     raw = qk.k_unrotated[kv, : query + 1] @ qk.q_unrotated[head, query] * qk.scale
-    return RealDistance(qk.layer, head, query, query - np.arange(query + 1), rot.cpu().numpy(), raw.cpu().numpy(),
+    return RealDistance(qk.layer, head, query, query - np.arange(query + 1), host(rot).numpy(), host(raw).numpy(),
                         tuple(tokens))

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from explainer.devices import host
 from explainer.memo import per_trace
 from explainer.tokens import legible, pending, token_pieces
 
@@ -43,7 +44,7 @@ def softmax_probs(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
     """softmax(logits / T) in float64 for exact sums; T → 0 approaches greedy (one-hot)."""
     if temperature <= 0:
         raise ValueError("Temperature must be above 0.")
-    return torch.softmax(logits.double() / temperature, dim=-1)
+    return torch.softmax(host(logits).double() / temperature, dim=-1)
 
 
 def adjusted_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from explainer.blocks import QKV, rotate  # noqa: F401 - rotate is part of this module's API
+from explainer.devices import host
 from explainer.models import LoadedModel
 from explainer.trace import Trace
 
@@ -68,7 +69,7 @@ class QKSteps:
 
 def difference_from_trace(steps: QKSteps, trace: Trace) -> float:
     """Largest |recomputed weight − the model's own weight| for this query (should be ~1e-7)."""
-    own = trace.attention(steps.layer, rows=[steps.query], heads=[steps.head])[0, 0]   # (T,)
+    own = host(trace.attention(steps.layer, rows=[steps.query], heads=[steps.head])[0, 0])   # (T,)
     return float((steps.weights - own).abs().max())
 
 
@@ -86,8 +87,8 @@ def qk_steps(model: LoadedModel, trace: Trace, layer: int, head: int, query: int
         raise ValueError(f"There is no token {query} (tokens 0–{trace.n_tokens - 1}).")
     qk = qk or query_keys(model, trace, layer)
     kv = qk.kv_head(head)
-    q = qk.q[head, query].double().cpu()                         # (hd,)
-    k = qk.k[kv].double().cpu()                                  # (T, hd)
+    q = host(qk.q[head, query]).double()                         # (hd,)
+    k = host(qk.k[kv]).double()                                  # (T, hd)
     scores = k @ q                                               # (T,)
     scaled = scores * qk.scale
     if qk.softcap is not None:

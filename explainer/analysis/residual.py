@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from explainer.analysis.lens import LogitLens, first_layer_with_answer, logit_lens_at
+from explainer.devices import host
 from explainer.memo import recall, remembered
 from explainer.models import LoadedModel
 from explainer.tokens import token_labels
@@ -130,7 +131,7 @@ class AnswerGrowth:
 def residual_norms(trace: Trace) -> ResidualNorms:
     """L2 norm of the residual stream (n+1, T), one row at a time."""
     norms = torch.stack([trace.stream(layer).norm(dim=-1) for layer in range(trace.n_layers + 1)])   # (n+1, T)
-    return ResidualNorms(trace.tokens, norms.numpy().astype(np.float32))
+    return ResidualNorms(trace.tokens, host(norms).numpy().astype(np.float32))
 
 
 def block_writes(trace: Trace, position: int = -1) -> BlockWrites:
@@ -140,9 +141,9 @@ def block_writes(trace: Trace, position: int = -1) -> BlockWrites:
     The norms were measured during the forward pass itself (:meth:`Trace.write_norms`).
     """
     attn, mlp = trace.write_norms()                               # (n, T) each
-    return BlockWrites(trace.tokens, attn.numpy().astype(np.float32), mlp.numpy().astype(np.float32),
-                       attn.median(dim=-1).values.numpy().astype(np.float32),
-                       mlp.median(dim=-1).values.numpy().astype(np.float32), int(trace.rows(position)[0]))
+    medians = (attn.median(dim=-1).values, mlp.median(dim=-1).values)   # (n,) each
+    f32 = lambda t: host(t).numpy().astype(np.float32)            # noqa: E731
+    return BlockWrites(trace.tokens, f32(attn), f32(mlp), f32(medians[0]), f32(medians[1]), int(trace.rows(position)[0]))
 
 
 def lens_readout(model: LoadedModel, trace: Trace, start: int = 0, stop: int | None = None,

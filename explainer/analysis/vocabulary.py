@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from explainer.devices import host
 from explainer.tokens import legible, token_bytes
 from explainer.trace import Trace
 
@@ -281,7 +282,7 @@ def prompt_vectors(trace: Trace, focus: int = -1, size: int = 40) -> PromptVecto
     focus = n - 1 if focus < 0 else min(focus, n - 1)
     size = max(1, min(size, n))
     start = min(max(0, focus - size // 2), n - size)
-    vectors = trace.embeddings[start:start + size].numpy().astype(np.float32)  # (W, d)
+    vectors = host(trace.embeddings[start:start + size]).numpy().astype(np.float32)  # (W, d)
     vectors.setflags(write=False)
     ids = tuple(int(i) for i in trace.token_ids[start:start + size])
     return PromptVectors(start, n, ids, tuple(trace.tokens[start:start + size]), vectors)

@@ -13,6 +13,7 @@ import torch
 
 from explainer.analysis.attribution import (Component, LogitAttribution, direct_logit_attribution,
                                             predicted_change, top_components)
+from explainer.devices import host
 from explainer.memo import per_trace
 from explainer.models import LoadedModel
 from explainer.tokens import token_labels
@@ -57,7 +58,7 @@ def answer_pushes(model: LoadedModel, trace: Trace, target: int | str | None = N
     a = direct_logit_attribution(model, trace, target, contrast)
     ids = [a.target] + ([a.contrast] if a.contrast is not None else [])
     labels = token_labels(model, ids)
-    probs = torch.softmax(trace.next_token_logits.double(), -1)            # (V,)
+    probs = torch.softmax(host(trace.next_token_logits).double(), -1)      # (V,)
     return AnswerPushes(
         a, labels[0], labels[1] if a.contrast is not None else None, float(probs[a.target]),
         float(probs[a.contrast]) if a.contrast is not None else None,
@@ -103,7 +104,7 @@ def switch_off_check(pushes: AnswerPushes, after: Trace) -> SwitchOffCheck:
     """
     a = pushes.attribution
     heads, mlps = tuple(sorted(after.ablated_heads)), tuple(sorted(after.ablated_mlps))
-    logits = after.next_token_logits.double()                               # (V,)
+    logits = host(after.next_token_logits).double()                         # (V,)
     logit_after = float(logits[a.target] - (logits[a.contrast] if a.contrast is not None else 0.0))
     probs = torch.softmax(logits, -1)
     return SwitchOffCheck(pushes.target_label, pushes.contrast_label, heads, mlps, a.total, logit_after,

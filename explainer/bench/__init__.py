@@ -10,8 +10,9 @@ returns 0 either way.
 The sections live in ``library`` (1, 2: the library against a plain forward), ``room``
 (7, 10: a room at once, whole documents), ``app`` (4, 5, 8: the Streamlit app), ``cold``
 (3, 6, 9: cold starts, the vocabulary map, training), ``walk`` (11: every page in a browser, a
-room of sessions on one page, attribution within its budget) and ``serving`` (13: a lecture hall on
-Ray Serve, with ``hall``, its front end stand-in, and ``overload``); they share only ``rows`` (the table's
+room of sessions on one page, attribution within its budget), ``patching`` (12: activation
+patching) and ``serving`` (13: a lecture hall on Ray Serve, with ``hall``, its front end stand-in, and
+``overload``); they share only ``rows`` (the table's
 rows and statistics) with this runner. Nothing outside this package imports it, except the
 command line.
 """
@@ -26,18 +27,20 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from explainer.bench import app, cold, library, room, serving, walk
+from explainer.bench import app, cold, library, patching, room, serving, walk
 from explainer.bench.rows import Row, fmt, judge, median, percentile, timed
 
 __all__ = ["ALL_SECTIONS", "Row", "fmt", "judge", "markdown_report", "median", "parse_sections", "percentile",
            "run_benchmark", "table_lines", "timed"]
 
-ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13)   # 12: activation patching
+ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 SECTION_TITLES = {
     1: "trace() vs plain forward", 2: "trace memory", 3: "model ready", 4: "browser first chart",
     5: "view change (no forward)", 6: "vocabulary map", 7: "a room at once (30, then 300)",
     8: "figure bytes per page", 9: "tiny-model training", 10: "whole documents (8,192 tokens)",
-    11: "pages that never wait", 13: "a lecture hall: in-process and on Ray Serve (Locust)",
+    11: "pages that never wait",
+    12: "activation patching (a 12-token pair, all four sites)",
+    13: "a lecture hall: in-process and on Ray Serve (Locust)",
 }
 
 
@@ -117,7 +120,7 @@ def parse_sections(spec: str | None) -> list[int]:
     chosen = sorted({int(part) for part in spec.replace(" ", "").split(",") if part})
     bad = [s for s in chosen if s not in ALL_SECTIONS]
     if bad:
-        raise ValueError(f"Unknown benchmark section(s) {bad}; choose from {', '.join(map(str, ALL_SECTIONS))}.")
+        raise ValueError(f"Unknown benchmark section(s) {bad}; choose from 1–{ALL_SECTIONS[-1]}.")
     return chosen
 
 
@@ -126,14 +129,20 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
     ``args``: quick, sections, out, device; optionally ``model`` (a LoadedModel or a model
     name) to benchmark instead of the embedded default (tests pass a tiny model).
+
+    With ``device="cuda"`` the report (default ``BENCHMARK_CUDA.md``) holds sections 1, 2, 7 and
+    10 on the GPU — trace ÷ plain forward up to each model's whole context, memory, a room of 300
+    — and, from the CPU, §1's 64-token rows on this machine's cores (``sections="12"`` times activation
+    patching on the GPU). ``out=None`` writes nothing.
     """
     from explainer.models import pick_device
 
-    sections = parse_sections(getattr(args, "sections", "all"))
-    quick = bool(getattr(args, "quick", False))
     primary = pick_device(getattr(args, "device", "auto") or "auto")
+    on_gpu = primary.type == "cuda"
+    sections = parse_sections(getattr(args, "sections", None) or ("1,2,7,10" if on_gpu else "all"))
+    quick = bool(getattr(args, "quick", False))
     start = time.perf_counter()
-    ctx = library.Context(model_arg=getattr(args, "model", None), quick=quick)
+    ctx = library.Context(model_arg=getattr(args, "model", None), quick=quick, beside_gpu=on_gpu)
     runners: dict[int, Callable[[], list[Row]]] = {
         1: lambda: library.section_ratio(ctx, "cpu"),
         2: lambda: library.section_memory(ctx, "cpu"),
@@ -146,22 +155,25 @@ def run_benchmark(args: argparse.Namespace) -> int:
         9: lambda: cold.section_training(quick),
         10: lambda: room.section_documents(ctx, "cpu"),
         11: lambda: walk.section_never_wait(quick),
+        12: lambda: patching.section_patching(ctx, "cpu"),
         13: lambda: serving.section_serving(quick),
     }
+    gpu_runners = {1: library.section_ratio, 2: library.section_memory, 7: room.section_classroom,
+                   10: room.section_documents, 12: patching.section_patching}
     rows: list[Row] = []
     for section in sections:
-        rows += _run_section(section, runners[section])
-        if primary.type == "cuda" and section in (1, 2, 7, 10):
-            gpu = {1: library.section_ratio, 2: library.section_memory,
-                   7: room.section_classroom, 10: room.section_documents}[section]
-            rows += _run_section(section, lambda: gpu(ctx, "cuda"))
+        if not on_gpu or section not in gpu_runners or section == 1:     # beside a GPU: §1's 64-token CPU rows
+            rows += _run_section(section, runners[section])
+        if on_gpu and section in gpu_runners:
+            rows += _run_section(section, lambda: gpu_runners[section](ctx, "cuda"))
     info = machine_info(str(primary))
     report = markdown_report(rows, info, time.perf_counter() - start,
                              "python -m explainer bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"]
                              else "run_benchmark(" + ", ".join(f"{k}={v!r}" for k, v in vars(args).items()
                                                               if k != "model") + ")")
     print("\n".join(table_lines(rows)))
-    out = getattr(args, "out", None)
+    out = getattr(args, "out", "")
+    out = ("BENCHMARK_CUDA.md" if on_gpu else "BENCHMARK.md") if out == "" else out
     if out:
         Path(out).write_text(report, encoding="utf-8")
         print(f"\nwritten to {out}")

@@ -3,7 +3,9 @@
 The baseline is the fastest plain forward of the same weights: the Hugging Face model as it is
 loaded (sdpa attention), same token ids, no cache, inference mode, no hooks — and it computes
 the logits at every position, as a plain forward does. Repeats are interleaved (plain, trace,
-plain, trace, …) so a noisy machine slows both alike; times are medians.
+plain, trace, …) so a noisy machine slows both alike; times are medians. On a GPU both sides are
+timed until their numbers are there (a trace returns while its kernels still run), up to each
+model's whole context (Gemma 3: 32,768 tokens).
 """
 from __future__ import annotations
 
@@ -16,16 +18,22 @@ from typing import Any
 import torch
 
 import explainer
+from explainer import graphs
 from explainer.bench.rows import Row, median, timed
 from explainer.budget import TooLarge
+from explainer.devices import synchronize
 from explainer.models import MULTILINGUAL_NAME, LoadedModel
-from explainer.tracing import tokenize
+from explainer.trace import Trace
+from explainer.tracing import estimate_bytes, tokenize
 
 SIZES = (64, 256, 1024, 4096)
 MULTILINGUAL_SIZES = (256, 1024)
 QUICK_SIZES = (16, 64)
-TARGET_RATIO = 1.15                  # trace() ÷ plain sdpa forward, every size
-TARGET_RATIO_MULTILINGUAL = 1.25
+CUDA_SIZES = (64, 256, 1024, 4096, 8192)            # on a GPU: both models at each size …
+CUDA_MULTILINGUAL_SIZES = CUDA_SIZES + (32_768,)     # … and Gemma 3's whole context
+BESIDE_GPU_SIZES = (64,)             # with --device cuda, the CPU rows: 64 tokens on this machine's cores
+TARGET_RATIO = 1.15                  # trace() ÷ plain sdpa forward, every size (CPU and GPU)
+TARGET_RATIO_MULTILINGUAL = 1.25     # … Gemma 3 on a CPU
 TARGET_KEPT_MB = {1024: 150.0, 8192: 1024.0}
 TARGET_KEPT_MULTILINGUAL_MB = 600.0
 LONGEST = 8192
@@ -78,6 +86,7 @@ class Context:
 
     model_arg: Any = None            # None (embedded default), a model name, or a LoadedModel
     quick: bool = False
+    beside_gpu: bool = False         # a CUDA run: the CPU measures only §1 at 64 tokens
     _models: dict[tuple[str, str], LoadedModel] = field(default_factory=dict)
 
     def model(self, device: str, which: str = "default") -> LoadedModel:
@@ -98,14 +107,32 @@ class Context:
         return not self.quick and self.model_arg is None
 
     def sizes(self, device: str, which: str = "default") -> list[int]:
+        if device == "cpu" and self.beside_gpu and not self.quick:
+            return list(BESIDE_GPU_SIZES) if which == "default" else []
+        if self.quick:
+            chosen = QUICK_SIZES
+        elif device == "cuda":
+            chosen = CUDA_SIZES if which == "default" else CUDA_MULTILINGUAL_SIZES
+        else:
+            chosen = SIZES if which == "default" else MULTILINGUAL_SIZES
         limit = self.model(device, which).context_length
-        chosen = QUICK_SIZES if self.quick else SIZES if which == "default" else MULTILINGUAL_SIZES
         return sorted({min(s, limit) for s in chosen})
 
 
 def sync(model: LoadedModel) -> None:
-    if model.device.type == "cuda":
-        torch.cuda.synchronize(model.device)
+    synchronize(model.device)
+
+
+def traced(model: LoadedModel, text: str, size: int) -> Trace:
+    """``trace()`` until its numbers are there: on a GPU the call returns while its kernels still run."""
+    tr = explainer.trace(model, text, max_tokens=size)
+    sync(model)
+    return tr
+
+
+def text_for(size: int) -> str:
+    """English prose of at least ``size`` tokens (the same text as before up to 4,096 tokens)."""
+    return long_text(0, sentences=max(400, size // 8))
 
 
 def plain_forward(model: LoadedModel, input_ids: torch.Tensor, last_only: bool = False) -> torch.Tensor:
@@ -126,26 +153,27 @@ def _repeats(size: int, quick: bool) -> int:
 def section_ratio(ctx: Context, device: str) -> list[Row]:
     """§1: trace() ÷ plain sdpa forward at each size, for the default and the multilingual model."""
     rows = _ratios(ctx, device, "default", TARGET_RATIO)
-    if ctx.multilingual:
-        rows += _ratios(ctx, device, "multilingual", TARGET_RATIO_MULTILINGUAL)
+    if ctx.multilingual and not (device == "cpu" and ctx.beside_gpu):
+        rows += _ratios(ctx, device, "multilingual", TARGET_RATIO if device == "cuda" else TARGET_RATIO_MULTILINGUAL)
     return rows
 
 
 def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
     model, tag = ctx.model(device, which), device_tag(device, ctx.model(device, which))
-    text = long_text()
     rows: list[Row] = []
     for size in ctx.sizes(device, which):
+        text = text_for(size)
         ids, _ = tokenize(model, text, size)
         x = torch.tensor([ids], device=model.device)                     # (1, T)
         plain_forward(model, x)                                          # warm-up, both sides
-        explainer.trace(model, text, max_tokens=size)
-        plain, traced, last = [], [], []
+        traced(model, text, size)
+        plain, trace_s, last = [], [], []
         for _ in range(_repeats(size, ctx.quick)):
             plain.append(timed(lambda: plain_forward(model, x))[0])
-            traced.append(timed(lambda: explainer.trace(model, text, max_tokens=size))[0])
+            trace_s.append(timed(lambda: traced(model, text, size))[0])
             last.append(timed(lambda: plain_forward(model, x, last_only=True))[0])
-        p, t, q = median(plain), median(traced), median(last)
+        p, t, q = median(plain), median(trace_s), median(last)
+        graphed = _graphed(model, text, size, x) if device == "cuda" and not ctx.quick else []
         rows += [
             Row(1, f"{tag}plain sdpa forward, {len(ids)} tokens (median of {len(plain)})", p, "s"),
             Row(1, f"{tag}trace(), text in → Trace out, {len(ids)} tokens (median)", t, "s"),
@@ -153,8 +181,32 @@ def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
                 None if ctx.quick else target),
             Row(1, f"{tag}trace() ÷ plain sdpa forward with the last position's logits only, {len(ids)} tokens",
                 t / q, "×", note=f"{q:.3f} s; the trace's own pass computes only those (the rest on demand)"),
-        ]
+        ] + [Row(1, f"{tag}trace() replayed as a CUDA graph ({graphs.OPTION}=1, off by default) ÷ plain sdpa "
+                    f"forward, {len(ids)} tokens", g / p, "×", note=f"{g:.4f} s; logits {err:.1e} from the usual trace")
+             for g, err in graphed]
     return rows
+
+
+def _graphed(model: LoadedModel, text: str, size: int, x: torch.Tensor) -> list[tuple[float, float]]:
+    """[(median seconds, largest relative logit difference)] of traces with CUDA graphs on, interleaved
+    with plain forwards; [] past the lengths graphs serve."""
+    if size > graphs.LENGTHS[-1]:
+        return []
+    import os
+    before = os.environ.pop(graphs.OPTION, None)
+    usual = traced(model, text, size).next_token_logits
+    os.environ[graphs.OPTION] = "1"
+    try:
+        got = traced(model, text, size).next_token_logits                # captured, then replayed below
+        times = []
+        for _ in range(_repeats(size, False)):
+            plain_forward(model, x)
+            times.append(timed(lambda: traced(model, text, size))[0])
+    finally:
+        os.environ.pop(graphs.OPTION, None)
+        if before is not None:
+            os.environ[graphs.OPTION] = before
+    return [(median(times), float((got - usual).abs().max() / usual.abs().max()))]
 
 
 class PeakRSS:
@@ -189,7 +241,8 @@ def section_memory(ctx: Context, device: str) -> list[Row]:
     sizes = [ctx.sizes(device)[-1]] if ctx.quick else [1024, LONGEST]
     rows = [row for size in sizes for row in _kept(ctx, device, "default", size)]
     if ctx.multilingual:
-        rows += _kept(ctx, device, "multilingual", 1024) + _kept(ctx, device, "multilingual", LONGEST)
+        for size in (1024, LONGEST) + ((CUDA_MULTILINGUAL_SIZES[-1],) if device == "cuda" else ()):
+            rows += _kept(ctx, device, "multilingual", size)
     return rows + _refusal(ctx, device)
 
 
@@ -199,7 +252,7 @@ def _kept(ctx: Context, device: str, which: str, size: int) -> list[Row]:
     size = min(size, model.context_length)
     gc.collect()
     with PeakRSS() as mem:
-        seconds, tr = timed(lambda: explainer.trace(model, document(1), max_tokens=size))
+        seconds, tr = timed(lambda: traced(model, _memory_text(size), size))
     target = (TARGET_KEPT_MULTILINGUAL_MB if which == "multilingual" and size <= 1024
               else TARGET_KEPT_MB.get(size) if which == "default" else None)
     rows = [
@@ -209,12 +262,21 @@ def _kept(ctx: Context, device: str, which: str, size: int) -> list[Row]:
             note=f"{seconds:.1f} s"),
     ]
     if model.device.type == "cuda":
+        del tr
+        gc.collect()
         torch.cuda.reset_peak_memory_stats(model.device)
         base = torch.cuda.memory_allocated(model.device)
-        explainer.trace(model, document(1), max_tokens=size)
-        rows.append(Row(2, f"{tag}peak GPU memory growth, {tr.n_tokens} tokens",
-                        (torch.cuda.max_memory_allocated(model.device) - base) / mb, "MB"))
+        tr = traced(model, _memory_text(size), size)
+        peak, estimate = torch.cuda.max_memory_allocated(model.device) - base, estimate_bytes(model, tr.n_tokens)
+        rows += [Row(2, f"{tag}peak GPU memory growth, {tr.n_tokens} tokens", peak / mb, "MB"),
+                 Row(2, f"{tag}peak GPU memory growth ÷ the budget's estimate, {tr.n_tokens} tokens", peak / estimate,
+                     "×", None if ctx.quick else 1.0, note=f"estimate {estimate / mb:.0f} MB; above 1 the budget "
+                                                            "could admit a request that does not fit")]
     return rows
+
+
+def _memory_text(size: int) -> str:
+    return document(1) if size <= LONGEST else long_text(1, sentences=size // 8)
 
 
 def _refusal(ctx: Context, device: str) -> list[Row]:

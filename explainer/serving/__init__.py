@@ -32,3 +32,13 @@ class RemoteError(ServingError):
 
 class NotServed(ServingError):
     """The cluster does not serve this model or analysis (or serves another revision of it)."""
+
+
+TRAVELLING: dict[str, type[Exception]] = {}
+
+
+def travels(cls: type[Exception]) -> type[Exception]:
+    """Mark an error class of the library as one a cluster sends back as itself, with the fields its
+    ``WIRE_FIELDS`` names (a page words a refusal by them)."""
+    TRAVELLING[cls.__name__] = cls
+    return cls

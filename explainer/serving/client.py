@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from explainer.serving import Busy, NotServed, RemoteError, ServingError, Unreachable, wire
+from explainer.serving import TRAVELLING, Busy, NotServed, RemoteError, ServingError, Unreachable, wire
 
 __all__ = ["Busy", "NotServed", "RemoteError", "ServingError", "Unreachable", "errors", "get_json", "on_busy", "post"]
 
@@ -136,9 +136,12 @@ def _as_exception(error: dict | None, reply: requests.Response) -> Exception:
     if error is None:
         return RemoteError(f"The cluster answered {reply.status_code}: {reply.text[:300]}")
     message = str(error["message"])
+    known = {**errors(), **TRAVELLING}                          # and those marked by their own modules
     for name in [error["error"], *error.get("kinds", [])]:       # the error's class, then its bases
-        if name in errors():
-            return errors()[name](message)
+        if name in known:
+            cls = known[name]
+            fields = wire.unpack(error.get("fields")) if name == error["error"] else None
+            return cls(message, **fields) if isinstance(fields, dict) and fields else cls(message)
     return RemoteError(message)
 
 

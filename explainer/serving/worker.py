@@ -145,11 +145,13 @@ def ok_reply(value: Any, request_id: str) -> Reply:
 
 
 def error_reply(err: BaseException, request_id: str, status: int | None = None) -> Reply:
-    """A JSON error: its class, the classes above it (the client raises the nearest it knows) and
-    its message; the status says what kind it is."""
+    """A JSON error: its class, the classes above it (the client raises the nearest it knows), its
+    message and the fields its class names in ``WIRE_FIELDS`` (a page words a refusal by them); the
+    status says what kind it is."""
     if status is None:
         status = (413 if isinstance(err, TooLarge) else 409 if isinstance(err, OtherRevision)
                   else 404 if isinstance(err, NotServed) else 400 if isinstance(err, (ValueError, TypeError)) else 500)
     kinds = [c.__name__ for c in type(err).__mro__[1:] if c not in (object, BaseException, Exception)]
-    body = {"error": type(err).__name__, "kinds": kinds, "message": str(err)[:2000], "request_id": request_id}
+    body = {"error": type(err).__name__, "kinds": kinds, "message": str(err)[:2000], "request_id": request_id,
+            "fields": wire.pack({n: getattr(err, n) for n in getattr(type(err), "WIRE_FIELDS", ())})}
     return Reply(status, json.dumps(body, ensure_ascii=False).encode("utf-8"), ERROR)

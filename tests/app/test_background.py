@@ -78,8 +78,9 @@ def test_moving_on_lets_go_of_the_old_job(held):
 
 def test_the_tour_moves_on_while_a_part_computes(held):
     model = explainer.load_model()
-    last = len(tour_steps(model, explainer.trace(model, PROMPT))) - 1          # the tour ends on this page
-    at = open_page("why", settle=False, tour=last, prompt=PROMPT, method="gradient_x_input")
+    steps = tour_steps(model, explainer.trace(model, PROMPT))
+    step = next(i for i, s in enumerate(steps) if s.page == "why")        # the tour's stop on this page
+    at = open_page("why", settle=False, tour=step, prompt=PROMPT, method="gradient_x_input")
     key = pending_jobs(at)["why.inputs"]
     at.button(key="tour_back").click().run()                              # AppTest does not follow switch_page:
     assert not at.exception

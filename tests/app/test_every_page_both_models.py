@@ -6,7 +6,8 @@ for the whole suite (the shared trace cache). On each page: no exception, the ti
 language, and what a user should see there: on Attention with Gemma the local / global layers, on
 Position both rotary bases, on MLP the activation's name, on Next token with Gemma and the Chinese
 prompt 柏, on Tokens with Gemma the Chinese words as whole chips, on Why this answer? the sentence
-naming what pushed the answer and every character of the text scored.
+naming what pushed the answer and every character of the text scored, on Where is it decided? the
+language's first ready pair with its four maps and the sentence on the residual stream.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from explainer import registry
 from explainer.text import texts
-from explainer.ui.tools.apptest import open_page
+from explainer.ui.tools.apptest import open_page, settle_jobs
 from tests.app.conftest import ZH_PROMPT
 
 SMOLLM2, GEMMA = "smollm2-135m", "gemma-3-270m"
@@ -121,9 +122,16 @@ def _check_why(at, model, lang, prompt):
         assert at.metric[0].value == "柏"
 
 
+def _check_patching(at, model, lang, prompt):
+    t = texts("patching", lang)
+    assert len(_charts(at)) == 5                                       # four maps and the cell run again
+    assert at.metric[0].value == ("Anna" if lang == "zh" else "␣Berlin")   # the language's first ready pair
+    assert at.info[0].value.startswith(t["sentence_carried"].split("{")[0])
+
+
 CHECKS: dict[str, Callable] = {"overview": _check_overview, "tokens": _check_tokens, "position": _check_position,
                                "attention": _check_attention, "mlp": _check_mlp, "next_token": _check_next_token,
-                               "why": _check_why}
+                               "why": _check_why, "patching": _check_patching}
 
 
 @pytest.mark.parametrize("prompt", list(PROMPTS))
@@ -135,7 +143,7 @@ def test_every_page(model, lang, prompt):
     problems = []
     for slug in _pages():
         if slug != "overview":
-            at.switch_page(registry.page(slug).file).run()
+            settle_jobs(at.switch_page(registry.page(slug).file).run())     # parts computed behind the page
         try:
             assert not at.exception, at.exception[0].message
             title = at.title[0].value

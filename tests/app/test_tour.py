@@ -34,7 +34,8 @@ def test_plan_follows_the_journey_and_points_at_real_features(name):
     layers = next(s for s in steps if s.page == "layers")
     assert layers.view["layer"] == cached_lens_readout(model, trace, trace.n_tokens - 1).first_layers[-1]
     assert 0 <= layers.view["layer"] <= model.n_layers
-    why = steps[-1]                                                  # the last stop: why this answer?
+    why = next(s for s in steps if s.page == "why")                  # then where is it decided? (a plain stop)
+    assert steps[-1].page == "patching" and steps[-1].view == {} and steps[-1].narration_key == "tour"
     top = top_components(direct_logit_attribution(model, trace), 3, "up", kinds=("head",))
     assert why.page == "why" and why.view["off"] == heads_to_url({(c.layer, c.head) for c in top})
     assert (why.facts["layer"], why.facts["head"]) == (top[0].layer, top[0].head)

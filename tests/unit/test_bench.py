@@ -63,8 +63,9 @@ def test_percentiles_and_sections():
     assert parse_sections("all") == list(bench.ALL_SECTIONS)
     assert parse_sections("7, 1,2") == [1, 2, 7]
     with pytest.raises(ValueError):
-        parse_sections("1,12")
+        parse_sections("1,14")
     assert parse_sections("10") == [10]
+    assert parse_sections("12") == [12] and parse_sections("13") == [13]
 
 
 def test_page_slugs_come_from_the_registry():
@@ -104,3 +105,14 @@ def test_a_broken_section_becomes_an_error_row():
         raise RuntimeError("boom")
     rows = bench._run_section(3, broken)
     assert rows[0].result == "error" and "boom" in rows[0].note
+
+
+def test_patching_section_on_a_tiny_model(tiny_gpt2):
+    from explainer.bench.library import Context
+    from explainer.bench.patching import section_patching
+    first, again = section_patching(Context(model_arg=tiny_gpt2, quick=True), "cpu")
+    assert first.metric.startswith("[tiny-gpt2] activation patching, all four sites, 12-token pair (")
+    assert first.unit == "s"
+    assert first.value > 0 and first.target == 15.0 and "patched runs" in first.note
+    assert f"{tiny_gpt2.n_layers * (3 * 11 + tiny_gpt2.n_heads):,} patched runs" in first.note   # the first word changes
+    assert again.unit == "ms" and again.value < 1000 * first.value

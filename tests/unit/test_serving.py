@@ -256,3 +256,32 @@ def test_errors_come_back_as_the_errors_raised_in_process(tiny_gpt2, monkeypatch
             post(op="trace", token_ids=list(range(100)))
         monkeypatch.delenv("LLM_EXPLAINER_MEMORY_GB")
         assert worker.served == 3 and post(op="trace", token_ids=[5, 6])["residual"].shape == (3, 2, 32)
+
+
+def test_a_patching_sweep_runs_on_the_cluster_as_here_and_its_refusals_come_back_whole(tiny_llama, monkeypatch):
+    from explainer.analysis import patching
+    from explainer.serving.worker import error_reply
+
+    clean, corrupted = "The cat sat on the mat because the cat", "The dog sat on the mat because the dog"
+    patching.forget(tiny_llama)
+    here = patching.activation_patching(tiny_llama, clean, corrupted, "all")
+    patching.forget(tiny_llama)
+    with fake_cluster(Worker(tiny_llama)) as (url, cluster):
+        monkeypatch.setenv(BACKEND, url)
+        there = patching.activation_patching(tiny_llama, clean, corrupted, "all")
+        base = {"model": tiny_llama.name, "revision": revision(tiny_llama), "op": patching.patch_ids.op}
+        with pytest.raises(ValueError, match="same length"):                # a worker checks what anyone sends
+            client.post(f"{url}/{route(tiny_llama.name)}", {**base, "arguments": {
+                "clean_ids": [1, 2, 3], "corrupted_ids": [1, 2], "sites": ("heads",), "answer": None,
+                "contrast": None, "progress": None, "texts": ("a", "b")}})
+        monkeypatch.delenv(BACKEND)
+    patching.forget(tiny_llama)
+    assert [r["op"].rpartition(":")[2] for r in cluster.seen][0] == "patch_ids"
+    assert set(there) == set(here) == set(patching.SITES)
+    for site in patching.SITES:
+        assert np.allclose(there[site].diffs, here[site].diffs, rtol=1e-5, atol=1e-6)
+        assert there[site].tokens == here[site].tokens and there[site].answer == here[site].answer
+    refusal = patching.PatchingError("no gap", "lengths", counts=(3, 4), parts=(("a",), ("b", "c")))
+    back = client._as_exception(json.loads(error_reply(refusal, "r").body), None)
+    assert type(back) is patching.PatchingError and str(back) == "no gap"
+    assert (back.reason, back.counts, back.parts) == ("lengths", (3, 4), (("a",), ("b", "c")))

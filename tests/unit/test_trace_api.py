@@ -10,7 +10,7 @@ from explainer.trace import Trace
 
 # Grouped as the Trace's docstring groups them; every name here is public API.
 KEPT = ("model_name", "text", "token_ids", "tokens", "token_bytes", "truncated", "arch", "shape", "precision",
-        "rotary", "rotaries", "windows", "ablated_heads", "ablated_mlps", "n_tokens", "residual", "stream",
+        "rotary", "rotaries", "windows", "ablated_heads", "ablated_mlps", "n_tokens", "device", "residual", "stream",
         "stream_at", "next_token_logits", "write_norms", "mlp_peaks", "kept_bytes", "cache_budget", "nbytes")
 SIZES = ("n_layers", "n_heads", "n_kv_heads", "head_dim", "d_model", "d_mlp", "vocab_size", "context_length")
 ON_DEMAND = ("model", "parts", "qkv", "block_check", "rows", "attention", "attentions", "attn_out_at", "mlp_out_at",

@@ -10,7 +10,8 @@ then draws the part from the stored result.
 
 A session waits for one key per slot: asking a slot for another key (the text or the method
 changed) releases the old one, and opening another page releases the slots of the pages left
-(:func:`leave_other_pages`, from ``start_page``). A job that no session wants any more is
+(:func:`leave_other_pages`, from ``start_page``); a part the page stops asking for (its input
+became bad) is released with :func:`let_go`. A job that no session wants any more is
 cancelled; one that a closed tab stopped polling is cancelled after the runner's
 ``abandon_after``. Sessions asking for the same key share one computation. A job whose work went
 to a cluster that is full says "busy — retrying in N s" on its line (:mod:`explainer.serving.remote`).
@@ -58,6 +59,13 @@ def behind(slot: str, key: Hashable, compute: Callable[[JobContext], Any], label
             _progress_line(key, label, {"queued": texts["jobs_queued"], "busy": texts["busy"]}, dict(messages or {}),
                            id(status.partial))
     return status
+
+
+def let_go(slot: str) -> None:
+    """Stop waiting for ``slot``'s job: the page no longer asks for that part (a bad input)."""
+    slots = st.session_state.get(_SLOTS, {})
+    if slot in slots:
+        runner().release(slots.pop(slot), owner())
 
 
 def leave_other_pages(page: str) -> None:

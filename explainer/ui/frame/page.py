@@ -23,6 +23,7 @@ from explainer.ui.frame.style import inject_style
 from explainer.ui.stage import tour
 from explainer.ui.stage.talk import on_stage
 from explainer.view import View
+from explainer.words import refusal
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def page_context(page: str) -> PageContext:
             tr = shared.get_trace(model, prompt, int(state.get("max_tokens")), progress_text=common["tracing_long"])
     except TooLarge as err:
         st.title(t["title"])
-        st.warning(common["too_large"].format(error=err))
+        st.warning(refusal.too_large(err, view))
         st.stop()
     except (ValueError, TypeError) as err:
         st.title(t["title"])

@@ -12,8 +12,9 @@ from typing import Any, Callable
 
 from explainer.shape import check_head, check_layer
 
-MAX_PROMPT_CHARS = 100_000
+MAX_PROMPT_CHARS = 200_000    # a whole 32,768-token context of English text fits
 MAX_URL_TEXT = 4_000          # longer prompts stay out of the URL (browsers and proxies cap its length)
+MAX_PAIR_CHARS = 400          # a patching prompt (it is at most a few dozen tokens)
 DEFAULT_PROMPT = "The capital of France is Paris. The capital of Germany is"
 DEFAULT_PROMPT_ZH = "法国的首都是巴黎。德国的首都是"
 DEFAULT_PROMPTS = {"en": DEFAULT_PROMPT, "zh": DEFAULT_PROMPT_ZH}
@@ -21,7 +22,7 @@ DEFAULT_MODELS = {"en": "smollm2-135m", "zh": "gemma-3-270m"}    # when the user
 # Values whose default depends on the language: while a value is one of these defaults, it
 # follows the language (中文 starts on a Chinese sentence and a Chinese word).
 LANGUAGE_DEFAULTS = {"prompt": DEFAULT_PROMPTS, "word": {"en": "king", "zh": "猫"}}
-MAX_TOKENS = 8192                                                 # the longest text the sidebar offers
+MAX_TOKENS = 32_768           # the longest text the sidebar offers (Gemma 3's context; each model's own is less)
 LONG_TEXTS = ("prompt", "compare")   # past MAX_URL_TEXT the URL carries "<name>_ref", a short-link key
 
 
@@ -86,6 +87,10 @@ PARAMS: dict[str, Param] = {
     "target": Param("", lambda raw: raw[:200]),        # the answer to explain: "" = the top prediction, "#id" or text
     "contrast": Param("", lambda raw: raw[:200]),      # … compared with this token ("" = none)
     "method": Param("integrated_gradients", _choice("integrated_gradients", "gradient_x_input", "occlusion")),
+    "clean": Param("", lambda raw: raw[:MAX_PAIR_CHARS]),      # patching: "" = the first ready pair
+    "corrupted": Param("", lambda raw: raw[:MAX_PAIR_CHARS]),
+    "site": Param("resid_pre", _choice("resid_pre", "attn_out", "mlp_out", "heads")),
+    "cell": Param("", lambda raw: raw[:24]),                   # the cell run again, "layer.index" ("" = strongest)
 }
 
 

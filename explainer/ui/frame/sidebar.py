@@ -9,14 +9,14 @@ import torch
 from explainer import offer
 from explainer.models import DEFAULT_NAME as SMOLLM2
 from explainer.models import MULTILINGUAL_NAME as GEMMA3
-from explainer.models import RANDOM_GPT2
+from explainer.models import RANDOM_GPT2, context_length_of
 from explainer.text import texts
 from explainer.ui.frame import binding, params, state
 from explainer.ui.stage import tour
 
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 MODEL_CHOICES = (SMOLLM2, GEMMA3, RANDOM_GPT2, "other")
-LENGTHS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
+LENGTHS = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16_384, 32_768)
 
 
 def sidebar() -> None:
@@ -94,8 +94,10 @@ def _prompt_box(common: Mapping[str, str]) -> None:
 
 
 def _length(common: Mapping[str, str]) -> None:
-    """The longest text, in tokens, up to the whole context of the embedded models (8,192)."""
-    sizes = [s for s in LENGTHS if s <= params.MAX_TOKENS]
+    """The longest text, in tokens, up to the model's whole context (SmolLM2 8,192, Gemma 3 32,768)."""
+    limit = min(params.MAX_TOKENS, context_length_of(state.model_name()) or params.MAX_TOKENS)
+    sizes = [s for s in LENGTHS if s <= limit]
+    sizes += [limit] if not sizes or sizes[-1] < limit else []
     current = min(sizes, key=lambda s: abs(s - int(state.get("max_tokens"))))
     if current != state.get("max_tokens"):
         state.push("max_tokens", current)

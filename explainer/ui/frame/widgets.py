@@ -101,15 +101,28 @@ def figure(fig: go.Figure, key: str, result: Exportable | None = None) -> None:
     file is written only when the button is pressed. The image format and the button's words
     come from the page's View.
     """
+    _chart(fig, key, result, select=False)
+
+
+def clickable_figure(fig: go.Figure, key: str, result: Exportable | None = None) -> list[Any]:
+    """:func:`figure` whose points can be clicked: a click reruns the page and this returns the
+    points clicked (plotly's dicts, with ``x`` and ``y``), else []."""
+    return _chart(fig, key, result, select=True)
+
+
+def _chart(fig: go.Figure, key: str, result: Exportable | None, select: bool) -> list[Any]:
     view = run.view()
     config = theme.PLOTLY_CONFIG_SVG if view.image_format == "svg" else theme.PLOTLY_CONFIG
-    st.plotly_chart(fig, key=key, config=config, width="stretch")
+    event = st.plotly_chart(fig, key=key, config=config, width="stretch",
+                            **({"on_select": "rerun", "selection_mode": "points"} if select else {}))
+    points = list(event.selection.points) if select and event is not None else []
     if result is None:
-        return
+        return points
     rows = result.rows()
     kind, mime = ("CSV", "text/csv") if isinstance(rows, list) else ("JSON", "application/json")
     st.download_button(f"{view.common['download_data']} ({kind})", lambda: export(rows),
                        file_name=f"{key}.{kind.lower()}", mime=mime, key=f"dl_{key}", on_click="ignore")
+    return points
 
 
 def export(rows: list[dict[str, Any]] | dict[str, Any]) -> bytes:
