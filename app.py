@@ -11,7 +11,7 @@ import streamlit as st
 
 from explainer.registry import DEFAULT, PAGES
 from explainer.text import texts
-from explainer.ui.frame import state
+from explainer.ui.frame import serving, state
 
 st.set_page_config(page_title="LLM Explainer", page_icon="🔍", layout="wide")
 state.load_query_params()                         # so the navigation speaks the link's language
@@ -21,4 +21,5 @@ menu = [st.Page(p.file, title=texts(p.slug, lang)["menu"], icon=p.icon, url_path
 # The default page opens at "/"; it answers at its own address too (hidden from the menu, which lists it once).
 alias = st.Page(DEFAULT.file, title=texts(DEFAULT.slug, lang)["menu"], icon=DEFAULT.icon, url_path=DEFAULT.slug,
                 visibility="hidden")
-st.navigation(menu + [alias]).run()
+with serving.said_when_unanswered(lang):          # a cluster that cannot answer: said, in the page's language
+    st.navigation(menu + [alias]).run()

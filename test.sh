@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 scripts/ensure_chromium.sh
+scripts/ensure_haproxy.sh
 exec .venv/bin/python -m pytest "$@"

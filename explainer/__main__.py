@@ -27,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", default="", help="where to write the Markdown table (default BENCHMARK.md; "
                                              "BENCHMARK_CUDA.md with --device cuda)")
     b.add_argument("--device", default="auto")
+    from explainer.serving.cluster import add_commands
+    add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "cluster":                        # no model here: start at once
+        from explainer.serving.cluster import run
+        return run(args)
 
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()

@@ -7,6 +7,9 @@ tokens would fit). On the host the budget is ``LLM_EXPLAINER_MEMORY_GB`` (gigaby
 else a quarter of the machine's memory (at most 8 GB). For tensors on a GPU it is that GPU's free
 memory (:func:`explainer.devices.free_bytes`, less a tenth for fragmentation), and no more than
 ``LLM_EXPLAINER_MEMORY_GB`` when that is set.
+A model is a resource of its own: its weights are estimated from its config before any is read
+and refused above :func:`model_budget_bytes` (``LLM_EXPLAINER_MODEL_GB``, the host's default),
+see :mod:`explainer.offer`.
 """
 from __future__ import annotations
 
@@ -35,8 +38,14 @@ class TooLarge(ValueError):
         self.need, self.limit, self.tokens, self.fits = need, limit, tokens, fits
 
 
-def _configured() -> int | None:
-    raw = os.environ.get("LLM_EXPLAINER_MEMORY_GB", "").strip()
+def model_budget_bytes() -> int:
+    """Bytes the weights of one model may take."""
+    configured = _configured("LLM_EXPLAINER_MODEL_GB")
+    return _host_default() if configured is None else configured
+
+
+def _configured(variable: str = "LLM_EXPLAINER_MEMORY_GB") -> int | None:
+    raw = os.environ.get(variable, "").strip()
     if raw:
         try:
             return max(int(float(raw) * _GB), 2**16)
@@ -52,8 +61,11 @@ def budget_bytes(device: torch.device | str | None = None) -> int:
     if gpu is not None:
         usable = int(gpu * GPU_USABLE)
         return usable if configured is None else min(configured, usable)
-    if configured is not None:
-        return configured
+    return _host_default() if configured is None else configured
+
+
+def _host_default() -> int:
+    """A quarter of the machine's memory, at most 8 GB."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from explainer import embedded
+from explainer import embedded, offer
 from explainer.arch import Architecture, UnsupportedArchitecture, architecture_for, check_structure
 from explainer.devices import normalized
 from explainer.shape import ModelShape, Sized
@@ -102,6 +102,7 @@ def load_model(
     target = pick_device(device)
     if not name or name == "default":
         name = DEFAULT_NAME
+    offer.admit(name)                        # offered here? small enough? (nothing read yet)
     if name in embedded.EMBEDDED:
         return wrap(*_from_embedded(embedded_dir(name, progress)), name, target)
     if name == RANDOM_GPT2:
@@ -283,6 +284,7 @@ def _load_pretrained(source: str, use_safetensors: bool | None, local_only: bool
         architecture_for(config.model_type)
     except UnsupportedArchitecture as err:
         raise ModelLoadError(str(err)) from err
+    offer.admit_config(source, config)      # sized from the config alone, before any weight is read
     try:
         hf_model = AutoModelForCausalLM.from_pretrained(
             source, local_files_only=local_only,

@@ -21,14 +21,16 @@ from dataclasses import dataclass, field
 import torch
 
 from explainer import graphs
-from explainer.arch import layer_types, rope_theta, sliding_window, unembed
+from explainer.arch import unembed
 from explainer.budget import TooLarge, budget_bytes, check_fits, most_that_fit
 from explainer.capture import BATCHED_ON, BATCHED_TOKENS, Ablation, Progress, Recorder, hooked, owned
 from explainer.devices import to_device
 from explainer.models import LoadedModel
 from explainer.numbers import human_bytes
+from explainer.serving import remote
 from explainer.token_text import TokenText
-from explainer.trace import RotaryInfo, Trace
+from explainer.trace import Trace
+from explainer.trace_facts import facts
 
 DEFAULT_MAX_TOKENS = 1024
 MAX_TRACE_TOKENS = 32_768         # the longest text any model is traced on (Gemma 3's whole context);
@@ -67,7 +69,7 @@ def estimate_bytes(model: LoadedModel, n_tokens: int, batch: int = 1) -> int:
     T, B = n_tokens, batch
     kept = 4 * B * ((model.n_layers + 1) * T * model.d_model + model.vocab_size)
     block = 4 * B * T * (8 * model.d_model + 4 * model.d_mlp + 3 * model.n_heads * model.head_dim)
-    windowed = any(w is not None and w < T for w in _windows(model))
+    windowed = any(w is not None and w < T for w in facts(model)[0])
     scores = 4 * B * model.n_heads * T * T if windowed else 0
     batched = model.device.type in BATCHED_ON and B * T <= BATCHED_TOKENS      # captures held, then stacked
     held = 4 * B * T * model.n_layers * 3 * (model.d_model + model.d_mlp) if batched else 0
@@ -94,6 +96,10 @@ def trace(
     _check_ablation(model, *ablation)
     check_trace_fits(model, len(ids))
     request = _Request(text, ids, truncated, ablation, threading.get_ident(), progress)
+    if remote.goes_remote(model):                               # the forward pass on the cluster
+        got = remote.request(model, "trace", token_ids=ids, ablate_heads=sorted(ablation[0]),
+                             ablate_mlps=sorted(ablation[1]))
+        return _build(model, request, got["residual"], got["last_logits"], got["summary"])
     return _batcher(model).submit(model, request)
 
 
@@ -120,6 +126,33 @@ def trace_many(model: LoadedModel, texts: list[str], max_tokens: int = DEFAULT_M
     with model.lock:
         _run_batch(model, requests)
     return [r.outcome() for r in requests]
+
+
+def trace_ids(model: LoadedModel, requests: list[tuple[list[int], Ablation]], text: str = "") -> list[Trace | Exception]:
+    """Trace token ids as they come (a worker's batch): each checked, then as few right-padded
+    batches as the token bound and the budget allow; each request's trace or its own error."""
+    asked: list[_Request | Exception] = []
+    for ids, ablation in requests:
+        try:
+            _check_ids(model, ids, ablation)
+            asked.append(_Request(text, list(ids), False, ablation, threading.get_ident()))
+        except (ValueError, TypeError) as err:
+            asked.append(err)
+    pending = [r for r in asked if isinstance(r, _Request)]
+    with model.lock:
+        while pending:
+            batch = take_batch(model, pending)
+            pending = [r for r in pending if r not in batch]
+            _run_batch(model, batch)
+    return [r if isinstance(r, Exception) else r.error or r.result for r in asked]
+
+
+def _check_ids(model: LoadedModel, ids: list[int], ablation: Ablation) -> None:
+    longest = min(model.context_length, MAX_TRACE_TOKENS)
+    if not 1 <= len(ids) <= longest or any(not isinstance(i, int) or not 0 <= i < model.vocab_size for i in ids):
+        raise ValueError(f"A trace needs 1 to {longest:,} token ids of this model's vocabulary.")
+    _check_ablation(model, *ablation)
+    check_fits(estimate_bytes(model, len(ids)), f"tracing {len(ids):,} tokens")
 
 
 def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> None:
@@ -175,22 +208,28 @@ class _Batcher:
 
     def _take(self, model: LoadedModel) -> list[_Request]:
         with self._mu:
-            if not self._pending:
-                return []
-            first = self._pending[0]
-            batch, longest = [first], len(first.ids)
-            limit = budget_bytes(model.device) if len(self._pending) > 1 else 0
-            for req in self._pending[1:]:
-                if req.ablation != first.ablation or len(batch) >= MAX_BATCH:
-                    continue
-                width = max(longest, len(req.ids))
-                if width * (len(batch) + 1) > MAX_BATCH_TOKENS or \
-                        estimate_bytes(model, width, len(batch) + 1) > limit:
-                    continue
-                batch.append(req)
-                longest = width
+            batch = take_batch(model, self._pending)
             self._pending = [r for r in self._pending if r not in batch]
             return batch
+
+
+def take_batch(model: LoadedModel, pending: list[_Request]) -> list[_Request]:
+    """The oldest request and those after it that can share its pass: same ablation, at most
+    :data:`MAX_BATCH` of them, :data:`MAX_BATCH_TOKENS` padded tokens and the memory budget."""
+    if not pending:
+        return []
+    first = pending[0]
+    batch, longest = [first], len(first.ids)
+    limit = budget_bytes(model.device) if len(pending) > 1 else 0
+    for req in pending[1:]:
+        if req.ablation != first.ablation or len(batch) >= MAX_BATCH:
+            continue
+        width = max(longest, len(req.ids))
+        if width * (len(batch) + 1) > MAX_BATCH_TOKENS or estimate_bytes(model, width, len(batch) + 1) > limit:
+            continue
+        batch.append(req)
+        longest = width
+    return batch
 
 
 _batchers: "weakref.WeakKeyDictionary[LoadedModel, _Batcher]" = weakref.WeakKeyDictionary()
@@ -277,7 +316,7 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
            summary: dict[str, torch.Tensor]) -> Trace:
     """The Trace of one request: its tensors stay on the model's device; its token labels are made
     when first asked for (:class:`explainer.token_text.TokenText`), not on the forward's path."""
-    windows, rotaries = _facts(model)
+    windows, rotaries = facts(model)
     return Trace(
         model_name=model.name,
         text=req.text,
@@ -297,39 +336,3 @@ def _build(model: LoadedModel, req: _Request, residual: torch.Tensor, last_logit
         _summary=summary,
         _model=model,
     )
-
-
-_facts_of: "weakref.WeakKeyDictionary[LoadedModel, tuple]" = weakref.WeakKeyDictionary()
-
-
-def _facts(model: LoadedModel) -> tuple[tuple[int | None, ...], tuple[RotaryInfo, ...]]:
-    """(windows, rotary bases): what every trace of one model repeats, read from the model once."""
-    if model not in _facts_of:
-        _facts_of[model] = (tuple(sliding_window(model.hf_model, model.arch, l) for l in range(model.n_layers)),
-                            rotary_infos(model))
-    return _facts_of[model]
-
-
-def _windows(model: LoadedModel) -> tuple[int | None, ...]:
-    return _facts(model)[0]
-
-
-def rotary_infos(model: LoadedModel) -> tuple[RotaryInfo, ...]:
-    """One :class:`RotaryInfo` per rotary base the model uses, with the layers that use it."""
-    if not model.arch.rotary:
-        return ()
-    rotary_emb = model.arch.rotary_emb(model.hf_model)
-    kinds = layer_types(model.hf_model)
-    infos: dict[str, RotaryInfo] = {}
-    for layer, kind in enumerate(kinds):
-        if kind not in infos:
-            theta = rope_theta(model.hf_model, layer) or 10000.0
-            inv = getattr(rotary_emb, f"{kind}_inv_freq", None)
-            if inv is None:
-                inv = getattr(rotary_emb, "inv_freq", None)
-            if inv is None:
-                inv = 1.0 / theta ** (torch.arange(0, model.head_dim, 2).float() / model.head_dim)
-            infos[kind] = RotaryInfo(theta, model.head_dim, inv.detach().float().cpu().clone(), ())
-        info = infos[kind]
-        infos[kind] = RotaryInfo(info.theta, info.head_dim, info.inv_freq, info.layers + (layer,))
-    return tuple(infos.values())

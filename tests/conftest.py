@@ -105,6 +105,19 @@ def gemma_model():
     return explainer.load_model("gemma-3-270m")
 
 
+@pytest.fixture(scope="session")
+def serving_cluster():
+    """A real local cluster (a Ray head, SmolLM2 on two CPU workers) started with ``cluster up``; its
+    URL. ``cluster down`` at the end of the session."""
+    from tests.serving_helpers import CLUSTER_PORT, CLUSTER_RAY_PORT, cluster_command
+    up = cluster_command("up", "--workers", "2", "--port", str(CLUSTER_PORT), "--ray-port", str(CLUSTER_RAY_PORT))
+    if up.returncode != 0:
+        cluster_command("down")
+        pytest.fail(f"cluster up failed:\n{up.stderr[-3000:]}")
+    yield up.stdout.strip().splitlines()[-1]
+    cluster_command("down")
+
+
 def pytest_collection_modifyitems(config, items):
     """Refuse to run tests whose markers do not say what they need (``-m`` would mis-select them)."""
     wrong = []

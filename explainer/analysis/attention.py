@@ -28,9 +28,11 @@ from explainer.analysis.qk import QKSteps
 from explainer.devices import host
 from explainer.export import rounded
 from explainer.memo import recall, remembered
+from explainer.serving.remote import remotable
 from explainer.trace import Trace
 
 MAX_WINDOW = 128
+REMOTE_FROM = 1024           # with a cluster, head statistics of texts this long are computed there
 STATS = ("entropy", "previous", "first", "induction")
 
 
@@ -241,6 +243,7 @@ def _induction(attention: torch.Tensor, token_ids: torch.Tensor) -> np.ndarray:
     return per_query[:, queries].mean(-1).numpy()
 
 
+@remotable(local_if=lambda trace, *args, **kwargs: trace.n_tokens < REMOTE_FROM)
 def head_stats(trace: Trace, progress: Callable[[float, str], None] | None = None, sample: bool = False) -> HeadStats:
     """Statistics for every head of every layer, exact at any length without a (T, T) pattern
     (:mod:`explainer.analysis.head_rows`); ``progress(fraction, message)`` after each layer.

@@ -50,11 +50,13 @@ import numpy as np
 import torch
 
 from explainer.analysis import attribution_paths as paths
+from explainer.analysis.attribution_function import Probability, probabilities, vectors
 from explainer.analysis.attribution_targets import resolve_target
 from explainer.budget import check_fits
 from explainer.cache import ByteLRU
 from explainer.devices import host, to_device
 from explainer.models import LoadedModel
+from explainer.serving.remote import remotable
 from explainer.token_text import TokenText
 from explainer.tracing import tokenize
 
@@ -62,6 +64,7 @@ Progress = Callable[[float, str], None]
 METHODS = ("integrated_gradients", "gradient_x_input", "occlusion")
 COMPLETE_WITHIN = 0.05             # the target the page holds the scores to (and says when missed)
 BUDGET_S = 15.0                    # integrated gradients stop refining after this long (measured: README)
+MAX_BUDGET_S = 600.0               # the longest budget anyone may ask for (a worker's request)
 MAX_STEPS = 1024
 MAX_TOKENS = 256                   # longer texts are refused: the cost grows with steps × tokens
 TOKENS_PER_BATCH = 256             # path points are run in batches of about this many tokens
@@ -122,35 +125,48 @@ def input_attribution(model: LoadedModel, text: str, target: int | str | None = 
     a time (others wait, and ``progress`` says so). Recent results (not continuations) are remembered;
     the shared model is never changed.
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown attribution method {method!r}; choose one of {', '.join(METHODS)}.")
-    _check_steps(steps)
-    if refine is not None and (refine.path is None or steps is not None):
-        raise ValueError("refine= continues an integrated-gradients result computed with steps=None.")
     ids, truncated = tokenize(model, text, max_tokens)
     if truncated:
         raise ValueError(f"Input attribution reads at most {max_tokens} tokens and this text is longer; "
                          "shorten it (the cost grows with every token).")
     target_id = None if target is None else resolve_target(model, target)
+    _check(model, ids, target_id, method, steps, budget_s, refine)
     if refine is not None:                                # a continuation is computed every time it is asked
-        if tuple(ids) != refine.token_ids or target_id not in (None, refine.target):
-            raise ValueError("refine= continues a result for the same text and target.")
-        return _attribute(model, ids, target_id, method, steps, progress, budget_s, refine)
+        return attribute_ids(model, ids, target_id, method, steps, progress, budget_s, refine)
     key = (weakref.ref(model), text, max_tokens, target_id, method, steps, budget_s)
     found, computed = _recent.get_or_compute_flagged(
-        key, lambda: _attribute(model, ids, target_id, method, steps, progress, budget_s, None))
+        key, lambda: attribute_ids(model, ids, target_id, method, steps, progress, budget_s))
     if not computed and progress is not None:
         progress(1.0, "done")
     return found
 
 
-def _check_steps(steps: int | None) -> None:
+def _check(model: LoadedModel, ids: list[int], target: int | None, method: str, steps: int | None,
+           budget_s: float, refine: InputAttribution | None) -> None:
+    """A request as anyone could send it (a worker checks it again): every refusal, with its reason."""
+    if not ids or len(ids) > MAX_TOKENS or any(not 0 <= int(i) < model.vocab_size for i in ids) or \
+            (target is not None and not 0 <= int(target) < model.vocab_size):
+        raise ValueError(f"Input attribution needs 1 to {MAX_TOKENS} token ids (and a target) of this model's vocabulary.")
+    if method not in METHODS:
+        raise ValueError(f"Unknown attribution method {method!r}; choose one of {', '.join(METHODS)}.")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_STEPS):
         raise ValueError(f"steps must be a whole number from 2 to {MAX_STEPS}, not {steps!r}.")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not 0 <= budget_s <= MAX_BUDGET_S:
+        raise ValueError(f"budget_s must be a number of seconds from 0 to {MAX_BUDGET_S:g}, not {budget_s!r}.")
+    if refine is not None and (refine.path is None or steps is not None):
+        raise ValueError("refine= continues an integrated-gradients result computed with steps=None.")
+    if refine is not None and (tuple(ids) != refine.token_ids or target not in (None, refine.target) or
+                               any(s.scores.shape != (len(ids),) for s in refine.path.segments)):
+        raise ValueError("refine= continues a result for the same text and target.")
 
 
-def _attribute(model: LoadedModel, ids: list[int], target: int | None, method: str, steps: int | None,
-               progress: Progress | None, budget_s: float, refine: InputAttribution | None) -> InputAttribution:
+@remotable
+def attribute_ids(model: LoadedModel, ids: list[int], target: int | None, method: str, steps: int | None,
+                  progress: Progress | None = None, budget_s: float = BUDGET_S,
+                  refine: InputAttribution | None = None) -> InputAttribution:
+    """:func:`input_attribution` on token ids (checked again: a worker reads what anyone could send),
+    not remembered; on the cluster when there is one (``refine`` travels with its path)."""
+    _check(model, ids, target, method, steps, budget_s, refine)
     T = len(ids)
     batch = max(1, TOKENS_PER_BATCH // T)
     check_fits(_grad_bytes(model, T, batch), "attributing this text", model.device)
@@ -178,11 +194,11 @@ def _attribute_now(model: LoadedModel, ids: list[int], text: TokenText, target: 
                    steps: int | None, progress: Progress | None, batch: int, budget_s: float,
                    refine: InputAttribution | None) -> InputAttribution:
     with torch.inference_mode(False), torch.enable_grad():
-        x, base = _vectors(model, ids)                                     # (1, T, d) each
-        ends = _probabilities(model, torch.cat([x, base]))                 # (2, V) on the model's device
+        x, base = vectors(model, ids, KEPT)                                # (1, T, d) each
+        ends = probabilities(model, torch.cat([x, base]))                  # (2, V) on the model's device
         target = int(ends[0].argmax()) if target is None else target
         output, baseline = host(ends[:, target]).tolist()                  # one read back for both
-        f = _Probability(model, base, target, progress)
+        f = Probability(model, base, target, progress)
         path, stopped = None, "complete"
         if method != "integrated_gradients":
             scores = _METHOD_RUNNERS[method](f, x - base, batch)          # (T,)
@@ -195,61 +211,7 @@ def _attribute_now(model: LoadedModel, ids: list[int], text: TokenText, target: 
                             output, baseline, method, target, steps, KEPT, text.pieces, stopped, 0.0, path)
 
 
-def _vectors(model: LoadedModel, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The token vectors the first block reads (1, T, d), and the baseline (only KEPT positions kept)."""
-    with torch.no_grad():
-        x = model.arch.token_embedding(model.hf_model)(to_device(torch.tensor([ids]), model.device))
-    x = x.detach().float().clone()                                         # (1, T, d) ours, not the model's
-    kept = to_device(torch.tensor(KEPT), x.device)
-    base = torch.zeros_like(x).index_copy_(1, kept, x.index_select(1, kept))
-    return x, base
-
-
-def _probabilities(model: LoadedModel, vectors: torch.Tensor) -> torch.Tensor:
-    """Next-token probabilities (B, V) after token vectors (B, T, d), without gradients."""
-    with torch.no_grad():
-        logits = model.hf_model(inputs_embeds=vectors, use_cache=False, logits_to_keep=1).logits[:, -1]
-        return torch.softmax(logits.float(), dim=-1)
-
-
-class _Probability:
-    """f(δ) = the target's probability after the vectors ``baseline + δ`` (B, T, d) → (B,).
-
-    Counts what it has evaluated and reports it to ``progress`` after every batch (which is also
-    where a caller can stop the work): as ``done/total`` after :meth:`expect`, or, with
-    ``quiet``, at the fraction its owner last set (``self.fraction``).
-    """
-
-    def __init__(self, model: LoadedModel, base: torch.Tensor, target: int, progress: Progress | None) -> None:
-        self.model, self.base, self.target, self.progress = model, base, target, progress
-        self.total, self.done, self.quiet, self.fraction, self.budget = 1, 0, False, 0.0, 0.0
-        self.began = time.monotonic()
-
-    def expect(self, total: int, quiet: bool = False, budget_s: float = 0.0) -> None:
-        """A round of ``total`` points; ``quiet``: report the owner's fraction, or the share of
-        ``budget_s`` spent when that is further along."""
-        self.total, self.done, self.quiet, self.budget = max(1, total), 0, quiet, budget_s
-        self.began = time.monotonic()
-
-    def values(self, delta: torch.Tensor) -> torch.Tensor:
-        """f without counting (path ends, no gradients)."""
-        logits = self.model.hf_model(inputs_embeds=self.base + delta, use_cache=False, logits_to_keep=1).logits
-        return torch.softmax(logits[:, -1].float(), dim=-1)[:, self.target]   # (B,)
-
-    def __call__(self, delta: torch.Tensor) -> torch.Tensor:
-        out = self.values(delta)
-        self.done += delta.shape[0]
-        if self.progress is not None:
-            if self.quiet:
-                spent = (time.monotonic() - self.began) / self.budget if self.budget > 0 else 0.0
-                self.progress(max(self.fraction, min(spent, 0.99)), f"{self.done} points")
-            else:
-                done = min(self.done, self.total)
-                self.progress(done / self.total, f"{done}/{self.total}")
-        return out
-
-
-def _integrated_gradients(f: _Probability, delta: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
+def _integrated_gradients(f: Probability, delta: torch.Tensor, batch: int, steps: int) -> torch.Tensor:
     """IG scores (T,) with one Gauss–Legendre rule of ``steps`` points over the whole path."""
     from captum.attr import IntegratedGradients                           # imports matplotlib: slow, so late
 
@@ -259,7 +221,7 @@ def _integrated_gradients(f: _Probability, delta: torch.Tensor, batch: int, step
     return attr[0].sum(-1).double()
 
 
-def _adaptive(f: _Probability, delta: torch.Tensor, batch: int, output: float, baseline: float, budget_s: float,
+def _adaptive(f: Probability, delta: torch.Tensor, batch: int, output: float, baseline: float, budget_s: float,
               refine: InputAttribution | None, progress: Progress | None) -> paths.PathIntegral:
     """IG in segments refined where they miss (:mod:`.attribution_paths`), from scratch or continued."""
     from captum.attr import IntegratedGradients
@@ -292,14 +254,14 @@ def _adaptive(f: _Probability, delta: torch.Tensor, batch: int, output: float, b
                            known={0.0: baseline, 1.0: output})
 
 
-def _gradient_x_input(f: _Probability, delta: torch.Tensor, batch: int) -> torch.Tensor:
+def _gradient_x_input(f: Probability, delta: torch.Tensor, batch: int) -> torch.Tensor:
     from captum.attr import InputXGradient
 
     f.expect(1)
     return InputXGradient(f).attribute(delta.clone().requires_grad_())[0].sum(-1).double()   # (T,)
 
 
-def _occlusion(f: _Probability, delta: torch.Tensor, batch: int) -> torch.Tensor:
+def _occlusion(f: Probability, delta: torch.Tensor, batch: int) -> torch.Tensor:
     from captum.attr import FeatureAblation
 
     T = delta.shape[1]
@@ -312,7 +274,6 @@ def _occlusion(f: _Probability, delta: torch.Tensor, batch: int) -> torch.Tensor
 
 
 _METHOD_RUNNERS = {"gradient_x_input": _gradient_x_input, "occlusion": _occlusion}
-
 
 
 def _grad_bytes(model: LoadedModel, T: int, batch: int) -> int:

@@ -13,6 +13,7 @@ import torch
 
 from explainer.analysis.prediction import adjusted_probs, entropy_bits, sample, softmax_probs
 from explainer.models import LoadedModel
+from explainer.serving.remote import remotable
 from explainer.tokens import legible, pending, token_pieces
 from explainer.tracing import tokenize
 
@@ -101,6 +102,7 @@ def next_token_logits(model: LoadedModel, ids: list[int]) -> torch.Tensor:
         return out.logits[0, -1].float().cpu()                           # (V,)
 
 
+@remotable(lane="short")
 def generate_step(model: LoadedModel, ids: list[int], settings: GenerationSettings, step_seed: int,
                   index: int = 0) -> Step:
     """Choose the token after ``ids`` under ``settings`` (``step_seed`` drives the draw)."""
@@ -108,6 +110,8 @@ def generate_step(model: LoadedModel, ids: list[int], settings: GenerationSettin
         raise ValueError("There is no text to continue.")
     if len(ids) >= model.context_length:
         raise ValueError(f"The text already fills the model's window of {model.context_length} tokens.")
+    if len(ids) > MAX_PROMPT_TOKENS + MAX_NEW_TOKENS or any(not 0 <= int(i) < model.vocab_size for i in ids):
+        raise ValueError(f"A step reads at most {MAX_PROMPT_TOKENS + MAX_NEW_TOKENS} ids of this model's vocabulary.")
     logits = next_token_logits(model, ids)
     base = softmax_probs(logits)                                          # (V,) float64
     if settings.greedy:

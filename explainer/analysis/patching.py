@@ -38,6 +38,8 @@ from explainer.analysis.attribution_targets import resolve_target
 from explainer.analysis.patching_runs import SITES, Patch, Progress, Sources, patched, sources, sweep, unembedding_rows
 from explainer.cache import ByteLRU
 from explainer.models import LoadedModel
+from explainer.serving import travels
+from explainer.serving.remote import remotable
 from explainer.tokens import token_labels
 from explainer.tracing import tokenize
 
@@ -47,6 +49,7 @@ __all__ = ["MAX_TOKENS", "SITES", "Patch", "PatchedPrediction", "PatchingError",
 MAX_TOKENS = 32          # the longest prompt pair: the cost grows with layers × tokens²
 
 
+@travels
 class PatchingError(ValueError):
     """A pair that cannot be patched. ``reason`` says why, for a page to word in its language:
 
@@ -58,6 +61,8 @@ class PatchingError(ValueError):
     - ``"same_answer"``: the answer and the contrast are one token (``parts`` its label);
     - ``"no_gap"``: both runs give the answer the same lead over the contrast (nothing to restore).
     """
+
+    WIRE_FIELDS = ("reason", "which", "counts", "cap", "parts")     # what comes back from a cluster with it
 
     def __init__(self, message: str, reason: str, which: str = "", counts: tuple[int, ...] = (), cap: int = 0,
                  parts: tuple[tuple[str, ...], ...] = ()) -> None:
@@ -127,8 +132,8 @@ def activation_patching(model: LoadedModel, clean: str, corrupted: str, site: st
     if answer is not None and answer == contrast:
         raise _same_answer(model, answer)
     key = (weakref.ref(model), clean, corrupted, answer, contrast, sites)
-    found = _recent.get_or_compute_shared(key, lambda report: _patch(model, clean_ids, corrupted_ids, sites, answer,
-                                                                     contrast, report, (clean, corrupted)), progress)
+    found = _recent.get_or_compute_shared(key, lambda report: patch_ids(model, clean_ids, corrupted_ids, sites, answer,
+                                                                        contrast, report, (clean, corrupted)), progress)
     return found[site] if isinstance(site, str) and site != "all" else found
 
 
@@ -182,8 +187,11 @@ def _same_answer(model: LoadedModel, token: int) -> PatchingError:
                          "same_answer", parts=((label,),))
 
 
-def _patch(model: LoadedModel, clean_ids: list, corrupted_ids: list, sites: tuple[str, ...], answer: int | None,
-           contrast: int | None, progress: Progress, texts: tuple[str, str]) -> dict[str, PatchingResult]:
+@remotable
+def patch_ids(model: LoadedModel, clean_ids: list, corrupted_ids: list, sites: tuple[str, ...], answer: int | None,
+              contrast: int | None, progress: Progress | None, texts: tuple[str, str]) -> dict[str, PatchingResult]:
+    """The sweep on checked token ids (:func:`activation_patching`), on the cluster when there is one."""
+    _check_ids(model, clean_ids, corrupted_ids, sites, answer, contrast)
     src = sources(model, clean_ids, corrupted_ids)
     answer, contrast = _defaults(model, src, answer, contrast)
     read = unembedding_rows(model, [answer, contrast])                                 # (2, d[+1])
@@ -217,6 +225,19 @@ def _patch(model: LoadedModel, clean_ids: list, corrupted_ids: list, sites: tupl
         scores = (diffs - corrupted_diff) / (clean_diff - corrupted_diff)
         out[site] = PatchingResult(site, _frozen(scores), _frozen(diffs), **common)
     return out
+
+
+def _check_ids(model: LoadedModel, clean_ids: list, corrupted_ids: list, sites: tuple[str, ...],
+               answer: int | None, contrast: int | None) -> None:
+    """What a worker checks of a request anyone could send: two id lists of this model, the same
+    length within :data:`MAX_TOKENS`, differing somewhere; known sites; tokens of the vocabulary."""
+    tokens = [*clean_ids, *corrupted_ids, *(t for t in (answer, contrast) if t is not None)]
+    if not 0 < len(clean_ids) == len(corrupted_ids) <= MAX_TOKENS or clean_ids == corrupted_ids or \
+            any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < model.vocab_size for t in tokens):
+        raise ValueError(f"Patching needs two different lists of 1 to {MAX_TOKENS} token ids of this model, "
+                         "of the same length.")
+    if not sites or any(site not in SITES for site in sites):
+        raise ValueError(f"Patching sites are among {', '.join(SITES)}.")
 
 
 def _defaults(model: LoadedModel, src: Sources, answer: int | None, contrast: int | None) -> tuple[int, int]:

@@ -10,8 +10,9 @@ returns 0 either way.
 The sections live in ``library`` (1, 2: the library against a plain forward), ``room``
 (7, 10: a room at once, whole documents), ``app`` (4, 5, 8: the Streamlit app), ``cold``
 (3, 6, 9: cold starts, the vocabulary map, training), ``walk`` (11: every page in a browser, a
-room of sessions on one page, attribution within its budget) and ``patching`` (12: activation
-patching); they share only ``rows`` (the table's
+room of sessions on one page, attribution within its budget), ``patching`` (12: activation
+patching) and ``serving`` (13: a lecture hall on Ray Serve, with ``hall``, its front end stand-in, and
+``overload``); they share only ``rows`` (the table's
 rows and statistics) with this runner. Nothing outside this package imports it, except the
 command line.
 """
@@ -26,19 +27,20 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from explainer.bench import app, cold, library, patching, room, walk
+from explainer.bench import app, cold, library, patching, room, serving, walk
 from explainer.bench.rows import Row, fmt, judge, median, percentile, timed
 
 __all__ = ["ALL_SECTIONS", "Row", "fmt", "judge", "markdown_report", "median", "parse_sections", "percentile",
            "run_benchmark", "table_lines", "timed"]
 
-ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+ALL_SECTIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 SECTION_TITLES = {
     1: "trace() vs plain forward", 2: "trace memory", 3: "model ready", 4: "browser first chart",
     5: "view change (no forward)", 6: "vocabulary map", 7: "a room at once (30, then 300)",
     8: "figure bytes per page", 9: "tiny-model training", 10: "whole documents (8,192 tokens)",
     11: "pages that never wait",
     12: "activation patching (a 12-token pair, all four sites)",
+    13: "a lecture hall: in-process and on Ray Serve (Locust)",
 }
 
 
@@ -154,6 +156,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         10: lambda: room.section_documents(ctx, "cpu"),
         11: lambda: walk.section_never_wait(quick),
         12: lambda: patching.section_patching(ctx, "cpu"),
+        13: lambda: serving.section_serving(quick),
     }
     gpu_runners = {1: library.section_ratio, 2: library.section_memory, 7: room.section_classroom,
                    10: room.section_documents, 12: patching.section_patching}

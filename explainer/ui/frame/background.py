@@ -13,7 +13,8 @@ changed) releases the old one, and opening another page releases the slots of th
 (:func:`leave_other_pages`, from ``start_page``); a part the page stops asking for (its input
 became bad) is released with :func:`let_go`. A job that no session wants any more is
 cancelled; one that a closed tab stopped polling is cancelled after the runner's
-``abandon_after``. Sessions asking for the same key share one computation.
+``abandon_after``. Sessions asking for the same key share one computation. A job whose work went
+to a cluster that is full says "busy — retrying in N s" on its line (:mod:`explainer.serving.remote`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any, Callable, Hashable, Mapping
 import streamlit as st
 
 from explainer.jobs import Busy, JobContext, Status, runner
+from explainer.serving.remote import busy_seconds
 
 POLL_SECONDS = 1.0
 _SLOTS, _OWNER = "_jobs_slots", "_jobs_owner"
@@ -54,7 +56,8 @@ def behind(slot: str, key: Hashable, compute: Callable[[JobContext], Any], label
         return Status(key, "cancelled")
     if status.pending:                            # its box is classed st-key-job-<slot> (browser tests find it)
         with st.container(key="job-" + slot.replace(".", "-")):
-            _progress_line(key, label, texts["jobs_queued"], dict(messages or {}), id(status.partial))
+            _progress_line(key, label, {"queued": texts["jobs_queued"], "busy": texts["busy"]}, dict(messages or {}),
+                           id(status.partial))
     return status
 
 
@@ -79,12 +82,16 @@ def waiting_for(session: Mapping[str, Any] | None = None) -> dict[str, Hashable]
 
 
 @st.fragment(run_every=POLL_SECONDS)
-def _progress_line(key: Hashable, label: str, queued_text: str, messages: dict[str, str], drawn: int) -> None:
-    """The line in a pending part's place; ``drawn`` names the partial result the page drew."""
+def _progress_line(key: Hashable, label: str, waits: dict[str, str], messages: dict[str, str], drawn: int) -> None:
+    """The line in a pending part's place; ``drawn`` names the partial result the page drew;
+    ``waits`` words a job queued here ("queued") and one waiting on a full cluster ("busy")."""
     status = runner().poll(key, owner())
     if status is None or not status.pending or id(status.partial) != drawn:
         st.rerun()                                    # the whole page: it draws what is ready now
+    busy = busy_seconds(status.message)
     if status.state == "queued" and status.waiting_behind:
-        st.progress(0.0, text=f"{label} — {queued_text.format(n=status.waiting_behind)}")
+        st.progress(0.0, text=f"{label} — {waits['queued'].format(n=status.waiting_behind)}")
+    elif busy is not None:                            # the cluster is full: the job retries in N s
+        st.progress(status.fraction, text=f"{label} — {waits['busy'].format(n=busy)}")
     else:
         st.progress(status.fraction, text=f"{messages.get(status.message, label)} {status.fraction:.0%}")

@@ -13,8 +13,10 @@ import streamlit as st
 
 from explainer.budget import TooLarge
 from explainer.models import DEFAULT_NAME, LoadedModel, ModelLoadError
+from explainer.offer import ModelNotOffered
+from explainer.serving import ServingError
 from explainer.trace import Trace
-from explainer.ui.frame import binding, run, shared, state
+from explainer.ui.frame import binding, run, serving, shared, state
 from explainer.ui.frame.background import leave_other_pages
 from explainer.ui.frame.sidebar import sidebar
 from explainer.ui.frame.style import inject_style
@@ -81,6 +83,7 @@ def start_page(page: str) -> View:
     sidebar()
     view = View.of(page, state.get("lang"), bool(state.get("presenter")), state.get("img"))
     run.set_view(view)
+    serving.listen(view.common)                   # "busy — retrying in N s" when the cluster is full
     for name, value in state.bad_url_values():
         run.notice(view.common["bad_url_value"].format(name=name, value=value))
     on_stage(view.lang, view.presenter)           # presenter frame, share, tour keys, complete URL
@@ -108,6 +111,10 @@ def page_context(page: str) -> PageContext:
         st.title(t["title"])
         st.warning(common["bad_prompt"].format(error=err))
         st.stop()
+    except ServingError as err:
+        st.title(t["title"])
+        st.warning(common["cluster_failed"].format(error=err))
+        st.stop()
     if tr.truncated:
         st.info(common["truncated"].format(n=tr.n_tokens))
     st.sidebar.download_button(common["download_trace"], data=tr.to_bytes, file_name="trace.npz",
@@ -126,7 +133,15 @@ def load_or_stop(common: Mapping[str, str]) -> LoadedModel:
     name, device = state.model_name(), state.get("device")
     try:
         return shared.get_model(name, device, common)
+    except ModelNotOffered as err:                 # a link naming a model this server does not offer
+        state.push("model", "")
+        fallback = state.model_name()
+        st.warning(serving.refused(err, common, fallback))
+        return shared.get_model(fallback, device, common)
     except _LOAD_ERRORS as err:
+        if serving.refused(err, common, "") is not None:
+            st.error(serving.refused(err, common, ""))
+            st.stop()
         if not state.get("model") and name != DEFAULT_NAME:
             try:
                 model = shared.get_model(DEFAULT_NAME, device, common)

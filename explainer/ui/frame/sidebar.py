@@ -6,6 +6,7 @@ from typing import Mapping
 import streamlit as st
 import torch
 
+from explainer import offer
 from explainer.models import DEFAULT_NAME as SMOLLM2
 from explainer.models import MULTILINGUAL_NAME as GEMMA3
 from explainer.models import RANDOM_GPT2, context_length_of
@@ -59,16 +60,18 @@ def _follow_language() -> None:
 
 
 def _model_choice(common: Mapping[str, str]) -> None:
-    chosen, name = state.get("model"), state.model_name()
-    choice = name if name in MODEL_CHOICES[:-1] else "other"
+    """The model box: the embedded models, the untrained one and any other name; on a server with
+    a model list (LLM_EXPLAINER_MODELS) exactly those, and no box to type another."""
+    chosen, name, options = state.get("model"), state.model_name(), offer.choices(MODEL_CHOICES)
+    choice = name if name in options and name != "other" else "other" if "other" in options else options[0]
     labels = {SMOLLM2: common["model_smollm2"], GEMMA3: common["model_gemma3"], RANDOM_GPT2: common["model_random"],
               "other": common["model_other"]}
 
     def picked() -> None:                        # only a user's own pick is stored (and then kept)
         value = st.session_state[binding.widget_key("model_choice")]
         state.put("model", "" if value == "other" else value)
-    picked_now = st.selectbox(common["model"], MODEL_CHOICES, key=binding.bind("model_choice", choice),
-                              format_func=labels.get, on_change=picked)
+    picked_now = st.selectbox(common["model"], options, key=binding.bind("model_choice", choice),
+                              format_func=lambda m: labels.get(m, m), on_change=picked)
     if picked_now in (SMOLLM2, GEMMA3):
         st.caption(common[f"model_{'smollm2' if picked_now == SMOLLM2 else 'gemma3'}_line"])
     if picked_now == "other":

@@ -22,7 +22,7 @@ from typing import Any, Mapping, MutableMapping
 
 import streamlit as st
 
-from explainer import shortlinks
+from explainer import offer, shortlinks
 from explainer.ui.frame.params import (DEFAULT_MODELS, LANGUAGE_DEFAULTS, LONG_TEXTS, MAX_URL_TEXT, PARAMS,
                                        is_default, url_text)
 
@@ -50,7 +50,7 @@ def prompt() -> str:
 def model_name() -> str:
     """The model to load: the one the user chose, else the language's default (English: SmolLM2,
     中文: the multilingual Gemma 3). A chosen model is never switched."""
-    return get("model") or DEFAULT_MODELS[get("lang")]
+    return get("model") or offer.default_for(DEFAULT_MODELS[get("lang")])
 
 
 def put(name: str, value: Any) -> None:
