@@ -15,8 +15,10 @@ t, model, view = ctx.t, ctx.model, ctx.view
 header(view)
 
 clean, corrupted = pair_choice(model, view)
-maps = patching_maps(model, clean, corrupted, view)     # behind the page: a progress line until ready
+maps, pair = patching_maps(model, clean, corrupted, view)   # the maps behind the page: a progress line until ready
 if maps is None:
+    if pair is not None:                                      # meanwhile, what the two prompts predict
+        figure(figs.prediction_figure(pair, view), "patching_two_runs", pair)
     st.stop()
 first = maps["resid_pre"]
 (p_clean, p_corrupted), (c_clean, c_corrupted) = first.probs

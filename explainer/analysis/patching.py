@@ -44,7 +44,7 @@ from explainer.tokens import token_labels
 from explainer.tracing import tokenize
 
 __all__ = ["MAX_TOKENS", "SITES", "Patch", "PatchedPrediction", "PatchingError", "PatchingResult",
-           "activation_patching", "patched_prediction"]
+           "activation_patching", "pair_prediction", "patched_prediction"]
 
 MAX_TOKENS = 32          # the longest prompt pair: the cost grows with layers × tokens²
 
@@ -256,7 +256,8 @@ def _defaults(model: LoadedModel, src: Sources, answer: int | None, contrast: in
 @dataclass(frozen=True)
 class PatchedPrediction:
     """The next-token distribution of one patched run beside the clean and corrupted runs' own: the
-    probabilities of ``ids`` (the union of each run's top tokens, most likely first) in each run."""
+    probabilities of ``ids`` (the union of each run's top tokens, most likely first) in each run
+    (``patched`` empty, ``site`` "": the pair alone, :func:`pair_prediction`)."""
 
     site: str
     layer: int
@@ -269,8 +270,9 @@ class PatchedPrediction:
     token: str = ""                   # the clean prompt's token at the patched position ("" for a head)
 
     def rows(self) -> list[dict]:
+        patched = self.patched or (None,) * len(self.ids)
         return [{"token": label, "id": i, "clean": c, "corrupted": x, "patched": p}
-                for label, i, c, x, p in zip(self.labels, self.ids, self.clean, self.corrupted, self.patched)]
+                for label, i, c, x, p in zip(self.labels, self.ids, self.clean, self.corrupted, patched)]
 
 
 def patched_prediction(model: LoadedModel, result: PatchingResult, layer: int, index: int,
@@ -282,17 +284,35 @@ def patched_prediction(model: LoadedModel, result: PatchingResult, layer: int, i
     return _cells.get_or_compute(key, lambda: _predict(model, result, layer, index, k))
 
 
+def pair_prediction(model: LoadedModel, clean: str, corrupted: str, k: int = 5) -> PatchedPrediction:
+    """The clean and corrupted runs' next-token distributions side by side, no cell patched
+    (``site`` "", ``patched`` empty): two forward passes, what a page shows before its maps are ready."""
+    key = (weakref.ref(model), clean, corrupted, "", -1, -1, k)
+
+    def predict() -> PatchedPrediction:
+        src = sources(model, *check_pair(model, clean, corrupted))
+        return _side_by_side(model, [src.logits[0], src.logits[1]], k)
+    return _cells.get_or_compute(key, predict)
+
+
 def _predict(model: LoadedModel, result: PatchingResult, layer: int, index: int, k: int) -> PatchedPrediction:
     clean_ids, corrupted_ids = check_pair(model, result.clean, result.corrupted, max(len(result.tokens), MAX_TOKENS))
     src = sources(model, clean_ids, corrupted_ids)
     start = result.first_diff if result.site == "heads" else min(index, result.first_diff)
     logits = patched(model, src, corrupted_ids, start, [(Patch(result.site, layer, index),)], None)[0]   # (V,)
-    probs = torch.softmax(torch.stack([src.logits[0], src.logits[1], logits]).double(), -1)              # (3, V)
+    return _side_by_side(model, [src.logits[0], src.logits[1], logits], k, result.site, layer, index,
+                         result.tokens[index] if result.by_position else "")
+
+
+def _side_by_side(model: LoadedModel, logits: list[torch.Tensor], k: int, site: str = "", layer: int = -1,
+                  index: int = -1, token: str = "") -> PatchedPrediction:
+    """The runs' probabilities of the union of their top ``k`` tokens (clean, corrupted[, patched])."""
+    probs = torch.softmax(torch.stack(logits).double(), -1)                                  # (runs, V)
     union = torch.unique(probs.topk(k, dim=-1).indices.flatten())
     ids = union[torch.argsort(probs[:, union].max(0).values, descending=True)].tolist()
-    clean, corrupted, patched_probs = (tuple(float(v) for v in probs[r, ids]) for r in range(3))
-    return PatchedPrediction(result.site, layer, index, tuple(ids), token_labels(model, ids), clean, corrupted,
-                             patched_probs, result.tokens[index] if result.by_position else "")
+    runs = [tuple(float(v) for v in probs[r, ids]) for r in range(len(logits))]
+    return PatchedPrediction(site, layer, index, tuple(ids), token_labels(model, ids), runs[0], runs[1],
+                             runs[2] if len(runs) > 2 else (), token)
 
 
 def _frozen(values: np.ndarray) -> np.ndarray:

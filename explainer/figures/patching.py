@@ -84,16 +84,18 @@ def map_figure(result: PatchingResult, view: View, picked: tuple[int, int] | Non
 
 def prediction_figure(pred: PatchedPrediction, view: View) -> go.Figure:
     """Grouped bars per token: its probability after the clean prompt, the corrupted one, and the
-    corrupted one with the picked cell patched. Reads ``prediction_title`` ({site}, {cell}: the cell's
+    corrupted one with the picked cell patched (without a cell: the two runs alone, ``pair_title``).
+    Reads ``prediction_title`` ({site}, {cell}: the cell's
     label), ``bar_clean``, ``bar_corrupted``, ``bar_patched``, ``axis_prob``."""
     t = view.t
     names = [tokens.for_plotly(label) for label in pred.labels]
     bars = [(t["bar_clean"], pred.clean, theme.MUTED), (t["bar_corrupted"], pred.corrupted, theme.PALETTE[0]),
-            (t["bar_patched"], pred.patched, theme.ACCENT)]
+            (t["bar_patched"], pred.patched, theme.ACCENT)][:3 if pred.patched else 2]
     data = [dict(type="bar", name=name, x=names, y=np.round(values, 5).tolist(), marker=dict(color=colour),
                  hovertemplate="%{x}<br>" + name + ": %{y:.4f}<extra></extra>") for name, values, colour in bars]
-    layout = dict(barmode="group", title=dict(text=t["prediction_title"].format(
-                      site=t["site_" + pred.site], cell=cell_label(pred, view))),
+    title = t["prediction_title"].format(site=t["site_" + pred.site], cell=cell_label(pred, view)) if pred.site \
+        else t["pair_title"]
+    layout = dict(barmode="group", title=dict(text=title),
                   yaxis=dict(title=dict(text=t["axis_prob"]), range=[0, 1]), xaxis=dict(tickangle=-30),
                   legend=dict(orientation="h", y=1.0, yanchor="bottom"), margin=dict(t=110))
     return theme.figure(data, layout, view.presenter, height=380)

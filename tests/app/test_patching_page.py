@@ -130,8 +130,12 @@ def _progress_texts(at) -> list[str]:
 def test_the_pair_draws_at_once_and_the_maps_fill_in(held):
     gate, _ = held
     at = open_page("patching", settle=False)
-    assert not at.exception and not at.get("plotly_chart") and not at.warning
+    assert not at.exception and not at.warning
     assert at.text_input(key=widget_key("corrupted")).value == CAPITALS.corrupted     # the pair is there at once
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]              # and what each prompt predicts
+    assert [c["layout"]["title"]["text"] for c in charts] == [T["pair_title"]]
+    assert [bar["name"] for bar in charts[0]["data"]] == [T["bar_clean"], T["bar_corrupted"]]
+    assert charts[0]["data"][0]["x"][0] == "␣Berlin"
     label = T["running"].format(cells=30 * (3 * 12 + 9))                           # SmolLM2: 30 layers, 9 heads
     assert any(text.startswith(label) for text in _progress_texts(at)), _progress_texts(at)
     assert "patching.maps" in pending_jobs(at)

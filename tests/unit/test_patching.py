@@ -253,3 +253,18 @@ def test_shared_work_shows_waiters_the_progress_and_a_cancelled_one_is_taken_ove
     assert seen[0] == (0.5, "half")                                 # the first caller's progress, while waiting
     assert runs == ["first", "second"] and out["second"] == "by second"
     assert cache.get_or_compute_shared("pair", lambda r: compute(r, "third")) == "by second" and len(runs) == 2
+
+
+def test_the_pairs_own_predictions_equal_a_plain_forward(tiny_model):
+    """What the page draws before its maps: each prompt's next-token probabilities, no cell patched."""
+    pred = lib.pair_prediction(tiny_model, CLEAN, CORRUPTED, k=3)
+    assert pred.site == "" and pred.patched == () and 3 <= len(pred.ids) <= 6
+    with torch.no_grad():
+        for ids, got in zip(_ids(tiny_model), (pred.clean, pred.corrupted)):
+            logits = tiny_model.hf_model(torch.tensor([ids])).logits[0, -1].double()
+            probs = torch.softmax(logits, -1)
+            np.testing.assert_allclose(got, probs[list(pred.ids)].numpy(), atol=1e-5)
+            assert int(logits.argmax()) in pred.ids                           # each run's top token is there
+    assert [row["patched"] for row in pred.rows()] == [None] * len(pred.ids)
+    with pytest.raises(PatchingError):
+        lib.pair_prediction(tiny_model, CLEAN, CLEAN)

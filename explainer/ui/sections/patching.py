@@ -13,7 +13,8 @@ from typing import Any, Mapping
 import streamlit as st
 
 from explainer import tokens
-from explainer.analysis.patching import SITES, PatchingError, PatchingResult, activation_patching, check_pair
+from explainer.analysis.patching import (SITES, PatchedPrediction, PatchingError, PatchingResult, activation_patching,
+                                        check_pair, pair_prediction)
 from explainer.analysis.patching_pairs import ready_pairs
 from explainer.budget import TooLarge
 from explainer.models import LoadedModel
@@ -56,24 +57,27 @@ def pair_choice(model: LoadedModel, view: View) -> tuple[str, str]:
     return clean, corrupted
 
 
-def patching_maps(model: LoadedModel, clean: str, corrupted: str, view: View) -> dict[str, PatchingResult] | None:
+def patching_maps(model: LoadedModel, clean: str, corrupted: str,
+                  view: View) -> tuple[dict[str, PatchingResult] | None, PatchedPrediction | None]:
     """Every site's map of the pair, computed behind the page (a background job: one computation per
-    pair for the whole room, let go when the pair changes or the page is left); None until it is
-    ready, or when the pair cannot be patched (worded on the page)."""
+    pair for the whole room, let go when the pair changes or the page is left), None until it is
+    ready; and the two runs' next-token distributions, at once (two forward passes, before the job
+    takes the model). Both None when the pair cannot be patched (worded on the page)."""
     t = view.t
     try:
         clean_ids, _ = check_pair(model, clean, corrupted)    # at once: nothing is computed for a bad pair
-    except (PatchingError, TypeError) as err:
+        pair = pair_prediction(model, clean, corrupted)
+    except (PatchingError, TypeError, TooLarge) as err:
         let_go(SLOT)
         _explain(err, view)
-        return None
+        return None, None
     key = ("patching", model.name, str(model.device), clean, corrupted)
     label = t["running"].format(cells=model.n_layers * (3 * len(clean_ids) + model.n_heads))
     status = behind(SLOT, key, lambda progress: activation_patching(model, clean, corrupted, "all", progress=progress),
                     label, view.common)
     if status.state == "failed":
         _explain(status.error, view)
-    return status.result
+    return status.result, pair
 
 
 def _explain(err: BaseException | None, view: View) -> None:
