@@ -204,6 +204,13 @@ class JobRunner:
             if job is not None:
                 job.done.wait(left)
 
+    def waiting(self) -> int:
+        """How many owners wait for a queued or running job now (each polls its progress line)."""
+        with self._lock:
+            now = time.monotonic()
+            return len({owner for job in self._active.values() for owner, seen in job.owners.items()
+                        if now - seen <= self.abandon_after})
+
     def pending(self) -> list[Hashable]:
         """Keys of the jobs queued or running now."""
         with self._lock:

@@ -188,3 +188,22 @@ def test_openmp_threads_sleep_instead_of_spinning_unless_told_otherwise():
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "ACTIVE"
+
+
+def test_waiting_counts_the_owners_of_pending_jobs_once_each():
+    """What spaces the progress lines' polls out: many waiting sessions ask less often each."""
+    runner, gate = JobRunner(workers=1, abandon_after=0.3), threading.Event()
+
+    def held(progress):
+        while not gate.wait(0.02):
+            progress(0.0)
+    for owner in range(5):
+        runner.submit("a", held, owner=owner)
+    runner.submit("b", held, owner=4)                   # one owner waiting for two jobs counts once
+    runner.submit("b", held, owner=5)
+    assert runner.waiting() == 6
+    runner.release("b", 5)
+    assert runner.waiting() == 5
+    time.sleep(0.4)                                     # nobody polled within the lease: nobody waits
+    assert runner.waiting() == 0
+    gate.set()

@@ -4,7 +4,8 @@ A page asks :func:`behind` for a part by a *slot* (``"why.inputs"``) and a *key*
 computation. It gets the job's :class:`~explainer.jobs.Status` at once and draws what is there
 (the result, a published partial result, or nothing yet); while the job is pending, a progress
 line sits in the part's place. That line is a fragment that re-runs itself every
-:data:`POLL_SECONDS` (only it, not the page), which also tells the runner that this session still
+:data:`POLL_SECONDS` (only it, not the page; less often the more sessions wait, so that thirty
+waiting students leave the jobs their CPU), which also tells the runner that this session still
 waits; when the job finishes or publishes something new it re-runs the whole page once, which
 then draws the part from the stored result.
 
@@ -26,7 +27,9 @@ import streamlit as st
 from explainer.jobs import Busy, JobContext, Status, runner
 from explainer.serving.remote import busy_seconds
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0            # how often a progress line asks, with few sessions waiting …
+POLL_PER_WAITING = 0.3        # … and with many: 0.3 s per waiting session (30 sessions: every 9 s),
+MAX_POLL_SECONDS = 9.0        # well within the runner's 20 s lease; the page's reruns leave the jobs CPU
 _SLOTS, _OWNER = "_jobs_slots", "_jobs_owner"
 
 
@@ -56,8 +59,9 @@ def behind(slot: str, key: Hashable, compute: Callable[[JobContext], Any], label
         return Status(key, "cancelled")
     if status.pending:                            # its box is classed st-key-job-<slot> (browser tests find it)
         with st.container(key="job-" + slot.replace(".", "-")):
-            _progress_line(key, label, {"queued": texts["jobs_queued"], "busy": texts["busy"]}, dict(messages or {}),
-                           id(status.partial))
+            every = min(MAX_POLL_SECONDS, max(POLL_SECONDS, POLL_PER_WAITING * runner().waiting()))
+            st.fragment(_progress_line, run_every=every)(key, label, {"queued": texts["jobs_queued"], "busy": texts["busy"]},
+                                                         dict(messages or {}), id(status.partial))
     return status
 
 
@@ -81,7 +85,6 @@ def waiting_for(session: Mapping[str, Any] | None = None) -> dict[str, Hashable]
     return dict(session[_SLOTS]) if _SLOTS in session else {}
 
 
-@st.fragment(run_every=POLL_SECONDS)
 def _progress_line(key: Hashable, label: str, waits: dict[str, str], messages: dict[str, str], drawn: int) -> None:
     """The line in a pending part's place; ``drawn`` names the partial result the page drew;
     ``waits`` words a job queued here ("queued") and one waiting on a full cluster ("busy")."""
