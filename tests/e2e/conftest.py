@@ -12,6 +12,7 @@ An init script in every browser page records, without touching the app:
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from explainer.bench.walk import PROGRESS
 from explainer.registry import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,6 +228,12 @@ def wait_idle(page, timeout: int = LOAD_TIMEOUT_MS) -> None:
     """Wait until the script has run at least once and is not running now."""
     page.wait_for_function("() => window.__runs > 0 && window.__state === 'notRunning'"
                            " && !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout)
+
+
+def wait_parts(page, timeout: int = LOAD_TIMEOUT_MS) -> None:
+    """Wait until every heavy part of the page has filled in (no progress line left), then idle."""
+    page.wait_for_function(f"() => !document.querySelector({json.dumps(PROGRESS)})", timeout=timeout)
+    wait_idle(page, timeout)
 
 
 def rerun(page, action, timeout: int = LOAD_TIMEOUT_MS) -> None:

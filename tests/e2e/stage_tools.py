@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import SCREENSHOTS, new_page, wait_idle
+from tests.e2e.conftest import SCREENSHOTS, new_page, wait_idle, wait_parts
 
 PROJECTOR = {"width": 1280, "height": 720}
 MIN_TEXT_PX = 18
@@ -76,8 +76,8 @@ def shot(page, name: str) -> Path:
 
 
 def settle(page, seconds: float = 0.6) -> None:
-    """Wait for the app to be idle and give the charts a moment to draw."""
-    wait_idle(page)
+    """Wait for the app to be idle with every heavy part filled in, and give the charts a moment to draw."""
+    wait_parts(page)
     time.sleep(seconds)
     wait_idle(page)
 
