@@ -201,7 +201,7 @@ def _attribution_rows(quick: bool) -> list[Row]:
     rows = []
     for label, text in list(texts.items())[: 1 if quick else 2]:
         ai.forget(model)
-        r, seconds = timed(lambda: ai.input_attribution(model, text))
+        seconds, r = timed(lambda: ai.input_attribution(model, text))
         rows.append(Row(11, f"integrated gradients, SmolLM2, {label}: time to the scores", seconds, "s",
                         TARGET_ATTRIBUTION_S, note=f"{r.steps} points, {r.completeness_error:.1%} off "
                                                    f"(stopped: {r.stopped}; the page flags > 5 %)"))
