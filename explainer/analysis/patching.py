@@ -192,7 +192,7 @@ def patch_ids(model: LoadedModel, clean_ids: list, corrupted_ids: list, sites: t
               contrast: int | None, progress: Progress | None, texts: tuple[str, str]) -> dict[str, PatchingResult]:
     """The sweep on checked token ids (:func:`activation_patching`), on the cluster when there is one."""
     _check_ids(model, clean_ids, corrupted_ids, sites, answer, contrast)
-    src = sources(model, clean_ids, corrupted_ids)
+    src = _sources(model, clean_ids, corrupted_ids)
     answer, contrast = _defaults(model, src, answer, contrast)
     read = unembedding_rows(model, [answer, contrast])                                 # (2, d[+1])
     first = next(i for i, (x, y) in enumerate(zip(clean_ids, corrupted_ids)) if x != y)
@@ -290,14 +290,14 @@ def pair_prediction(model: LoadedModel, clean: str, corrupted: str, k: int = 5) 
     key = (weakref.ref(model), clean, corrupted, "", -1, -1, k)
 
     def predict() -> PatchedPrediction:
-        src = sources(model, *check_pair(model, clean, corrupted))
+        src = _sources(model, *check_pair(model, clean, corrupted))
         return _side_by_side(model, [src.logits[0], src.logits[1]], k)
     return _cells.get_or_compute(key, predict)
 
 
 def _predict(model: LoadedModel, result: PatchingResult, layer: int, index: int, k: int) -> PatchedPrediction:
     clean_ids, corrupted_ids = check_pair(model, result.clean, result.corrupted, max(len(result.tokens), MAX_TOKENS))
-    src = sources(model, clean_ids, corrupted_ids)
+    src = _sources(model, clean_ids, corrupted_ids)
     start = result.first_diff if result.site == "heads" else min(index, result.first_diff)
     logits = patched(model, src, corrupted_ids, start, [(Patch(result.site, layer, index),)], None)[0]   # (V,)
     return _side_by_side(model, [src.logits[0], src.logits[1], logits], k, result.site, layer, index,
@@ -315,6 +315,13 @@ def _side_by_side(model: LoadedModel, logits: list[torch.Tensor], k: int, site: 
                              runs[2] if len(runs) > 2 else (), token)
 
 
+def _sources(model: LoadedModel, clean_ids: list, corrupted_ids: list) -> Sources:
+    """The pair's clean and corrupted runs, once for the page's first chart, the sweep and every cell
+    run again (read only: nothing writes into them)."""
+    key = (weakref.ref(model), tuple(clean_ids), tuple(corrupted_ids))
+    return _runs.get_or_compute(key, lambda: sources(model, clean_ids, corrupted_ids))
+
+
 def _frozen(values: np.ndarray) -> np.ndarray:
     values = np.ascontiguousarray(values, dtype=np.float64)
     values.setflags(write=False)              # results are shared by every session: read-only
@@ -323,9 +330,11 @@ def _frozen(values: np.ndarray) -> np.ndarray:
 
 _recent: ByteLRU[dict[str, PatchingResult]] = ByteLRU(64, size_of=lambda value: 1)       # the last 64 pairs
 _cells: ByteLRU[PatchedPrediction] = ByteLRU(256, size_of=lambda value: 1)
+_runs: ByteLRU[Sources] = ByteLRU(4, size_of=lambda value: 1)       # ≤ 32 tokens: ≈ 10 MB each (SmolLM2)
 
 
 def forget(model: LoadedModel) -> None:
     """Drop the remembered patching results of ``model`` (tests and benchmarks)."""
     _recent.drop(lambda key: key[0]() is model)
     _cells.drop(lambda key: key[0]() is model)
+    _runs.drop(lambda key: key[0]() is model)
