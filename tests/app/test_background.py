@@ -14,6 +14,7 @@ from explainer.jobs import runner
 from explainer.text import texts
 from explainer.ui.frame import background
 from explainer.ui.frame.binding import widget_key
+from explainer.ui.frame.params import DEFAULT_PROMPT_ZH
 from explainer.ui.sections import why as why_section
 from explainer.ui.stage.tour import tour_steps
 from explainer.ui.tools.apptest import open_page, pending_jobs, settle_jobs
@@ -124,3 +125,27 @@ def test_scores_that_miss_say_by_how_much_and_refine_continues(monkeypatch):
     assert refined.steps > first.steps and refined.path.error_bound < first.path.error_bound
     shown = " ".join([w.value for w in at.warning] + [c.value for c in at.caption])
     assert f"after {refined.steps} points" in shown or f"({refined.steps} points on the path" in shown
+
+
+def test_the_redraw_for_a_ready_part_shows_the_stored_view(held):
+    """The page's rerun once a part is ready shows every bound widget as the user left it, even when
+    Streamlit's widget state outside the progress line's fragment came back reset (in Chromium, with
+    the sidebar folded in presenter mode: English, an empty text, presenter mode off)."""
+    at = open_page("why", settle=False, prompt=DEFAULT_PROMPT_ZH, lang="zh", presenter=True,
+                   method="gradient_x_input")
+    assert "why.inputs" in pending_jobs(at)
+    held.set()
+    runner().wait(pending_jobs(at)["why.inputs"], 60, background.owner(at.session_state))
+    for name, reset in (("lang", "en"), ("prompt", ""), ("presenter", False), ("max_tokens", 64)):
+        at.session_state[widget_key(name)] = reset                 # what the fragment's run left behind
+    at.session_state["_redraw_next"] = True                         # as the progress line does before its rerun
+    at.run()
+    assert not at.exception
+    assert at.sidebar.toggle(key=widget_key("presenter")).value is True
+    assert at.sidebar.text_area(key=widget_key("prompt")).value == DEFAULT_PROMPT_ZH
+    assert at.sidebar.select_slider(key=widget_key("max_tokens")).value == 256
+    assert at.title[0].value == texts("why", "zh")["title"]
+    assert len(at.get("plotly_chart")) >= 3                        # the scored words are drawn too
+    at.session_state[widget_key("max_tokens")] = 128                # a user's change on a normal run is kept
+    at.run()
+    assert at.sidebar.select_slider(key=widget_key("max_tokens")).value == 128

@@ -25,6 +25,7 @@ from typing import Any, Callable, Hashable, Mapping
 import streamlit as st
 
 from explainer.jobs import Busy, JobContext, Status, runner
+from explainer.ui.frame import run
 from explainer.serving.remote import busy_seconds
 
 POLL_SECONDS = 1.0            # how often a progress line asks, with few sessions waiting …
@@ -90,6 +91,7 @@ def _progress_line(key: Hashable, label: str, waits: dict[str, str], messages: d
     ``waits`` words a job queued here ("queued") and one waiting on a full cluster ("busy")."""
     status = runner().poll(key, owner())
     if status is None or not status.pending or id(status.partial) != drawn:
+        run.redraw_for_a_part()                       # widgets from the stored values, not the fragment's
         st.rerun()                                    # the whole page: it draws what is ready now
     busy = busy_seconds(status.message)
     if status.state == "queued" and status.waiting_behind:

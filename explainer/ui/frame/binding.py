@@ -2,8 +2,9 @@
 
 A live widget keeps what the user set; the stored value (:mod:`explainer.ui.frame.state`) is
 pushed into it only when the widget is new on this page, on a page switch, when its scope
-changed (say, the text its options come from), or when :func:`~explainer.ui.frame.state.push`
-asked for it (tour, examples). Tests find widgets by :func:`widget_key`.
+changed (say, the text its options come from), when :func:`~explainer.ui.frame.state.push`
+asked for it (tour, examples), or when the page is redrawn for a part computed behind it
+(:func:`~explainer.ui.frame.run.redraw_for_a_part`). Tests find widgets by :func:`widget_key`.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def bind(name: str, value: Any, scope: Hashable = None) -> str:
     key, page = widget_key(name), run.page()
     # Re-seed on a page switch too: a widget drawn by another page must not carry its state over.
     pushed = ss.pop(state.PUSH + name, False)
-    if key not in ss or pushed or ss.get(_BOUND + name) != page or ss.get(_SCOPE + name) != scope:
+    if key not in ss or pushed or run.redrawing() or ss.get(_BOUND + name) != page or ss.get(_SCOPE + name) != scope:
         ss[key] = value
     ss[_BOUND + name], ss[_SCOPE + name] = page, scope
     return key
@@ -37,7 +38,7 @@ def current(name: str) -> Any:
     """The value a widget will show: its live state on this page, unless a push waits, else the stored value."""
     ss = st.session_state
     live = ss.get(_BOUND + name) == run.page() and widget_key(name) in ss
-    if live and not ss.get(state.PUSH + name):
+    if live and not ss.get(state.PUSH + name) and not run.redrawing():
         return ss[widget_key(name)]
     return state.get(name)
 

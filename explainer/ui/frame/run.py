@@ -20,6 +20,26 @@ def set_page(page: str) -> None:
     """
     ctx = get_script_run_ctx()
     st.session_state["_page_now"] = (page, ctx.page_script_hash if ctx is not None else "")
+    st.session_state["_redraw_now"] = st.session_state.pop("_redraw_next", False)
+
+
+def redraw_for_a_part() -> None:
+    """Mark the next run as the page's redraw once a part computed behind it is ready (called just
+    before that part's progress line reruns the page).
+
+    That run shows every bound widget from the stored values (:mod:`explainer.ui.frame.binding`),
+    not from Streamlit's widget state: a page rerun started from inside a fragment can find the
+    widgets outside the fragment reset to their first option (measured in Chromium with the sidebar
+    folded in presenter mode: the language back to English, the text emptied, the presenter mode
+    off). The user changed nothing in between (the rerun came from the server), so the stored
+    values are the ones on screen.
+    """
+    st.session_state["_redraw_next"] = True
+
+
+def redrawing() -> bool:
+    """Whether this run is such a redraw (see :func:`redraw_for_a_part`)."""
+    return bool(st.session_state.get("_redraw_now"))
 
 
 def page() -> tuple[str, str] | None:
