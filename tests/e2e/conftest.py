@@ -12,6 +12,7 @@ An init script in every browser page records, without touching the app:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -61,6 +62,13 @@ INIT_SCRIPT = """
                       : Array.from(n.querySelectorAll('[data-testid="stSpinner"]'));
           for (const s of found) window.__spinners.push(s.textContent);
         }
+      }
+      // The app's root may be (re)drawn already running: an added node, no attribute change.
+      const app = document.querySelector('[data-test-script-state]');
+      const now = app && app.getAttribute('data-test-script-state');
+      if (now && now !== window.__state) {
+        if (now === 'running') window.__runs += 1;
+        window.__state = now;
       }
     });
     obs.observe(document, {subtree: true, childList: true, attributes: true,
@@ -224,10 +232,26 @@ def url_for(server: Server, slug: str, query: dict | str | None = None) -> str:
     return f"{server.url}/{slug}" + (f"?{query}" if query else "")
 
 
+IDLE = """() => (window.__runs > 0 || !!document.querySelector('[data-testid="stMain"] h1'))
+  && window.__state === 'notRunning' && !document.querySelector('[data-testid="stSkeleton"]')"""
+WHERE = """() => ({runs: window.__runs, state: window.__state, url: location.href,
+  connection: document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-connection-state'),
+  skeletons: document.querySelectorAll('[data-testid="stSkeleton"]').length,
+  title: document.querySelector('[data-testid="stMain"] h1')?.textContent})"""
+
+
 def wait_idle(page, timeout: int = LOAD_TIMEOUT_MS) -> None:
-    """Wait until the script has run at least once and is not running now."""
-    page.wait_for_function("() => window.__runs > 0 && window.__state === 'notRunning'"
-                           " && !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout)
+    """Wait until the script has run at least once (or drew the page's title) and is not running
+    now; on a timeout, say where the page was (runs seen, script and connection state, URL) and
+    keep a screenshot in ``artifacts/``."""
+    try:
+        page.wait_for_function(IDLE, timeout=timeout)
+    except Exception as err:
+        where = page.evaluate(WHERE)
+        shot = ARTIFACTS / f"not-idle-{time.time():.0f}.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=shot)
+        raise AssertionError(f"the page was not idle after {timeout / 1000:.0f} s: {where}; see {shot}") from err
 
 
 def wait_parts(page, timeout: int = LOAD_TIMEOUT_MS) -> None:
