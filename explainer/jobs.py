@@ -106,6 +106,7 @@ class _Job:
     started: float = 0.0
     finished: float = 0.0
     done: threading.Event = field(default_factory=threading.Event)
+    discard: bool = False                              # cancelled, or forgotten while nobody waits: store nothing
 
 
 class JobContext:
@@ -144,6 +145,7 @@ class JobRunner:
         self._queue: deque[_Job] = deque()
         self._active: dict[Hashable, _Job] = {}
         self._results: ByteLRU[_Job] = ByteLRU(keep, size_of=lambda job: 1)    # finished jobs, by key
+        self._running: set[_Job] = set()                # on a worker now, wanted or not
         self._threads: list[threading.Thread] = []
         self.started = 0                                # jobs that began to run (tests, benchmark)
         self.cancelled = 0
@@ -217,8 +219,23 @@ class JobRunner:
             return list(self._active)
 
     def forget(self, predicate: Callable[[Hashable], bool] = lambda key: True) -> None:
-        """Drop stored outcomes whose key matches (tests and benchmarks)."""
+        """Drop stored outcomes whose key matches, and those that jobs nobody waits for any more
+        would store when they return (tests and benchmarks)."""
+        with self._lock:
+            for job in self._running:
+                if predicate(job.key) and self._active.get(job.key) is not job:
+                    job.discard = True
         self._results.drop(predicate)
+
+    def cancel(self, predicate: Callable[[Hashable], bool] = lambda key: True) -> None:
+        """Cancel the queued and running jobs whose key matches, whoever waits for them; nothing of
+        theirs is stored, even if one returns before its next progress report (tests and benchmarks:
+        a job left running by one test must not be joined, nor its result found, by the next)."""
+        with self._lock:
+            for job in [job for job in {*self._active.values(), *self._running} if predicate(job.key)]:
+                job.owners.clear()
+                job.finish, job.discard = False, True    # even if it returns before its next report
+                self._cancel_if_unwanted(job)
 
     # ------------------------------------------------------------------ inside
 
@@ -272,6 +289,7 @@ class JobRunner:
                     continue
                 job.state, job.started = "running", time.monotonic()
                 self.started += 1
+                self._running.add(job)
             self._run(job)
 
     def _run(self, job: _Job) -> None:
@@ -283,12 +301,13 @@ class JobRunner:
             result, error, state = None, err, "failed"
         with self._lock:
             job.state, job.result, job.error, job.finished = state, result, error, time.monotonic()
-            if state != "cancelled":                    # finished, even if abandoned meanwhile: keep it
+            if state != "cancelled" and not job.discard:   # finished, even if abandoned meanwhile: keep it
                 job.fraction, job.partial = 1.0, None
                 self._results.drop(lambda key: key == job.key)
                 self._results.get_or_compute(job.key, lambda: job)
             if self._active.get(job.key) is job:
                 del self._active[job.key]
+            self._running.discard(job)
             job.fn, job.owners = None, {}                # let go of what the job held (model, text)
         job.done.set()
 

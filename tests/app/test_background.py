@@ -25,6 +25,7 @@ PROMPT = "The capital of France is Paris. The capital of Germany is"
 @pytest.fixture(autouse=True)
 def nothing_scored():
     """No stored job outcome or remembered attribution from an earlier test."""
+    runner().cancel()
     runner().forget()
     ai.forget_all()
 

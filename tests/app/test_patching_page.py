@@ -117,6 +117,7 @@ def held(monkeypatch):
         while not gate.wait(0.05):
             progress(0.0, "held")
         return real(*args, progress=progress, **kwargs)
+    runner().cancel(lambda key: key[0] == "patching")      # an earlier test's sweep, still running, is not joined
     runner().forget(lambda key: key[0] == "patching")
     monkeypatch.setattr(section, "activation_patching", slow)
     yield gate, calls

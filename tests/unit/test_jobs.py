@@ -69,6 +69,50 @@ def test_release_by_the_last_owner_cancels_and_a_new_ask_starts_again():
     assert runner.wait("k", 10, owner="carol").result == "again"
 
 
+
+def test_cancel_stops_matching_jobs_whoever_waits_and_leaves_the_rest():
+    runner, stopped = JobRunner(workers=2), []
+
+    def job(progress):
+        try:
+            return _steps(n=1000)(progress)
+        except Cancelled:
+            stopped.append(1)
+            raise
+    runner.submit(("patching", 1), job, owner="alice")
+    runner.submit(("patching", 2), job, owner="bob", finish=True)       # queued or running, finish or not
+    runner.submit(("why", 1), _steps(n=3, result="kept"), owner="carol")
+    _until(lambda: runner.poll(("patching", 1), "alice").fraction > 0)
+    runner.cancel(lambda key: key[0] == "patching")
+    assert runner.poll(("patching", 1)) is None and runner.poll(("patching", 2)) is None
+    _until(lambda: len(stopped) >= 1)                                  # the running one stopped at its next report
+    assert runner.wait(("why", 1), 10, owner="carol").result == "kept"
+    status = runner.submit(("patching", 1), _steps(n=3, result="new"), owner="dave")
+    assert runner.wait(("patching", 1), 10, owner="dave").result == "new" and status.fraction == 0.0
+
+
+def test_a_cancelled_job_that_returns_anyway_leaves_no_result():
+    runner, gate = JobRunner(workers=1), threading.Event()
+    runner.submit("k", lambda progress: gate.wait(10) and "old", owner="a")    # reports nothing: cannot be stopped
+    _until(lambda: runner.poll("k").state == "running")
+    runner.cancel()
+    gate.set()
+    time.sleep(0.2)                                                    # it returns "old" meanwhile
+    assert runner.poll("k") is None
+    assert runner.wait("k", 10) is None and runner.submit("k", lambda p: "new", owner="b").state in ("queued", "running")
+    assert runner.wait("k", 10, owner="b").result == "new"
+
+
+def test_forget_also_drops_what_a_released_job_returns_later():
+    runner, gate = JobRunner(workers=1), threading.Event()
+    runner.submit("k", lambda progress: gate.wait(10) and "late", owner="a")   # reports nothing
+    _until(lambda: runner.poll("k").state == "running")
+    runner.release("k", "a")                                          # nobody waits: cancelled, still running
+    runner.forget()
+    gate.set()
+    time.sleep(0.2)
+    assert runner.poll("k") is None                                   # "late" was not stored
+
 def test_a_job_nobody_polls_is_cancelled_cooperatively():
     runner, seen = JobRunner(workers=1, abandon_after=0.2), []
 
