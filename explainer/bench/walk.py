@@ -26,7 +26,9 @@ TARGET_FIRST_CHART_S = 3.0
 TARGET_ATTRIBUTION_S = 20.0
 CHART = "[data-testid='stPlotlyChart']"
 EXCEPTION = "[data-testid='stException']"
-PROGRESS = "[class*='st-key-job-'] [data-testid='stProgress']"     # a heavy part's progress line
+# A heavy part's place while it computes (its progress line inside); gone once the page has drawn the
+# part, not merely when the line's last poll found it ready and started that page run.
+PENDING_PART = "[class*='st-key-job-']"
 ZH_ON_ENGLISH = "大型语言模型是如何工作的？苹果是红色的，猫和狗都是宠物。"   # 47 byte-level tokens on SmolLM2
 # every page, both models, both languages, and a Chinese text on the English model
 WALKS: dict[str, dict[str, str]] = {
@@ -80,7 +82,7 @@ def _open(page: Any, address: str, chart_s: float, settle_s: float) -> tuple[flo
             return None, None, page.locator(EXCEPTION).first.inner_text()[:300]
         if not settle_s:
             return first, None, ""
-        page.wait_for_function(f"() => !document.querySelector(\"{PROGRESS}\")", timeout=settle_s * 1000,
+        page.wait_for_function(f"() => !document.querySelector(\"{PENDING_PART}\")", timeout=settle_s * 1000,
                                polling=250)
         return first, time.perf_counter() - start, ""
     except Exception as err:  # noqa: BLE001 - a timeout is a result here

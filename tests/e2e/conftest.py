@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from explainer.bench.walk import PROGRESS
+from explainer.bench.walk import PENDING_PART
 from explainer.registry import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,8 +255,8 @@ def wait_idle(page, timeout: int = LOAD_TIMEOUT_MS) -> None:
 
 
 def wait_parts(page, timeout: int = LOAD_TIMEOUT_MS) -> None:
-    """Wait until every heavy part of the page has filled in (no progress line left), then idle."""
-    page.wait_for_function(f"() => !document.querySelector({json.dumps(PROGRESS)})", timeout=timeout)
+    """Wait until every heavy part of the page has filled in (drawn by the page, not just ready), then idle."""
+    page.wait_for_function(f"() => !document.querySelector({json.dumps(PENDING_PART)})", timeout=timeout)
     wait_idle(page, timeout)
 
 
