@@ -25,8 +25,8 @@ from typing import Any, Callable, Hashable, Mapping
 import streamlit as st
 
 from explainer.jobs import Busy, JobContext, Status, runner
-from explainer.ui.frame import run
 from explainer.serving.remote import busy_seconds
+from explainer.ui.frame import run
 
 POLL_SECONDS = 1.0            # how often a progress line asks, with few sessions waiting …
 POLL_PER_WAITING = 0.3        # … and with many: 0.3 s per waiting session (30 sessions: every 9 s),
