@@ -152,7 +152,7 @@ def _check_ids(model: LoadedModel, ids: list[int], ablation: Ablation) -> None:
     if not 1 <= len(ids) <= longest or any(not isinstance(i, int) or not 0 <= i < model.vocab_size for i in ids):
         raise ValueError(f"A trace needs 1 to {longest:,} token ids of this model's vocabulary.")
     _check_ablation(model, *ablation)
-    check_fits(estimate_bytes(model, len(ids)), f"tracing {len(ids):,} tokens")
+    check_fits(estimate_bytes(model, len(ids)), f"tracing {len(ids):,} tokens", model.device)
 
 
 def _check_ablation(model: LoadedModel, heads: frozenset, mlps: frozenset) -> None:

@@ -17,12 +17,13 @@ import torch
 
 import explainer
 from explainer.analysis import attention, attribution, compare, lens, mlp, overview, position, prediction, qk
-from explainer.analysis import residual, tokens, tour, vocabulary, why, windows
+from explainer.analysis import patching, residual, tokens, tour, vocabulary, why, windows
 from explainer.analysis.attribution_inputs import InputAttribution, input_attribution
 from explainer.analysis.generation import generate
 from explainer.trace import Trace
 
 TEXT = "The cat sat on the mat because the cat was tired, and then the dog sat on the cat."
+PAIR = ("The cat sat on the mat because it was", "The dog sat on the mat because it was")   # patching
 
 
 def accessors(L: int, learned_positions: bool) -> dict[str, Callable]:
@@ -76,6 +77,10 @@ def analyses(L: int, q: int, family: str, inputs: bool = True) -> dict[str, Call
         "token_stats": lambda m, t: tokens.token_stats(t),
         "generation": lambda m, t: generate(m, "The cat", 3),
         "saved and loaded": lambda m, t: round_trip(m, t),
+        "patching": lambda m, t: patching.activation_patching(m, *PAIR, site="all"),
+        "patched cell": lambda m, t: patching.patched_prediction(
+            m, patching.activation_patching(m, *PAIR, site="heads"), L, 1),
+        "pair prediction": lambda m, t: patching.pair_prediction(m, *PAIR),
     }
     if inputs:
         words = "The cat sat on the"

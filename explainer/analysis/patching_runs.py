@@ -67,9 +67,9 @@ def rows_per_batch(model: LoadedModel, n_tokens: int, new_tokens: int) -> int:
     """How many patched runs of ``new_tokens`` positions (over ``n_tokens`` in all) go in one batch."""
     by_tokens = max(1, MAX_BATCH_TOKENS // max(1, new_tokens))
     one = estimate_bytes(model, n_tokens, 1) - estimate_bytes(model, n_tokens, 0)
-    by_memory = (budget_bytes() - estimate_bytes(model, n_tokens, 0)) // one
+    by_memory = (budget_bytes(model.device) - estimate_bytes(model, n_tokens, 0)) // one
     if by_memory < 1:
-        check_fits(estimate_bytes(model, n_tokens, 1), f"patching {n_tokens} tokens")
+        check_fits(estimate_bytes(model, n_tokens, 1), f"patching {n_tokens} tokens", model.device)
     return int(max(1, min(by_tokens, by_memory)))
 
 
@@ -85,7 +85,7 @@ def sources(model: LoadedModel, clean_ids: Sequence[int], corrupted_ids: Sequenc
     def keep(site: str, layer: int, value: torch.Tensor) -> None:
         got[site][layer] = value[0].detach().clone()                                    # (T, width): clean only
 
-    check_fits(estimate_bytes(model, x.shape[1], 2), f"patching {x.shape[1]} tokens")
+    check_fits(estimate_bytes(model, x.shape[1], 2), f"patching {x.shape[1]} tokens", model.device)
     with model.lock, thread_hooks() as hooks, torch.inference_mode():
         for layer, block in enumerate(arch.blocks(model.hf_model)):
             hooks.before(block, lambda m, a, k, l=layer: keep("resid_pre", l, _hidden(a, k)), with_kwargs=True)

@@ -91,3 +91,20 @@ def test_running_out_of_device_memory_is_a_refusal_and_the_next_trace_is_served(
         explainer.trace(tiny_llama, "word " * 50)
     monkeypatch.setattr(tracing, "_forward", real)
     assert explainer.trace(tiny_llama, "word " * 50).n_tokens > 1
+
+
+def test_a_workers_traces_and_patching_read_their_models_device_budget(long_llama, monkeypatch):
+    """A worker on a GPU checks a request against that GPU's memory, not the host's (here the model's
+    device is made to report a GPU's worth of free memory while the host's budget is small)."""
+    from explainer.analysis import patching_runs
+    ids = explainer.tokenize(long_llama, "word " * 3000, max_tokens=3000)[0]
+    monkeypatch.delenv("LLM_EXPLAINER_MEMORY_GB", raising=False)
+    monkeypatch.setattr(budget, "_host_default", lambda: tracing.estimate_bytes(long_llama, 1000))
+    [refused] = tracing.trace_ids(long_llama, [(ids, (frozenset(), frozenset()))])
+    assert isinstance(refused, TooLarge)
+    host_rows = patching_runs.rows_per_batch(long_llama, 32, 1)
+    on_device = torch.device(long_llama.device)
+    monkeypatch.setattr(budget, "free_bytes", lambda device: 2**40 if torch.device(device) == on_device else None)
+    [traced] = tracing.trace_ids(long_llama, [(ids, (frozenset(), frozenset()))])
+    assert traced.n_tokens == 3000
+    assert host_rows < patching_runs.rows_per_batch(long_llama, 32, 1) == patching_runs.MAX_BATCH_TOKENS
