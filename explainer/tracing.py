@@ -37,6 +37,7 @@ MAX_TRACE_TOKENS = 32_768         # the longest text any model is traced on (Gem
                                   # below it, each model's own context and the memory budget decide
 MAX_BATCH_TOKENS = 4096           # padded tokens in one batch of concurrent traces
 MAX_BATCH = 32
+TOKENS_PAST_THE_CUT = 16          # a long text is cut into tokens only this far past the kept ones
 
 
 def tokenize(model: LoadedModel, text: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> tuple[list[int], bool]:
@@ -48,14 +49,25 @@ def tokenize(model: LoadedModel, text: str, max_tokens: int = DEFAULT_MAX_TOKENS
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise ValueError(f"max_tokens must be a positive whole number, not {max_tokens!r}.")
     max_tokens = min(max_tokens, model.context_length, MAX_TRACE_TOKENS)
-    char_cap = max(max_tokens * 64, 4096)     # no need to tokenize a whole book to keep its start
-    clipped = text[:char_cap]
-    with model.tokenizer_lock:                          # fast tokenizers are not safe to share across threads
-        ids = model.tokenizer(clipped, add_special_tokens=True)["input_ids"]
+    ids, read = _leading_ids(model, text, max_tokens)
     if not ids:
         raise ValueError("The prompt produced no tokens. Type some words for the model to read.")
-    truncated = len(ids) > max_tokens or len(clipped) < len(text)
+    truncated = len(ids) > max_tokens or read < len(text)
     return ids[:max_tokens], truncated
+
+
+def _leading_ids(model: LoadedModel, text: str, max_tokens: int) -> tuple[list[int], int]:
+    """The ids of the start of ``text`` (its first ``max_tokens`` at least) and how many characters were
+    read: growing prefixes (8 characters per wanted token, ×4 each round, at most max(64 per token, 4,096))
+    until one holds :data:`TOKENS_PAST_THE_CUT` tokens past the kept ones, which its end cannot change."""
+    cap = min(len(text), max(max_tokens * 64, 4096))
+    size = min(cap, max(max_tokens * 8, 256))
+    while True:
+        with model.tokenizer_lock:                      # fast tokenizers are not safe to share across threads
+            ids = model.tokenizer(text[:size], add_special_tokens=True)["input_ids"]
+        if size >= cap or len(ids) > max_tokens + TOKENS_PAST_THE_CUT:
+            return ids, size
+        size = min(cap, size * 4)
 
 
 def estimate_bytes(model: LoadedModel, n_tokens: int, batch: int = 1) -> int:

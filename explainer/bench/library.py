@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 import explainer
-from explainer import graphs
+from explainer import capture, graphs
 from explainer.bench.rows import Row, median, timed
 from explainer.budget import TooLarge
 from explainer.devices import synchronize
@@ -151,11 +151,51 @@ def _repeats(size: int, quick: bool) -> int:
 
 
 def section_ratio(ctx: Context, device: str) -> list[Row]:
-    """§1: trace() ÷ plain sdpa forward at each size, for the default and the multilingual model."""
+    """§1: trace() ÷ plain sdpa forward at each size, for the default and the multilingual model; on the
+    CPU also a stand-in for a GPU bound by launching kernels (:func:`_launch_bound`)."""
     rows = _ratios(ctx, device, "default", TARGET_RATIO)
     if ctx.multilingual and not (device == "cpu" and ctx.beside_gpu):
         rows += _ratios(ctx, device, "multilingual", TARGET_RATIO if device == "cuda" else TARGET_RATIO_MULTILINGUAL)
+    if device == "cpu" and not ctx.beside_gpu:
+        rows += _launch_bound(ctx)
     return rows
+
+
+def _launch_bound(ctx: Context, size: int = 64) -> list[Row]:
+    """trace() ÷ plain forward (last position's logits) where issuing each operation costs more than
+    computing it, as launching each kernel does for a small model on a GPU: a random Llama with the
+    default model's layers and tokenizer at width 64, on one CPU thread, its captures kept and reduced
+    at the end of the pass as on a GPU. What is left over a plain forward there is the trace's own fixed
+    cost (its hooks, the end-of-pass reductions, cutting the text into tokens)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    base = ctx.model("cpu")
+    torch.manual_seed(0)
+    hf = LlamaForCausalLM(LlamaConfig(vocab_size=len(base.tokenizer), hidden_size=64, intermediate_size=128,
+                                      num_hidden_layers=base.n_layers, num_attention_heads=4, num_key_value_heads=2,
+                                      max_position_embeddings=4 * size))
+    model = explainer.wrap(hf, base.tokenizer, f"launch-bound stand-in, {base.n_layers} layers")
+    text = text_for(size)
+    ids, _ = tokenize(model, text, size)
+    x = torch.tensor([ids])
+    threads, batched = torch.get_num_threads(), capture.BATCHED_ON
+    torch.set_num_threads(1)
+    capture.BATCHED_ON = batched + ("cpu",)                             # captures kept as a GPU keeps them
+    try:
+        for _ in range(3):                                               # warm-up, both sides
+            plain_forward(model, x, last_only=True)
+            traced(model, text, size)
+        plain, trace_s = [], []
+        for _ in range(5 if ctx.quick else 60):
+            plain.append(timed(lambda: plain_forward(model, x, last_only=True))[0])
+            trace_s.append(timed(lambda: traced(model, text, size))[0])
+    finally:
+        torch.set_num_threads(threads)
+        capture.BATCHED_ON = batched
+    p, t = median(plain), median(trace_s)
+    return [Row(1, f"trace() ÷ plain forward (last position's logits) on a launch-bound stand-in: a random Llama "
+                   f"of {base.n_layers} layers at width 64, one thread, {len(ids)} tokens", t / p, "×",
+                note=f"{t * 1000:.1f} ms vs {p * 1000:.1f} ms: the trace's own fixed cost, as a small model on a "
+                     "GPU pays it per kernel launch")]
 
 
 def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:

@@ -82,7 +82,7 @@ def test_quick_run_on_a_tiny_model(tiny_llama, tmp_path, capsys):
     assert "## Machine" in text and "**torch**" in text and "**CPU**" in text
     for metric in ("plain sdpa forward, 16 tokens", "trace() ÷ plain sdpa forward, 64 tokens",
                    "memory a trace keeps, 64 tokens", "peak RSS growth", "refused before it starts",
-                   "64-row attention window", "whole-model summaries"):
+                   "64-row attention window", "whole-model summaries", "launch-bound stand-in: a random Llama of 2 layers"):
         assert metric in text, metric
     refusal = [line for line in text.splitlines() if "refused before it starts" in line][0]
     assert "refused; next trace served" in refusal

@@ -2,6 +2,7 @@
 Hugging Face forward (sdpa for logits, eager for attention weights), bookkeeping, safety, bounds."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 
@@ -250,6 +251,33 @@ def test_long_text_is_truncated_and_bounded(tiny_gpt2):
     assert t.token_ids.tolist() == tiny_gpt2.tokenizer(article[:4096])["input_ids"][:50]
     exact = explainer.trace(tiny_gpt2, "one two three", max_tokens=3)
     assert not exact.truncated and exact.n_tokens == 3
+
+
+class _CharsRead:
+    """A tokenizer that notes how many characters it was given each time."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer, self.lengths = tokenizer, []
+
+    def __call__(self, text, **kwargs):
+        self.lengths.append(len(text))
+        return self.tokenizer(text, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+
+@pytest.mark.parametrize("text", ["Words upon words in a very long article. " * 3000,
+                                  "https://example.com/" + "x1Y2z3" * 2000, "= " * 9000, "日本语言" * 3000])
+def test_a_long_text_is_read_only_as_far_as_its_first_tokens_need(tiny_gpt2, text):
+    spy = _CharsRead(tiny_gpt2.tokenizer)
+    model = dataclasses.replace(tiny_gpt2, tokenizer=spy)
+    for wanted in (1, 50, 100):                                  # the tiny model reads 128 at most
+        spy.lengths.clear()
+        ids, truncated = tracing.tokenize(model, text, wanted)
+        assert truncated and ids == tiny_gpt2.tokenizer(text)["input_ids"][:wanted]
+        assert spy.lengths[0] == max(256, 8 * wanted) and spy.lengths[-1] <= max(4096, 64 * wanted)
+    assert tracing.tokenize(model, "one two three", 50) == (tiny_gpt2.tokenizer("one two three")["input_ids"], False)
 
 
 def test_max_tokens_never_exceeds_the_context(tiny_gpt2):
