@@ -13,7 +13,7 @@ import gc
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -161,12 +161,24 @@ def section_ratio(ctx: Context, device: str) -> list[Row]:
     return rows
 
 
+def _interleaved(runs: list[Callable[[], Any]], repeats: int, warm_ups: int = 1) -> list[float]:
+    """The median seconds of each of ``runs``, run in turn (plain, trace, plain, trace, …) ``repeats``
+    times after ``warm_ups`` untimed rounds."""
+    for _ in range(warm_ups):
+        for run in runs:
+            run()
+    seconds: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for run, seen in zip(runs, seconds):
+            seen.append(timed(run)[0])
+    return [median(seen) for seen in seconds]
+
+
 def _launch_bound(ctx: Context, size: int = 64) -> list[Row]:
     """trace() ÷ plain forward (last position's logits) where issuing each operation costs more than
     computing it, as launching each kernel does for a small model on a GPU: a random Llama with the
-    default model's layers and tokenizer at width 64, on one CPU thread, its captures kept and reduced
-    at the end of the pass as on a GPU. What is left over a plain forward there is the trace's own fixed
-    cost (its hooks, the end-of-pass reductions, cutting the text into tokens)."""
+    default model's layers and tokenizer at width 64, one CPU thread, captures kept and reduced at the
+    end as on a GPU. What is left is the trace's own fixed cost (hooks, reductions, tokenizing)."""
     from transformers import LlamaConfig, LlamaForCausalLM
     base = ctx.model("cpu")
     torch.manual_seed(0)
@@ -181,17 +193,11 @@ def _launch_bound(ctx: Context, size: int = 64) -> list[Row]:
     torch.set_num_threads(1)
     capture.BATCHED_ON = batched + ("cpu",)                             # captures kept as a GPU keeps them
     try:
-        for _ in range(3):                                               # warm-up, both sides
-            plain_forward(model, x, last_only=True)
-            traced(model, text, size)
-        plain, trace_s = [], []
-        for _ in range(5 if ctx.quick else 60):
-            plain.append(timed(lambda: plain_forward(model, x, last_only=True))[0])
-            trace_s.append(timed(lambda: traced(model, text, size))[0])
+        p, t = _interleaved([lambda: plain_forward(model, x, last_only=True), lambda: traced(model, text, size)],
+                            5 if ctx.quick else 60, warm_ups=3)
     finally:
         torch.set_num_threads(threads)
         capture.BATCHED_ON = batched
-    p, t = median(plain), median(trace_s)
     return [Row(1, f"trace() ÷ plain forward (last position's logits) on a launch-bound stand-in: a random Llama "
                    f"of {base.n_layers} layers at width 64, one thread, {len(ids)} tokens", t / p, "×",
                 note=f"{t * 1000:.1f} ms vs {p * 1000:.1f} ms: the trace's own fixed cost, as a small model on a "
@@ -205,17 +211,12 @@ def _ratios(ctx: Context, device: str, which: str, target: float) -> list[Row]:
         text = text_for(size)
         ids, _ = tokenize(model, text, size)
         x = torch.tensor([ids], device=model.device)                     # (1, T)
-        plain_forward(model, x)                                          # warm-up, both sides
-        traced(model, text, size)
-        plain, trace_s, last = [], [], []
-        for _ in range(_repeats(size, ctx.quick)):
-            plain.append(timed(lambda: plain_forward(model, x))[0])
-            trace_s.append(timed(lambda: traced(model, text, size))[0])
-            last.append(timed(lambda: plain_forward(model, x, last_only=True))[0])
-        p, t, q = median(plain), median(trace_s), median(last)
+        repeats = _repeats(size, ctx.quick)
+        p, t, q = _interleaved([lambda: plain_forward(model, x), lambda: traced(model, text, size),
+                                lambda: plain_forward(model, x, last_only=True)], repeats)
         graphed = _graphed(model, text, size, x) if device == "cuda" and not ctx.quick else []
         rows += [
-            Row(1, f"{tag}plain sdpa forward, {len(ids)} tokens (median of {len(plain)})", p, "s"),
+            Row(1, f"{tag}plain sdpa forward, {len(ids)} tokens (median of {repeats})", p, "s"),
             Row(1, f"{tag}trace(), text in → Trace out, {len(ids)} tokens (median)", t, "s"),
             Row(1, f"{tag}trace() ÷ plain sdpa forward, {len(ids)} tokens", t / p, "×",
                 None if ctx.quick else target),

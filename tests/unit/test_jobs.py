@@ -69,7 +69,6 @@ def test_release_by_the_last_owner_cancels_and_a_new_ask_starts_again():
     assert runner.wait("k", 10, owner="carol").result == "again"
 
 
-
 def test_cancel_stops_matching_jobs_whoever_waits_and_leaves_the_rest():
     runner, stopped = JobRunner(workers=2), []
 
@@ -112,6 +111,7 @@ def test_forget_also_drops_what_a_released_job_returns_later():
     gate.set()
     time.sleep(0.2)
     assert runner.poll("k") is None                                   # "late" was not stored
+
 
 def test_a_job_nobody_polls_is_cancelled_cooperatively():
     runner, seen = JobRunner(workers=1, abandon_after=0.2), []

@@ -1,8 +1,7 @@
 """The tracer on tiny random GPT-2, Llama, Qwen3 and Gemma 3 models: exactness against a plain
-Hugging Face forward (sdpa for logits, eager for attention weights), bookkeeping, safety, bounds."""
+Hugging Face forward (sdpa for logits, eager for attention weights), bookkeeping, safety, bounds (the text cut into tokens: test_tokenize.py)."""
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 
@@ -232,59 +231,6 @@ def test_trace_many_equals_alone(tiny_model, monkeypatch):
         torch.testing.assert_close(tr.next_token_logits, alone.next_token_logits, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "\n\t  "])
-def test_empty_text_is_refused(tiny_gpt2, bad):
-    with pytest.raises(ValueError, match="empty"):
-        explainer.trace(tiny_gpt2, bad)
-
-
-@pytest.mark.parametrize("bad", [None, 42, b"bytes", ["list"]])
-def test_non_text_is_refused(tiny_gpt2, bad):
-    with pytest.raises(TypeError):
-        explainer.trace(tiny_gpt2, bad)
-
-
-def test_long_text_is_truncated_and_bounded(tiny_gpt2):
-    article = "Words upon words in a very long article. " * 3000      # ~120,000 characters
-    t = explainer.trace(tiny_gpt2, article, max_tokens=50)
-    assert t.truncated and t.n_tokens == 50
-    assert t.token_ids.tolist() == tiny_gpt2.tokenizer(article[:4096])["input_ids"][:50]
-    exact = explainer.trace(tiny_gpt2, "one two three", max_tokens=3)
-    assert not exact.truncated and exact.n_tokens == 3
-
-
-class _CharsRead:
-    """A tokenizer that notes how many characters it was given each time."""
-
-    def __init__(self, tokenizer) -> None:
-        self.tokenizer, self.lengths = tokenizer, []
-
-    def __call__(self, text, **kwargs):
-        self.lengths.append(len(text))
-        return self.tokenizer(text, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.tokenizer, name)
-
-
-@pytest.mark.parametrize("text", ["Words upon words in a very long article. " * 3000,
-                                  "https://example.com/" + "x1Y2z3" * 2000, "= " * 9000, "日本语言" * 3000])
-def test_a_long_text_is_read_only_as_far_as_its_first_tokens_need(tiny_gpt2, text):
-    spy = _CharsRead(tiny_gpt2.tokenizer)
-    model = dataclasses.replace(tiny_gpt2, tokenizer=spy)
-    for wanted in (1, 50, 100):                                  # the tiny model reads 128 at most
-        spy.lengths.clear()
-        ids, truncated = tracing.tokenize(model, text, wanted)
-        assert truncated and ids == tiny_gpt2.tokenizer(text)["input_ids"][:wanted]
-        assert spy.lengths[0] == max(256, 8 * wanted) and spy.lengths[-1] <= max(4096, 64 * wanted)
-    assert tracing.tokenize(model, "one two three", 50) == (tiny_gpt2.tokenizer("one two three")["input_ids"], False)
-
-
-def test_max_tokens_never_exceeds_the_context(tiny_gpt2):
-    t = explainer.trace(tiny_gpt2, "x " * 500, max_tokens=10_000)
-    assert t.n_tokens == tiny_gpt2.context_length == 128
-
-
 def test_too_large_is_refused_before_it_starts_and_others_still_work(tiny_llama, monkeypatch):
     long = explainer.trace(tiny_llama, "word " * 300, max_tokens=120)
     need = tracing.estimate_bytes(tiny_llama, 120)
@@ -305,18 +251,6 @@ def test_kept_memory_grows_with_tokens_not_their_square(tiny_llama):
     m = tiny_llama
     per_token = 4 * (m.n_layers + 1) * m.d_model + 2 * 4 * m.n_layers + 8   # residual, write norms, token id
     assert long.kept_bytes() - short.kept_bytes() == per_token * (long.n_tokens - short.n_tokens)
-
-
-def test_byte_pieces_are_legible(tiny_gpt2):
-    t = explainer.trace(tiny_gpt2, "猫 and 🐱 and 👩‍👩‍👧")
-    assert all("\ufffd" not in tok for tok in t.tokens)
-    assert b"".join(t.token_bytes).decode("utf-8") == "猫 and 🐱 and 👩‍👩‍👧"
-
-
-def test_control_characters_are_visible(tiny_gpt2):
-    t = explainer.trace(tiny_gpt2, "a\nb\x00c")
-    joined = "".join(t.tokens)
-    assert "\n" not in joined and "\x00" not in joined and "↵" in joined and "<0x00>" in joined
 
 
 def test_ablating_a_head_changes_the_output_and_only_for_that_pass(tiny_model):

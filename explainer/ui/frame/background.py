@@ -91,8 +91,7 @@ def _progress_line(key: Hashable, label: str, waits: dict[str, str], messages: d
     ``waits`` words a job queued here ("queued") and one waiting on a full cluster ("busy")."""
     status = runner().poll(key, owner())
     if status is None or not status.pending or id(status.partial) != drawn:
-        if run.in_a_fragment_run():                   # not inline in a page run, which a user may have started
-            run.redraw_for_a_part()                   # widgets from the stored values, not the fragment's
+        run.redraw_for_a_part()                       # widgets from the stored values, not the fragment's
         st.rerun()                                    # the whole page: it draws what is ready now
     busy = busy_seconds(status.message)
     if status.state == "queued" and status.waiting_behind:

@@ -32,16 +32,13 @@ def redraw_for_a_part() -> None:
     widgets outside the fragment reset to their first option (measured in Chromium with the sidebar
     folded in presenter mode: the language back to English, the text emptied, the presenter mode
     off). The user changed nothing in between (the rerun came from the server), so the stored
-    values are the ones on screen. Only from a fragment's own run: when the line is drawn inline in
-    a page run that a user's change started, a widget below it has not stored that change yet.
+    values are the ones on screen. Only from a fragment's own run (nothing is marked otherwise): when
+    the line is drawn inline in a page run that a user's change started, a widget below it has not
+    stored that change yet.
     """
-    st.session_state["_redraw_next"] = True
-
-
-def in_a_fragment_run() -> bool:
-    """Whether this run reruns only a fragment (a progress line polling), not the whole page."""
     ctx = get_script_run_ctx()
-    return bool(ctx is not None and ctx.fragment_ids_this_run)
+    if ctx is not None and ctx.fragment_ids_this_run:
+        st.session_state["_redraw_next"] = True
 
 
 def redrawing() -> bool:
